@@ -1,0 +1,40 @@
+//! The multi-label classifier interface: question text -> P(member answers correctly), one per member.
+
+/// Why a classifier could not answer.
+#[derive(Debug, thiserror::Error)]
+pub enum ClassifierError {
+    #[error("empty question")]
+    EmptyInput,
+    #[error("classifier model error: {0}")]
+    Model(String),
+}
+
+/// A trained multi-label classifier. Implementations: the lexical model in this crate, the
+/// MiniLM encoder models in `selectllm-neural`. Inference only; training lives in the lab.
+pub trait Classifier: Send + Sync {
+    /// A short name for reports (`lexical`, `minilm`, ...).
+    fn name(&self) -> &str;
+
+    /// Member names, in the order of the probabilities returned.
+    fn members(&self) -> &[String];
+
+    /// Probabilities for a batch of questions: `out[i][m]` = P(member m correct on text i).
+    fn predict_batch(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, ClassifierError>;
+
+    /// Probabilities for one question.
+    fn predict(&self, text: &str) -> Result<Vec<f32>, ClassifierError> {
+        let mut v = self.predict_batch(&[text])?;
+        v.pop()
+            .ok_or_else(|| ClassifierError::Model("classifier returned no rows".into()))
+    }
+}
+
+/// Numerically stable logistic function.
+pub fn sigmoid(x: f32) -> f32 {
+    if x >= 0.0 {
+        1.0 / (1.0 + (-x).exp())
+    } else {
+        let e = x.exp();
+        e / (1.0 + e)
+    }
+}

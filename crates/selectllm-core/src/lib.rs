@@ -1,0 +1,26 @@
+//! SelectLLM core: the method itself, free of I/O beyond what a caller hands it.
+//!
+//! - [`answer`]: final-answer extraction (GSM8K numbers, MMLU letters) and equality.
+//! - [`label`]: per-member majority answer and correctness label.
+//! - [`dataset`]: the in-memory routing dataset (questions, members, outcomes).
+//! - [`classifier`]: the multi-label classifier interface (question -> P(correct) per member).
+//! - [`policy`]: subset selection policies (MaxConf, LabelledMaxConf, WeightedMaxConf, Threshold, Budget).
+//! - [`vote`]: majority voting with deterministic tie-breaks.
+//! - [`lexical`]: the weight-free lexical classifier (hashed TF-IDF n-grams + multi-label head), inference side.
+//!
+//! Invariant: nothing in this crate does network I/O or reads files on its own.
+
+pub mod answer;
+pub mod checkpoint;
+pub mod classifier;
+pub mod dataset;
+pub mod label;
+pub mod lexical;
+pub mod policy;
+pub mod vote;
+
+pub use answer::{Answer, Task};
+pub use classifier::{Classifier, ClassifierError};
+pub use dataset::{Member, Outcome, Question, RoutingDataset, Split};
+pub use policy::{Policy, Selection};
+pub use vote::{VoteMode, Voter};

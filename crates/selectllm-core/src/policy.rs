@@ -1,0 +1,423 @@
+//! Selection policies: confidences in, a small subset of members out.
+
+use std::cmp::Ordering;
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+/// What the policy knows about the pool besides the confidences.
+#[derive(Debug, Clone)]
+pub struct PoolInfo {
+    /// Seconds per call for each member.
+    pub latency: Vec<f64>,
+    /// Expected USD per call for each member (0 when unknown).
+    pub cost: Vec<f64>,
+}
+
+impl PoolInfo {
+    pub fn uniform(n: usize) -> Self {
+        PoolInfo {
+            latency: vec![1.0; n],
+            cost: vec![0.0; n],
+        }
+    }
+}
+
+/// Limits for the budgeted policy; `None` means unlimited.
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
+pub struct Budget {
+    /// At most this many calls.
+    pub calls: Option<usize>,
+    /// The slowest selected member's latency (parallel fan-out) at most this, in seconds.
+    pub latency: Option<f64>,
+    /// Expected cost at most this, in USD.
+    pub cost: Option<f64>,
+}
+
+/// A selection policy.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "policy", rename_all = "lowercase")]
+pub enum Policy {
+    /// The `s` most confident members, unweighted vote.
+    MaxConf { s: usize },
+    /// The `s` most confident among those predicted correct (p > 0.5); the single most
+    /// confident when none is.
+    LabelledMaxConf { s: usize },
+    /// The `s` most confident members; votes weighted by confidence.
+    WeightedMaxConf { s: usize },
+    /// Every member with confidence >= `tau` (the most confident one when none is).
+    Threshold { tau: f32 },
+    /// The subset that maximises the predicted probability that the (unweighted) vote is
+    /// right, within the budget. Ties: fewer calls, then lower latency.
+    Budget(Budget),
+}
+
+impl Policy {
+    /// Parses `maxconf:3`, `labelledmaxconf:2`, `weightedmaxconf:3`, `threshold:0.5`,
+    /// `budget:calls=3,latency=2.5,cost=0.01`.
+    pub fn parse(s: &str) -> Result<Policy, String> {
+        let (name, arg) = s.split_once(':').unwrap_or((s, ""));
+        let size = || -> Result<usize, String> {
+            let v: usize = arg
+                .parse()
+                .map_err(|_| format!("policy `{s}`: expected a subset size after `:`"))?;
+            if v == 0 {
+                return Err(format!("policy `{s}`: subset size must be at least 1"));
+            }
+            Ok(v)
+        };
+        match name.to_ascii_lowercase().as_str() {
+            "maxconf" => Ok(Policy::MaxConf { s: size()? }),
+            "labelledmaxconf" | "labeledmaxconf" => Ok(Policy::LabelledMaxConf { s: size()? }),
+            "weightedmaxconf" => Ok(Policy::WeightedMaxConf { s: size()? }),
+            "threshold" => {
+                let tau = if arg.is_empty() {
+                    0.5
+                } else {
+                    arg.parse::<f32>()
+                        .map_err(|_| format!("policy `{s}`: expected a number after `:`"))?
+                };
+                Ok(Policy::Threshold { tau })
+            }
+            "budget" => {
+                let mut b = Budget::default();
+                for kv in arg.split(',').filter(|t| !t.is_empty()) {
+                    let (k, v) = kv
+                        .split_once('=')
+                        .ok_or_else(|| format!("policy `{s}`: expected key=value, got `{kv}`"))?;
+                    let bad = || format!("policy `{s}`: bad value `{v}` for `{k}`");
+                    match k {
+                        "calls" => b.calls = Some(v.parse().map_err(|_| bad())?),
+                        "latency" => b.latency = Some(v.parse().map_err(|_| bad())?),
+                        "cost" => b.cost = Some(v.parse().map_err(|_| bad())?),
+                        _ => {
+                            return Err(format!(
+                                "policy `{s}`: unknown budget key `{k}` (calls, latency, cost)"
+                            ));
+                        }
+                    }
+                }
+                Ok(Policy::Budget(b))
+            }
+            _ => Err(format!(
+                "unknown policy `{s}` (maxconf:S, labelledmaxconf:S, weightedmaxconf:S, threshold:TAU, budget:calls=N,latency=SEC,cost=USD)"
+            )),
+        }
+    }
+
+    /// Whether the vote of the selected members is weighted by confidence.
+    pub fn weighted(&self) -> bool {
+        matches!(self, Policy::WeightedMaxConf { .. })
+    }
+
+    /// Selects members given their confidences.
+    pub fn select(&self, conf: &[f32], pool: &PoolInfo) -> Selection {
+        let order = confidence_order(conf, &pool.latency);
+        let (members, reason) = match *self {
+            Policy::MaxConf { s } | Policy::WeightedMaxConf { s } => {
+                let k = s.min(order.len());
+                (order[..k].to_vec(), format!("top {k} by confidence"))
+            }
+            Policy::LabelledMaxConf { s } => {
+                let positive: Vec<usize> =
+                    order.iter().copied().filter(|&m| conf[m] > 0.5).collect();
+                if positive.is_empty() {
+                    (
+                        order[..1.min(order.len())].to_vec(),
+                        "no member predicted correct: the most confident one".to_string(),
+                    )
+                } else {
+                    let k = s.min(positive.len());
+                    (
+                        positive[..k].to_vec(),
+                        format!("top {k} of {} predicted correct (p > 0.5)", positive.len()),
+                    )
+                }
+            }
+            Policy::Threshold { tau } => {
+                let above: Vec<usize> = order.iter().copied().filter(|&m| conf[m] >= tau).collect();
+                if above.is_empty() {
+                    (
+                        order[..1.min(order.len())].to_vec(),
+                        format!("no member at p >= {tau}: the most confident one"),
+                    )
+                } else {
+                    let n = above.len();
+                    (above, format!("{n} members at p >= {tau}"))
+                }
+            }
+            Policy::Budget(b) => budget_select(conf, pool, &b),
+        };
+        let weights = self
+            .weighted()
+            .then(|| members.iter().map(|&m| conf[m]).collect());
+        Selection {
+            members,
+            weights,
+            reason,
+        }
+    }
+}
+
+impl fmt::Display for Policy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Policy::MaxConf { s } => write!(f, "maxconf:{s}"),
+            Policy::LabelledMaxConf { s } => write!(f, "labelledmaxconf:{s}"),
+            Policy::WeightedMaxConf { s } => write!(f, "weightedmaxconf:{s}"),
+            Policy::Threshold { tau } => write!(f, "threshold:{tau}"),
+            Policy::Budget(b) => {
+                let mut parts = Vec::new();
+                if let Some(c) = b.calls {
+                    parts.push(format!("calls={c}"));
+                }
+                if let Some(l) = b.latency {
+                    parts.push(format!("latency={l}"));
+                }
+                if let Some(c) = b.cost {
+                    parts.push(format!("cost={c}"));
+                }
+                write!(f, "budget:{}", parts.join(","))
+            }
+        }
+    }
+}
+
+/// The chosen members, in confidence order, with vote weights when the policy weights votes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Selection {
+    pub members: Vec<usize>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub weights: Option<Vec<f32>>,
+    pub reason: String,
+}
+
+/// Members sorted by confidence (descending); ties to the lower latency, then the lower index.
+pub fn confidence_order(conf: &[f32], latency: &[f64]) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..conf.len()).collect();
+    order.sort_by(|&a, &b| {
+        conf[b]
+            .partial_cmp(&conf[a])
+            .unwrap_or(Ordering::Equal)
+            .then(
+                latency
+                    .get(a)
+                    .partial_cmp(&latency.get(b))
+                    .unwrap_or(Ordering::Equal),
+            )
+            .then(a.cmp(&b))
+    });
+    order
+}
+
+/// Largest pool for which the budget policy enumerates every subset.
+const EXHAUSTIVE_POOL: usize = 12;
+
+fn budget_select(conf: &[f32], pool: &PoolInfo, b: &Budget) -> (Vec<usize>, String) {
+    let n = conf.len();
+    let order = confidence_order(conf, &pool.latency);
+    let fits = |set: &[usize]| {
+        b.calls.is_none_or(|c| set.len() <= c)
+            && b.latency.is_none_or(|l| {
+                set.iter().map(|&m| pool.latency[m]).fold(0.0, f64::max) <= l + 1e-12
+            })
+            && b.cost
+                .is_none_or(|c| set.iter().map(|&m| pool.cost[m]).sum::<f64>() <= c + 1e-12)
+    };
+    // Candidate subsets: all of them for small pools; otherwise prefixes of the confidence order.
+    let candidates: Vec<Vec<usize>> = if n <= EXHAUSTIVE_POOL {
+        (1u32..(1u32 << n))
+            .map(|mask| {
+                order
+                    .iter()
+                    .copied()
+                    .filter(|&m| mask & (1 << m) != 0)
+                    .collect()
+            })
+            .collect()
+    } else {
+        (1..=n).map(|k| order[..k].to_vec()).collect()
+    };
+    let mut best: Option<(f64, Vec<usize>)> = None;
+    for set in candidates.into_iter().filter(|s| fits(s)) {
+        let p = vote_success_probability(&set, conf, &pool.latency);
+        let better = match &best {
+            None => true,
+            Some((bp, bs)) => {
+                p > bp + 1e-12
+                    || ((p - bp).abs() <= 1e-12
+                        && (set.len() < bs.len()
+                            || (set.len() == bs.len() && max_lat(&set, pool) < max_lat(bs, pool))))
+            }
+        };
+        if better {
+            best = Some((p, set));
+        }
+    }
+    match best {
+        Some((p, set)) => {
+            let k = set.len();
+            (
+                set,
+                format!("best predicted vote accuracy {p:.3} with {k} calls within budget"),
+            )
+        }
+        None => {
+            // Nothing fits (e.g. every member alone breaks the latency cap): cheapest single member.
+            let m = (0..n)
+                .min_by(|&a, &b| {
+                    pool.latency[a]
+                        .partial_cmp(&pool.latency[b])
+                        .unwrap_or(Ordering::Equal)
+                        .then(a.cmp(&b))
+                })
+                .unwrap_or(0);
+            (
+                vec![m],
+                "no subset fits the budget: the fastest member".to_string(),
+            )
+        }
+    }
+}
+
+fn max_lat(set: &[usize], pool: &PoolInfo) -> f64 {
+    set.iter().map(|&m| pool.latency[m]).fold(0.0, f64::max)
+}
+
+/// P(an unweighted vote of `set` is right), members independent with P(correct) = conf, and
+/// wrong answers all different (so the right answer wins with the most votes, ties to the
+/// faster member). Exact enumeration, `set.len()` at most about 16.
+pub fn vote_success_probability(set: &[usize], conf: &[f32], latency: &[f64]) -> f64 {
+    let k = set.len();
+    if k == 0 {
+        return 0.0;
+    }
+    // Tie-break rank among the set: lower latency, higher confidence, lower index.
+    let mut rank: Vec<usize> = (0..k).collect();
+    rank.sort_by(|&a, &b| {
+        latency[set[a]]
+            .partial_cmp(&latency[set[b]])
+            .unwrap_or(Ordering::Equal)
+            .then(
+                conf[set[b]]
+                    .partial_cmp(&conf[set[a]])
+                    .unwrap_or(Ordering::Equal),
+            )
+            .then(set[a].cmp(&set[b]))
+    });
+    let first = rank[0];
+    let mut total = 0.0f64;
+    for mask in 0u32..(1u32 << k) {
+        let right = mask.count_ones() as usize;
+        let win = if right == 0 {
+            false
+        } else if right > 1 {
+            true // distinct wrong answers each have one vote
+        } else {
+            // one right vote against single wrong votes: a tie whenever anyone is wrong
+            right == k || mask & (1 << first) != 0
+        };
+        if !win {
+            continue;
+        }
+        let mut p = 1.0f64;
+        for (i, &m) in set.iter().enumerate() {
+            let c = conf[m].clamp(0.0, 1.0) as f64;
+            p *= if mask & (1 << i) != 0 { c } else { 1.0 - c };
+        }
+        total += p;
+    }
+    total
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn maxconf_ties_to_lower_latency() {
+        let pool = PoolInfo {
+            latency: vec![3.0, 1.0, 2.0],
+            cost: vec![0.0; 3],
+        };
+        let s = Policy::MaxConf { s: 2 }.select(&[0.7, 0.7, 0.9], &pool);
+        assert_eq!(s.members, vec![2, 1]);
+        assert!(s.weights.is_none());
+    }
+
+    #[test]
+    fn labelled_falls_back_to_top1() {
+        let pool = PoolInfo::uniform(3);
+        let s = Policy::LabelledMaxConf { s: 3 }.select(&[0.2, 0.4, 0.3], &pool);
+        assert_eq!(s.members, vec![1]);
+        let s = Policy::LabelledMaxConf { s: 3 }.select(&[0.6, 0.4, 0.9], &pool);
+        assert_eq!(s.members, vec![2, 0]);
+    }
+
+    #[test]
+    fn weighted_carries_confidences() {
+        let pool = PoolInfo::uniform(3);
+        let s = Policy::WeightedMaxConf { s: 2 }.select(&[0.6, 0.4, 0.9], &pool);
+        assert_eq!(s.members, vec![2, 0]);
+        assert_eq!(s.weights, Some(vec![0.9, 0.6]));
+    }
+
+    #[test]
+    fn threshold_and_fallback() {
+        let pool = PoolInfo::uniform(3);
+        let s = Policy::Threshold { tau: 0.5 }.select(&[0.6, 0.4, 0.9], &pool);
+        assert_eq!(s.members, vec![2, 0]);
+        let s = Policy::Threshold { tau: 0.95 }.select(&[0.6, 0.4, 0.9], &pool);
+        assert_eq!(s.members, vec![2]);
+    }
+
+    #[test]
+    fn budget_respects_limits() {
+        let pool = PoolInfo {
+            latency: vec![1.0, 5.0, 1.0, 1.0],
+            cost: vec![0.0; 4],
+        };
+        let conf = [0.7, 0.95, 0.7, 0.7];
+        let s = Policy::Budget(Budget {
+            latency: Some(2.0),
+            ..Budget::default()
+        })
+        .select(&conf, &pool);
+        assert!(!s.members.contains(&1));
+        // three independent 0.7s beat one 0.7
+        assert_eq!(s.members.len(), 3);
+        let s = Policy::Budget(Budget {
+            calls: Some(1),
+            ..Budget::default()
+        })
+        .select(&conf, &pool);
+        assert_eq!(s.members, vec![1]);
+    }
+
+    #[test]
+    fn vote_probability_matches_hand_computation() {
+        let lat = [1.0, 1.0, 1.0];
+        // single member: its confidence
+        assert!((vote_success_probability(&[0], &[0.8, 0.1, 0.1], &lat) - 0.8).abs() < 1e-6);
+        // three at p: P(>=2 right) + P(exactly one right and it is the tie-break winner)
+        let p: f64 = 0.6;
+        let expect = 3.0 * p * p * (1.0 - p) + p.powi(3) + p * (1.0 - p) * (1.0 - p);
+        let got = vote_success_probability(&[0, 1, 2], &[0.6; 3], &lat);
+        assert!((got - expect).abs() < 1e-6, "{got} vs {expect}");
+    }
+
+    #[test]
+    fn parse_roundtrip() {
+        for s in [
+            "maxconf:3",
+            "labelledmaxconf:2",
+            "weightedmaxconf:1",
+            "threshold:0.6",
+            "budget:calls=2,latency=1.5",
+        ] {
+            assert_eq!(Policy::parse(s).unwrap().to_string(), s);
+        }
+        assert!(Policy::parse("maxconf:0").is_err());
+        assert!(Policy::parse("nope").is_err());
+    }
+}

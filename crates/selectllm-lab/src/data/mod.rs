@@ -1,0 +1,129 @@
+//! Datasets: where the data folder is, the readers for each public format, and our JSONL.
+
+pub mod jsonl;
+
+use std::path::{Path, PathBuf};
+
+/// Errors of the data layer; each names the file (and line or field) at fault.
+#[derive(Debug, thiserror::Error)]
+pub enum DataError {
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{path}:{line}: {msg}")]
+    Line {
+        path: PathBuf,
+        line: usize,
+        msg: String,
+    },
+    #[error("{path}: {msg}")]
+    File { path: PathBuf, msg: String },
+    #[error("{0}")]
+    Other(String),
+}
+
+impl DataError {
+    pub fn io(path: &Path, source: std::io::Error) -> Self {
+        DataError::Io {
+            path: path.to_path_buf(),
+            source,
+        }
+    }
+    pub fn line(path: &Path, line: usize, msg: impl Into<String>) -> Self {
+        DataError::Line {
+            path: path.to_path_buf(),
+            line,
+            msg: msg.into(),
+        }
+    }
+    pub fn file(path: &Path, msg: impl Into<String>) -> Self {
+        DataError::File {
+            path: path.to_path_buf(),
+            msg: msg.into(),
+        }
+    }
+}
+
+/// Environment variable naming the data folder.
+pub const DATA_ENV: &str = "SELECTLLM_DATA";
+
+/// The data folder: the explicit setting, else `$SELECTLLM_DATA`, else `../shared/data` or
+/// `../../shared/data` from the working directory when it exists, else the user cache
+/// folder that `selectllm data pull` fills.
+pub fn resolve_data_dir(explicit: Option<&Path>) -> Result<PathBuf, DataError> {
+    if let Some(p) = explicit {
+        return existing_dir(p, "--data");
+    }
+    if let Some(p) = std::env::var_os(DATA_ENV) {
+        return existing_dir(Path::new(&p), DATA_ENV);
+    }
+    for cand in [
+        "../shared/data",
+        "../../shared/data",
+        "../../../shared/data",
+    ] {
+        let p = Path::new(cand);
+        if p.join("README.md").is_file() || p.join("routerdc").is_dir() {
+            return Ok(p.to_path_buf());
+        }
+    }
+    let cache = default_cache_dir().join("data");
+    if cache.is_dir() {
+        return Ok(cache);
+    }
+    Err(DataError::Other(format!(
+        "no data folder: pass --data DIR, set {DATA_ENV}, or run `selectllm data pull` to download the public data into {}",
+        cache.display()
+    )))
+}
+
+fn existing_dir(p: &Path, from: &str) -> Result<PathBuf, DataError> {
+    if p.is_dir() {
+        Ok(p.to_path_buf())
+    } else {
+        Err(DataError::Other(format!(
+            "data folder {} (from {from}) does not exist",
+            p.display()
+        )))
+    }
+}
+
+/// `$SELECTLLM_CACHE`, else `$XDG_CACHE_HOME/selectllm`, else `~/.cache/selectllm`.
+pub fn default_cache_dir() -> PathBuf {
+    if let Some(p) = std::env::var_os("SELECTLLM_CACHE") {
+        return PathBuf::from(p);
+    }
+    if let Some(p) = std::env::var_os("XDG_CACHE_HOME") {
+        return PathBuf::from(p).join("selectllm");
+    }
+    if let Some(h) = std::env::var_os("HOME") {
+        return PathBuf::from(h).join(".cache").join("selectllm");
+    }
+    PathBuf::from(".selectllm-cache")
+}
+
+/// Reads a whole file, naming it in the error.
+pub fn read_to_string(path: &Path) -> Result<String, DataError> {
+    std::fs::read_to_string(path).map_err(|e| DataError::io(path, e))
+}
+
+/// Writes a file atomically: a temporary file beside it, fsync, rename.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), DataError> {
+    use std::io::Write;
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(|e| DataError::io(dir, e))?;
+    }
+    let tmp = path.with_extension(format!(
+        "{}.tmp{}",
+        path.extension().and_then(|e| e.to_str()).unwrap_or(""),
+        std::process::id()
+    ));
+    let mut f = std::fs::File::create(&tmp).map_err(|e| DataError::io(&tmp, e))?;
+    f.write_all(bytes).map_err(|e| DataError::io(&tmp, e))?;
+    f.sync_all().map_err(|e| DataError::io(&tmp, e))?;
+    drop(f);
+    std::fs::rename(&tmp, path).map_err(|e| DataError::io(path, e))
+}

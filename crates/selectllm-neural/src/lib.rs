@@ -1,0 +1,1 @@
+//! Neural classifiers on candle (see issue 3). Not yet implemented.

@@ -1,0 +1,1 @@
+//! The pool layer (see issue 4). Not yet implemented.
