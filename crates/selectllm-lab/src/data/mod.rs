@@ -1,6 +1,7 @@
 //! Datasets: where the data folder is, the readers for each public format, and our JSONL.
 
 pub mod jsonl;
+pub mod raw;
 
 use std::path::{Path, PathBuf};
 
