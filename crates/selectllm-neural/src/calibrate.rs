@@ -21,7 +21,18 @@ pub fn fit_temperature(z: &[f32], y: &[f32]) -> f32 {
     if z.is_empty() {
         return 1.0;
     }
-    let f = |lt: f64| nll(z, y, lt.exp() as f32);
+    let t = fit_log_temperature(|t| nll(z, y, t));
+    // Keep the identity when scaling does not help (flat or degenerate data).
+    if nll(z, y, t) < nll(z, y, 1.0) {
+        t
+    } else {
+        1.0
+    }
+}
+
+/// The T in [e^-3, e^3] minimising `loss(T)`, by golden-section search on log T.
+pub fn fit_log_temperature(loss: impl Fn(f32) -> f64) -> f32 {
+    let f = |lt: f64| loss(lt.exp() as f32);
     let (mut a, mut b) = (-3.0f64, 3.0f64);
     let g = (5f64.sqrt() - 1.0) / 2.0;
     let mut c = b - g * (b - a);
@@ -42,13 +53,7 @@ pub fn fit_temperature(z: &[f32], y: &[f32]) -> f32 {
             fd = f(d);
         }
     }
-    let t = ((a + b) / 2.0).exp() as f32;
-    // Keep the identity when scaling does not help (flat or degenerate data).
-    if nll(z, y, t) < nll(z, y, 1.0) {
-        t
-    } else {
-        1.0
-    }
+    ((a + b) / 2.0).exp() as f32
 }
 
 /// One bin of a reliability diagram.

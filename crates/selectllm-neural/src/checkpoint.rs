@@ -22,6 +22,7 @@ use crate::encoder::{Encoder, EncoderFiles, default_device, files_hash};
 use crate::error::NeuralError;
 use crate::head::Head;
 use crate::knn::Knn;
+use crate::relative::Shrink;
 
 /// What `hyperparameters.neural` holds.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -35,6 +36,8 @@ struct NeuralMeta {
     temperatures: Vec<f32>,
     knn_k: usize,
     knn_beta: f32,
+    #[serde(default)]
+    shrink: Option<Shrink>,
     settings: serde_json::Value,
 }
 
@@ -85,6 +88,7 @@ impl NeuralClassifier {
             temperatures: self.temperatures.clone(),
             knn_k: self.knn.as_ref().map_or(0, |k| k.k),
             knn_beta: self.knn.as_ref().map_or(0.0, |k| k.beta),
+            shrink: self.shrink.clone(),
             settings: self.settings.clone(),
         };
         let mut m = manifest.clone();
@@ -204,9 +208,11 @@ impl NeuralClassifier {
             head,
             temperatures: meta.temperatures,
             knn,
+            shrink: meta.shrink,
             settings: meta.settings,
             finetuned,
             report: None,
+            cache_dir: None,
         })
     }
 }

@@ -2,18 +2,20 @@
 //! temperatures. Implements the core `Classifier` trait.
 
 use std::collections::HashMap;
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use candle_core::{Device, Tensor};
 use selectllm_core::classifier::{Classifier, ClassifierError, sigmoid};
 
-use crate::calibrate::{Bin, ECE_BINS, ece, fit_temperature, reliability};
+use crate::calibrate::{Bin, ECE_BINS, ece, fit_log_temperature, reliability};
 use crate::config::{NeuralMode, TrainExample, check_examples};
 use crate::encoder::Encoder;
 use crate::error::NeuralError;
 use crate::fit::FitReport;
 use crate::head::Head;
 use crate::knn::Knn;
+use crate::relative::Shrink;
 
 /// The raw files of a fine-tuned encoder, kept so the checkpoint is self-contained.
 pub(crate) struct FineTunedFiles {
@@ -30,12 +32,18 @@ pub struct NeuralClassifier {
     pub(crate) head: Head,
     pub(crate) temperatures: Vec<f32>,
     pub(crate) knn: Option<Knn>,
+    pub(crate) shrink: Option<Shrink>,
     /// The training settings, recorded in the manifest.
     pub(crate) settings: serde_json::Value,
     pub(crate) finetuned: Option<FineTunedFiles>,
     /// Learning curve and best epoch of the training run (absent after `load`).
     pub report: Option<FitReport>,
+    /// Embedding cache used by `predict_batch` for batches of [`CACHED_BATCH`] or more.
+    pub(crate) cache_dir: Option<PathBuf>,
 }
+
+/// Smallest batch for which `predict_batch` goes through the embedding cache (when set).
+pub const CACHED_BATCH: usize = 16;
 
 /// What calibration did, measured on the examples it was fitted on.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -60,14 +68,43 @@ impl NeuralClassifier {
     pub fn knn(&self) -> Option<&Knn> {
         self.knn.as_ref()
     }
+    pub fn shrink(&self) -> Option<&Shrink> {
+        self.shrink.as_ref()
+    }
 
     /// Embeddings of `texts` with this classifier's encoder.
     pub fn embed(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, NeuralError> {
         self.encoder.embed(texts)
     }
 
+    /// Makes `predict_batch` read and fill the on-disk embedding cache in `dir` (batches of
+    /// [`CACHED_BATCH`] or more), so a second evaluation does not re-encode.
+    pub fn set_cache_dir(&mut self, dir: Option<PathBuf>) {
+        self.cache_dir = dir;
+    }
+
     /// Uncalibrated logits (head + kNN evidence) for embeddings.
     pub fn logits_from_embeddings(&self, emb: &[Vec<f32>]) -> Result<Vec<Vec<f32>>, NeuralError> {
+        let mut z = self.raw_logits(emb)?;
+        for row in z.iter_mut() {
+            self.finish(row, &self.temperatures);
+        }
+        Ok(z)
+    }
+
+    /// Per-member temperature, then the relative shrinkage (which keeps the members' order
+    /// close to the prior's whatever the temperatures).
+    fn finish(&self, row: &mut [f32], temperatures: &[f32]) {
+        for (z, t) in row.iter_mut().zip(temperatures) {
+            *z /= t;
+        }
+        if let Some(s) = &self.shrink {
+            s.apply(row);
+        }
+    }
+
+    /// Head logits plus kNN evidence, before temperature and shrinkage.
+    fn raw_logits(&self, emb: &[Vec<f32>]) -> Result<Vec<Vec<f32>>, NeuralError> {
         if emb.is_empty() {
             return Ok(Vec::new());
         }
@@ -91,12 +128,7 @@ impl NeuralClassifier {
         Ok(self
             .logits_from_embeddings(emb)?
             .into_iter()
-            .map(|row| {
-                row.iter()
-                    .zip(&self.temperatures)
-                    .map(|(z, t)| sigmoid(z / t))
-                    .collect()
-            })
+            .map(|row| row.into_iter().map(sigmoid).collect())
             .collect())
     }
 
@@ -115,15 +147,44 @@ impl NeuralClassifier {
         emb: &[Vec<f32>],
         val: &[TrainExample],
     ) -> Result<Calibration, NeuralError> {
-        let z = self.logits_from_embeddings(emb)?;
+        let raw = self.raw_logits(emb)?;
         let m = self.members.len();
-        let col = |rows: &[Vec<f32>], j: usize| rows.iter().map(|r| r[j]).collect::<Vec<f32>>();
         let labels: Vec<Vec<f32>> = val.iter().map(|x| x.labels.clone()).collect();
         let flat_y: Vec<f32> = labels.iter().flatten().copied().collect();
-        let before: Vec<f32> = z.iter().flatten().map(|&v| sigmoid(v)).collect();
-        self.temperatures = (0..m)
-            .map(|j| fit_temperature(&col(&z, j), &col(&labels, j)))
+        self.temperatures = vec![1.0; m];
+        let before: Vec<f32> = self
+            .probs_from_embeddings(emb)?
+            .into_iter()
+            .flatten()
             .collect();
+        // Validation NLL of the final probabilities for a set of temperatures.
+        let nll = |ts: &[f32]| -> f64 {
+            let mut s = 0.0f64;
+            for (r, y) in raw.iter().zip(&labels) {
+                let mut row = r.clone();
+                self.finish(&mut row, ts);
+                for (z, y) in row.iter().zip(y) {
+                    let p = sigmoid(*z).clamp(1e-7, 1.0 - 1e-7) as f64;
+                    s -= *y as f64 * p.ln() + (1.0 - *y as f64) * (1.0 - p).ln();
+                }
+            }
+            s
+        };
+        // Coordinate descent over members (members are coupled only through the shrinkage).
+        let mut ts = vec![1.0f32; m];
+        let sweeps = if self.shrink.is_some() { 3 } else { 1 };
+        for _ in 0..sweeps {
+            for j in 0..m {
+                ts[j] = fit_log_temperature(|t| {
+                    let mut trial = ts.clone();
+                    trial[j] = t;
+                    nll(&trial)
+                });
+            }
+        }
+        if !val.is_empty() && nll(&ts) < nll(&vec![1.0; m]) {
+            self.temperatures = ts;
+        }
         let after: Vec<f32> = self
             .probs_from_embeddings(emb)?
             .into_iter()
@@ -152,7 +213,12 @@ impl Classifier for NeuralClassifier {
         if texts.iter().any(|t| t.trim().is_empty()) {
             return Err(ClassifierError::EmptyInput);
         }
-        let emb = self.encoder.embed(texts)?;
+        let emb = match &self.cache_dir {
+            Some(dir) if texts.len() >= CACHED_BATCH => {
+                crate::train::embed_cached(&self.encoder, Some(dir), texts, &|_| ())?
+            }
+            _ => self.encoder.embed(texts)?,
+        };
         Ok(self.probs_from_embeddings(&emb)?)
     }
 }

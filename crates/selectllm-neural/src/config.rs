@@ -69,6 +69,9 @@ pub struct NeuralTrainConfig {
     /// Fine-tuned mode: how many of the top encoder layers are trained (the rest stay frozen
     /// and their outputs are not differentiated); `usize::MAX` = all.
     pub finetune_layers: usize,
+    /// Shrink each question's member offsets toward the prior's, with the strength fitted on
+    /// validation for pair accuracy (see [`crate::relative`]).
+    pub relative_shrink: bool,
 }
 
 impl Default for NeuralTrainConfig {
@@ -91,6 +94,7 @@ impl Default for NeuralTrainConfig {
             target: Target::Label,
             knn_k: 0,
             finetune_layers: usize::MAX,
+            relative_shrink: true,
         }
     }
 }

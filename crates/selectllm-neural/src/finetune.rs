@@ -16,7 +16,7 @@ use crate::encoder::{Encoder, EncoderFiles, hex};
 use crate::error::NeuralError;
 use crate::fit::{Group, Model, fit};
 use crate::head::{Head, column_stats};
-use crate::train::{attach_knn, label_rates, matrix, targets};
+use crate::train::{attach_knn, attach_shrink, label_rates, matrix, targets};
 
 struct FineTune {
     encoder: Encoder,
@@ -183,6 +183,7 @@ pub(crate) fn train_finetune(
         head,
         temperatures: vec![1.0; m],
         knn: None,
+        shrink: None,
         settings,
         finetuned: Some(FineTunedFiles {
             config_bytes: files.config_bytes,
@@ -190,15 +191,18 @@ pub(crate) fn train_finetune(
             tensors: final_tensors,
         }),
         report: Some(report),
+        cache_dir: None,
     };
+    let emb = |c: &NeuralClassifier, xs: &[TrainExample]| {
+        c.embed(&xs.iter().map(|x| x.text.as_str()).collect::<Vec<_>>())
+    };
+    let ev = emb(&clf, val)?;
     if cfg.knn_k > 0 {
         progress("re-encoding the training questions with the fine-tuned encoder for kNN");
-        let emb = |xs: &[TrainExample]| {
-            clf.embed(&xs.iter().map(|x| x.text.as_str()).collect::<Vec<_>>())
-        };
-        let (et, ev) = (emb(train)?, emb(val)?);
+        let et = emb(&clf, train)?;
         attach_knn(cfg, &mut clf, (train, &et), (val, &ev))?;
     }
+    attach_shrink(cfg, &mut clf, train, (val, &ev))?;
     let _ = e_val;
     Ok(clf)
 }

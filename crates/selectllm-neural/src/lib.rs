@@ -23,6 +23,7 @@ pub mod head;
 pub mod hub;
 pub mod knn;
 pub mod loss;
+pub mod relative;
 pub mod train;
 
 pub use batcher::DynamicBatcher;

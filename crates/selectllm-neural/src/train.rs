@@ -14,6 +14,7 @@ use crate::fit::{Group, Model, fit};
 use crate::head::{Head, column_stats};
 use crate::knn::Knn;
 use crate::loss::Target;
+use crate::relative::Shrink;
 
 /// Embeddings of `texts`, through the on-disk cache when `cache_dir` is set.
 pub fn embed_cached(
@@ -191,12 +192,34 @@ fn train_frozen(
         head,
         temperatures: vec![1.0; m],
         knn: None,
+        shrink: None,
         settings: serde_json::to_value(cfg).unwrap_or_default(),
         finetuned: None,
         report: Some(report),
+        cache_dir: cfg.cache_dir.clone(),
     };
     attach_knn(cfg, &mut clf, (train, e_train), (val, e_val))?;
+    attach_shrink(cfg, &mut clf, train, (val, e_val))?;
     Ok(clf)
+}
+
+/// Adds the relative shrinkage (when configured and there is validation data).
+pub(crate) fn attach_shrink(
+    cfg: &NeuralTrainConfig,
+    clf: &mut NeuralClassifier,
+    train: &[TrainExample],
+    (val, e_val): (&[TrainExample], &[Vec<f32>]),
+) -> Result<(), NeuralError> {
+    if !cfg.relative_shrink || val.is_empty() {
+        return Ok(());
+    }
+    clf.shrink = None;
+    let z = clf.logits_from_embeddings(e_val)?;
+    let labels: Vec<Vec<f32>> = val.iter().map(|x| x.labels.clone()).collect();
+    let mut s = Shrink::from_prior(&label_rates(train, clf.members.len()));
+    s.fit(&z, &labels);
+    clf.shrink = Some(s);
+    Ok(())
 }
 
 /// Adds nearest-neighbour evidence (when `knn_k > 0`) with its weight fitted on validation.

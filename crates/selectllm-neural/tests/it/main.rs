@@ -6,7 +6,10 @@ use std::sync::OnceLock;
 
 use selectllm_neural::Encoder;
 
+mod batcher;
+mod calibrate;
 mod encoder;
+mod train;
 
 /// The shared model folder (`SELECTLLM_ENCODER` overrides it).
 pub fn encoder_dir() -> PathBuf {
