@@ -5,6 +5,7 @@
 //! Two answers are equal exactly when their canonical strings are equal, so numeric
 //! equality (`18`, `18.0`, `18.00`) is handled by canonicalisation.
 
+use std::borrow::Cow;
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
@@ -113,146 +114,245 @@ pub fn canonical_number(x: f64) -> Option<String> {
     Some(format!("{x}"))
 }
 
-/// GSM8K: the number after the last `####`, else inside the last `\boxed{}`, else after the
-/// last "answer is", else the last number of the text. A number is an optional sign, digits
-/// with optional thousands commas, optional decimals; `$` and `%` around it are ignored.
+/// GSM8K: the first number after the last `####` that is followed by one, else in the last
+/// `\boxed{}` holding one (`\frac{a}{b}` there reads a/b), else after the last "answer is" (any case) followed by one, else
+/// the last number of the text; `None` when the text has no number.
+///
+/// A number is an optional sign (`-` or U+2212 directly before the digits or before `$`, not
+/// after a letter, digit or `)` so `3-4` is a range), digits with optional thousands commas
+/// (`1,234,567`), optional decimals (`2.50`, `.5`); `$`, `%` and units around it are ignored.
+/// GSM8K calculator annotations (`<<2*9=18>>`) are removed first. Skipping markers with no
+/// number after them makes the result stable under appending text without digits or `>`
+/// (a property test checks it).
 pub fn extract_gsm8k(response: &str) -> Option<Answer> {
-    let candidates: [Option<&str>; 3] = [
-        response.rfind("####").map(|i| &response[i + 4..]),
-        last_boxed(response),
-        rfind_ci(response, "answer is").map(|i| &response[i + 9..]),
-    ];
-    for tail in candidates.into_iter().flatten() {
-        if let Some(a) = numbers(tail).into_iter().next() {
+    let text = strip_calculator(response);
+    let text = text.as_ref();
+    let lower = text.to_ascii_lowercase(); // same byte offsets as `text`
+    after_marker(text, text, "####")
+        .or_else(|| in_boxed(text))
+        .or_else(|| after_marker(text, &lower, "answer is"))
+        .or_else(|| Numbers::new(text).last())
+}
+
+/// Removes GSM8K calculator annotations `<<48/2=24>>` (one line, closed), so that what is
+/// read is the visible text: `-$<<480-520=-40>>40` reads `-$40`, `$<<3*2=6>>0.06` reads `$0.06`.
+fn strip_calculator(text: &str) -> Cow<'_, str> {
+    if !text.contains("<<") {
+        return Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len());
+    for line in text.split_inclusive('\n') {
+        let mut rest = line;
+        while let Some(i) = rest.find("<<") {
+            let Some(j) = rest[i + 2..].find(">>") else {
+                break;
+            };
+            out.push_str(&rest[..i]);
+            rest = &rest[i + 2 + j + 2..];
+        }
+        out.push_str(rest);
+    }
+    Cow::Owned(out)
+}
+
+/// The first number after the last occurrence of `marker` (searched in `hay`, a same-length
+/// view of `text`) that has a number after it. Linear: each occurrence only scans up to the
+/// next one, as markers hold no digits.
+fn after_marker(text: &str, hay: &str, marker: &str) -> Option<Answer> {
+    let mut end = text.len();
+    for (i, _) in hay.rmatch_indices(marker) {
+        let from = i + marker.len();
+        if from <= end
+            && let Some(a) = Numbers::new(&text[from..end]).next()
+        {
+            return Some(a);
+        }
+        end = i;
+    }
+    None
+}
+
+/// The first number inside the last `\boxed{...}` that holds one (an unclosed box runs to the end).
+fn in_boxed(text: &str) -> Option<Answer> {
+    const OPEN: &str = "\\boxed{";
+    for (i, _) in text.rmatch_indices(OPEN) {
+        let rest = &text[i + OPEN.len()..];
+        let mut depth = 1usize;
+        let mut close = rest.len();
+        for (j, c) in rest.char_indices() {
+            match c {
+                '{' => depth += 1,
+                '}' => {
+                    depth -= 1;
+                    if depth == 0 {
+                        close = j;
+                        break;
+                    }
+                }
+                _ => {}
+            }
+        }
+        let inner = &rest[..close];
+        if let Some(a) = fraction(inner).or_else(|| Numbers::new(inner).next()) {
             return Some(a);
         }
     }
-    numbers(response).pop()
+    None
 }
 
-fn last_boxed(s: &str) -> Option<&str> {
-    let i = s.rfind("\\boxed{")?;
-    let rest = &s[i + 7..];
-    let mut depth = 1usize;
-    for (j, c) in rest.char_indices() {
-        match c {
-            '{' => depth += 1,
-            '}' => {
-                depth -= 1;
-                if depth == 0 {
-                    return Some(&rest[..j]);
-                }
-            }
-            _ => {}
+/// `\frac{a}{b}` (also `\dfrac`, `\tfrac`) as the number a/b.
+fn fraction(inner: &str) -> Option<Answer> {
+    let t = inner.trim_start();
+    if !["\\frac{", "\\dfrac{", "\\tfrac{"]
+        .iter()
+        .any(|p| t.starts_with(p))
+    {
+        return None;
+    }
+    let mut nums = Numbers::new(t).filter_map(|a| a.0.parse::<f64>().ok());
+    let (a, b) = (nums.next()?, nums.next()?);
+    (b != 0.0)
+        .then(|| canonical_number(a / b))
+        .flatten()
+        .map(Answer)
+}
+
+/// The numbers of a text, in order, canonicalised (see [`extract_gsm8k`] for the grammar).
+struct Numbers<'a> {
+    b: &'a [u8],
+    i: usize,
+}
+
+impl<'a> Numbers<'a> {
+    fn new(s: &'a str) -> Self {
+        Numbers {
+            b: s.as_bytes(),
+            i: 0,
         }
     }
-    Some(rest)
-}
 
-fn rfind_ci(haystack: &str, needle: &str) -> Option<usize> {
-    let h = haystack.to_ascii_lowercase();
-    h.rfind(needle)
-}
-
-/// All numbers in `s`, in order, canonicalised.
-fn numbers(s: &str) -> Vec<Answer> {
-    let b = s.as_bytes();
-    let mut out = Vec::new();
-    let mut i = 0;
-    while i < b.len() {
-        if !b[i].is_ascii_digit() {
-            i += 1;
-            continue;
-        }
-        let start = i;
-        // sign: a '-' directly before the digits (possibly after '$'), not part of a word or range like "3-4"
-        let mut neg = false;
-        let mut k = start;
+    /// Whether a sign just before byte `k` (the digits, or a `$` before them) makes the number negative.
+    fn negative_before(&self, mut k: usize) -> bool {
+        let b = self.b;
         if k > 0 && b[k - 1] == b'$' {
             k -= 1;
         }
-        if k > 0 && b[k - 1] == b'-' {
-            let before = if k >= 2 { Some(b[k - 2]) } else { None };
-            neg = before.is_none_or(|c| !c.is_ascii_alphanumeric() && c != b')');
-        }
-        let mut digits = String::new();
-        while i < b.len() {
-            let c = b[i];
-            if c.is_ascii_digit() {
-                digits.push(c as char);
+        let sign_len = if k > 0 && b[k - 1] == b'-' {
+            1
+        } else if k >= 3 && &b[k - 3..k] == "\u{2212}".as_bytes() {
+            3
+        } else {
+            return false;
+        };
+        let before = k.checked_sub(sign_len + 1).map(|j| b[j]);
+        before.is_none_or(|c| !c.is_ascii_alphanumeric() && c != b')')
+    }
+}
+
+impl Iterator for Numbers<'_> {
+    type Item = Answer;
+
+    fn next(&mut self) -> Option<Answer> {
+        let b = self.b;
+        while self.i < b.len() {
+            let c = b[self.i];
+            // a leading-dot decimal such as ".5" or "$.50": the dot must not follow a digit
+            let dot_start = c == b'.'
+                && b.get(self.i + 1).is_some_and(u8::is_ascii_digit)
+                && (self.i == 0
+                    || !(b[self.i - 1].is_ascii_alphanumeric() || b[self.i - 1] == b'.'));
+            if !c.is_ascii_digit() && !dot_start {
+                self.i += 1;
+                continue;
+            }
+            let neg = self.negative_before(self.i);
+            let mut digits = String::new();
+            let mut i = self.i;
+            while i < b.len() {
+                if b[i].is_ascii_digit() {
+                    digits.push(b[i] as char);
+                    i += 1;
+                } else if b[i] == b','
+                    && !digits.is_empty()
+                    && b.get(i + 1..i + 4)
+                        .is_some_and(|w| w.iter().all(u8::is_ascii_digit))
+                    && b.get(i + 4).is_none_or(|c| !c.is_ascii_digit())
+                {
+                    i += 1; // thousands separator
+                } else {
+                    break;
+                }
+            }
+            if i + 1 < b.len() && b[i] == b'.' && b[i + 1].is_ascii_digit() {
+                digits.push('.');
                 i += 1;
-            } else if c == b','
-                && i + 3 < b.len() + 1
-                && b.get(i + 1..i + 4)
-                    .is_some_and(|w| w.iter().all(u8::is_ascii_digit))
-                && b.get(i + 4).is_none_or(|c| !c.is_ascii_digit())
-            {
-                i += 1; // thousands separator
-            } else {
+                while i < b.len() && b[i].is_ascii_digit() {
+                    digits.push(b[i] as char);
+                    i += 1;
+                }
+            }
+            self.i = i;
+            let value = digits.parse::<f64>().ok().map(|v| if neg { -v } else { v });
+            if let Some(c) = value.and_then(canonical_number) {
+                return Some(Answer(c));
+            }
+        }
+        None
+    }
+}
+
+/// MMLU: the letter after the last "answer is" / "answer:" (any case) that is followed by
+/// one (`The answer is (B)`, `Answer: **C**`); else the last `(X)`; else the last line
+/// starting `X.`, `X)` or `X:`; else a response that is a bare letter (`B`, `(B)`, `B.`).
+/// Absent: `INVALID`. Letters A-J are accepted (MMLU uses A-D; MMLU-Pro up to J).
+pub fn extract_mmlu(response: &str) -> Answer {
+    let is_opt = |c: u8| (b'A'..=b'J').contains(&c);
+    let letter = |c: u8| Answer((c as char).to_string());
+    let b = response.as_bytes();
+    // a letter standing alone: not followed by a letter or digit
+    let alone = |rest: &[u8]| rest.first().is_none_or(|c| !c.is_ascii_alphanumeric());
+    // 1. "answer is X" / "answer: X"
+    let lower = response.to_ascii_lowercase();
+    let mut keyed: Option<(usize, u8)> = None;
+    for key in ["answer is", "answer:"] {
+        for (i, _) in lower.rmatch_indices(key) {
+            let rest = response[i + key.len()..]
+                .trim_start_matches([' ', ':', '*', '"', '\'', '(', '[', '\n', '\t']);
+            let rb = rest.as_bytes();
+            if !rb.is_empty() && is_opt(rb[0]) && alone(&rb[1..]) {
+                if keyed.is_none_or(|(j, _)| i > j) {
+                    keyed = Some((i, rb[0]));
+                }
                 break;
             }
         }
-        if i + 1 < b.len() && b[i] == b'.' && b[i + 1].is_ascii_digit() {
-            digits.push('.');
-            i += 1;
-            while i < b.len() && b[i].is_ascii_digit() {
-                digits.push(b[i] as char);
-                i += 1;
-            }
-        }
-        if let Ok(mut v) = digits.parse::<f64>() {
-            if neg {
-                v = -v;
-            }
-            if let Some(c) = canonical_number(v) {
-                out.push(Answer(c));
-            }
-        }
     }
-    out
-}
-
-/// MMLU: the last `(X)`; else the letter after the last "answer is"/"answer:"; else a line
-/// starting with `X.` or `X)`; else a response that is a bare letter. Absent: `INVALID`.
-/// Letters A-J are accepted (MMLU uses A-D).
-pub fn extract_mmlu(response: &str) -> Answer {
-    let is_opt = |c: u8| (b'A'..=b'J').contains(&c);
-    let b = response.as_bytes();
-    // 1. last "(X)"
-    for i in (0..b.len().saturating_sub(2)).rev() {
-        if b[i] == b'(' && is_opt(b[i + 1]) && b[i + 2] == b')' {
-            return Answer((b[i + 1] as char).to_string());
-        }
+    if let Some((_, c)) = keyed {
+        return letter(c);
     }
-    // 2. "answer is X" / "answer: X"
-    let lower = response.to_ascii_lowercase();
-    for key in ["answer is", "answer:"] {
-        if let Some(i) = lower.rfind(key) {
-            let rest = response[i + key.len()..]
-                .trim_start_matches([' ', ':', '*', '"', '\'', '\n', '\t']);
-            let rb = rest.as_bytes();
-            if !rb.is_empty()
-                && is_opt(rb[0])
-                && rb.get(1).is_none_or(|c| !c.is_ascii_alphanumeric())
-            {
-                return Answer((rb[0] as char).to_string());
-            }
-        }
+    // 2. last "(X)"
+    if let Some(w) = b
+        .windows(3)
+        .rev()
+        .find(|w| w[0] == b'(' && is_opt(w[1]) && w[2] == b')')
+    {
+        return letter(w[1]);
     }
-    // 3. a line starting "X." or "X)" (last such line)
+    // 3. a line starting "X." / "X)" / "X:" (last such line)
     for line in response.lines().rev() {
         let l = line.trim_start_matches([' ', '*', '\t']).as_bytes();
-        if l.len() >= 2 && is_opt(l[0]) && (l[1] == b'.' || l[1] == b')' || l[1] == b':') {
-            return Answer((l[0] as char).to_string());
+        if l.len() >= 2 && is_opt(l[0]) && matches!(l[1], b'.' | b')' | b':') {
+            return letter(l[0]);
         }
     }
     // 4. a bare letter
     let t = response
         .trim()
+        .trim_matches('*')
         .trim_end_matches(['.', ')'])
         .trim_start_matches('(');
     if t.len() == 1 && is_opt(t.as_bytes()[0]) {
-        return Answer(t.to_string());
+        return letter(t.as_bytes()[0]);
     }
     Answer(Answer::INVALID.to_string())
 }
@@ -261,32 +361,14 @@ pub fn extract_mmlu(response: &str) -> Answer {
 mod tests {
     use super::*;
 
-    fn g(s: &str) -> Option<String> {
-        extract_gsm8k(s).map(|a| a.0)
-    }
-
     #[test]
-    fn gsm8k_basic() {
-        assert_eq!(g("so 9 * 2 = $18\n#### 18").as_deref(), Some("18"));
+    fn markers_without_a_number_are_skipped() {
+        let g = |s: &str| extract_gsm8k(s).map(|a| a.0);
+        assert_eq!(g("#### 18\n#### none").as_deref(), Some("18"));
+        assert_eq!(g("\\boxed{7} then \\boxed{x}").as_deref(), Some("7"));
         assert_eq!(
-            g("The answer is 1,234.50 dollars").as_deref(),
-            Some("1234.5")
+            g("answer is 4. The answer is below: 9").as_deref(),
+            Some("9")
         );
-        assert_eq!(g("it falls to -3 degrees").as_deref(), Some("-3"));
-        assert_eq!(g("from 3-4 we get 7").as_deref(), Some("7"));
-        assert_eq!(g("\\boxed{42} and then 7").as_deref(), Some("42"));
-        assert_eq!(g("no number here"), None);
-        assert_eq!(g("$18.00").as_deref(), Some("18"));
-        assert_eq!(g("it is 50%").as_deref(), Some("50"));
-    }
-
-    #[test]
-    fn mmlu_basic() {
-        assert_eq!(extract_mmlu("I think (B) then (C)").0, "C");
-        assert_eq!(extract_mmlu("The answer is D.").0, "D");
-        assert_eq!(extract_mmlu("Reasoning...\nB. Physics").0, "B");
-        assert_eq!(extract_mmlu(" a ").0, "INVALID");
-        assert_eq!(extract_mmlu("A").0, "A");
-        assert_eq!(extract_mmlu("nothing").0, "INVALID");
     }
 }
