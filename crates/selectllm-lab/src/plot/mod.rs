@@ -14,6 +14,7 @@
 mod layout;
 mod raster;
 mod render;
+mod report;
 mod svg;
 #[cfg(test)]
 mod tests;
@@ -21,6 +22,7 @@ mod tests;
 use std::path::{Path, PathBuf};
 
 use crate::data::{DataError, write_atomic};
+pub use report::write_report_plots;
 
 /// An RGB colour.
 pub type Rgb = [u8; 3];
@@ -183,14 +185,13 @@ pub fn accuracy_chart(title: &str, x_label: &str, points: Vec<Point>) -> Chart {
     chart
 }
 
-/// A reliability diagram: accuracy against mean confidence per bin, before and after
-/// calibration (each bin `(confidence, accuracy, count)`; empty bins are skipped), with the
-/// diagonal of perfect calibration. Both axes run 0..1.
-pub fn reliability_chart(
-    title: &str,
-    before: &[(f64, f64, usize)],
-    after: &[(f64, f64, usize)],
-) -> Chart {
+/// One reliability curve: its name and its bins `(mean confidence, accuracy, count)`.
+pub type Curve<'a> = (&'a str, &'a [(f64, f64, usize)]);
+
+/// A reliability diagram: observed accuracy against mean confidence per bin, one line per
+/// curve (e.g. `[("before", ..), ("after", ..)]` around calibration; empty bins are skipped),
+/// with the diagonal of perfect calibration. Both axes run 0..1.
+pub fn reliability_chart(title: &str, curves: &[Curve<'_>]) -> Chart {
     let mut chart = Chart::new(title, "mean predicted probability", "observed accuracy");
     (chart.x_range, chart.y_range) = (Some((0.0, 1.0)), Some((0.0, 1.0)));
     let diagonal = vec![Point::new("", 0.0, 0.0, ""), Point::new("", 1.0, 1.0, "")];
@@ -199,7 +200,7 @@ pub fn reliability_chart(
         SeriesKind::Dashed,
         diagonal,
     ));
-    for (name, bins) in [("before", before), ("after", after)] {
+    for &(name, bins) in curves {
         let pts: Vec<Point> = bins
             .iter()
             .filter(|b| b.2 > 0)

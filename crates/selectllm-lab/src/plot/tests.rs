@@ -152,7 +152,7 @@ fn svg_is_well_formed_and_escaped() {
         Chart::new("", "", ""),
         accuracy_chart("one", "calls", vec![pt(1.0, 1.0)]),
         accuracy_chart("nan", "calls", vec![pt(f64::NAN, f64::INFINITY)]),
-        reliability_chart("r", &[], &[]),
+        reliability_chart("r", &[]),
     ] {
         check_xml(&svg(&chart)).unwrap_or_else(|e| panic!("{e}"));
         assert!(png(&chart, 300, 200).is_ok());
@@ -230,7 +230,13 @@ fn charts_have_the_expected_series() {
     assert!(c.series[0].points.iter().all(|p| p.label.is_empty()));
     let names: Vec<&str> = c.series.iter().map(|s| s.name.as_str()).collect();
     assert_eq!(names[1..4], ["single", "maxconf", "weightedmaxconf"]);
-    let r = reliability_chart("r", &[(0.1, 0.2, 10), (0.5, 0.4, 0)], &[(0.1, 0.1, 10)]);
+    let r = reliability_chart(
+        "r",
+        &[
+            ("before", &[(0.1, 0.2, 10), (0.5, 0.4, 0)]),
+            ("after", &[(0.1, 0.1, 10)]),
+        ],
+    );
     assert_eq!(r.series.len(), 3);
     assert_eq!(r.series[1].points.len(), 1, "empty bins are skipped");
 }
@@ -267,7 +273,10 @@ fn write_makes_both_files() {
         .collect();
     write(
         &out.join("reliability"),
-        &reliability_chart("calibration demo (synthetic values)", &before, &after),
+        &reliability_chart(
+            "calibration demo (synthetic values)",
+            &[("before", &before), ("after", &after)],
+        ),
     )
     .expect("write");
 }
