@@ -3,7 +3,10 @@
 //! GPT-4). Reads the data folder (`SELECTLLM_DATA`, else `../shared/data` from the workspace
 //! root) and is skipped, with a note, when it is absent: the data is never committed.
 //!
-//! Prints one line per model: `model agree/total (pct)`, then the disagreements (first few).
+//! Prints one line per model: agreement with the flags; accuracy against the GSM8K gold with
+//! our extractor, with the strict last-number rule (markers ignored), and by the flags; and
+//! how often a "last run of digits, commas deleted" grader reproduces the flags (our
+//! reconstruction of the RouteLLM grader). `SHOW_DISAGREE=N` prints the first N disagreements.
 //! Run: `cargo test -p selectllm-core --test real_agreement -- --nocapture`.
 
 use std::collections::HashMap;
@@ -123,7 +126,7 @@ fn gsm8k_extractor_agrees_with_published_flags() {
     let rows = load(&dir);
     // per model: agree with flag, total, correct (ours), correct (last number only),
     // agree with the flag of a "last run of ASCII digits" grader
-    let mut per_model: Vec<(String, [usize; 5])> = Vec::new();
+    let mut per_model: Vec<(String, [usize; 6])> = Vec::new();
     let mut disagreements = Vec::new();
     let mut explained = 0;
     for r in &rows {
@@ -135,14 +138,21 @@ fn gsm8k_extractor_agrees_with_published_flags() {
         let idx = match per_model.iter().position(|(m, _)| *m == r.model) {
             Some(i) => i,
             None => {
-                per_model.push((r.model.clone(), [0; 5]));
+                per_model.push((r.model.clone(), [0; 6]));
                 per_model.len() - 1
             }
         };
         let c = &mut per_model[idx].1;
-        for (slot, hit) in [agree, true, right, last, digits == r.is_correct]
-            .into_iter()
-            .enumerate()
+        for (slot, hit) in [
+            agree,
+            true,
+            right,
+            last,
+            digits == r.is_correct,
+            r.is_correct,
+        ]
+        .into_iter()
+        .enumerate()
         {
             c[slot] += usize::from(hit);
         }
@@ -153,16 +163,17 @@ fn gsm8k_extractor_agrees_with_published_flags() {
     }
     let (mut agree_all, mut total_all) = (0, 0);
     println!(
-        "{:38} {:>16} {:>9} {:>9} {:>14}",
-        "model", "agree w/ flag", "acc ours", "acc last", "digit-grader"
+        "{:38} {:>16} {:>9} {:>9} {:>9} {:>14}",
+        "model", "agree w/ flag", "acc ours", "acc last", "acc flag", "digit-grader"
     );
-    for (m, [a, t, ours, last, dig]) in &per_model {
+    for (m, [a, t, ours, last, dig, flag]) in &per_model {
         let pct = |x: &usize| 100.0 * *x as f64 / *t as f64;
         println!(
-            "{m:38} {a:>5}/{t} {:>6.2}% {:>8.2}% {:>8.2}% {:>13.2}%",
+            "{m:38} {a:>5}/{t} {:>6.2}% {:>8.2}% {:>8.2}% {:>8.2}% {:>13.2}%",
             pct(a),
             pct(ours),
             pct(last),
+            pct(flag),
             pct(dig)
         );
         agree_all += a;

@@ -9,8 +9,8 @@ pub(crate) const BACKGROUND: Rgb = [255, 255, 255];
 const INK: Rgb = [30, 30, 30];
 const GRID: Rgb = [228, 228, 228];
 const REFERENCE: Rgb = [150, 150, 150];
-/// Tableau-10 colours, assigned to series in order.
-const PALETTE: [Rgb; 8] = [
+/// Tableau-10 colours and two more, assigned to series in order.
+const PALETTE: [Rgb; 12] = [
     [31, 119, 180],
     [255, 127, 14],
     [44, 160, 44],
@@ -18,7 +18,11 @@ const PALETTE: [Rgb; 8] = [
     [148, 103, 189],
     [140, 86, 75],
     [227, 119, 194],
+    [127, 127, 127],
+    [188, 189, 34],
     [23, 190, 207],
+    [0, 0, 128],
+    [128, 0, 0],
 ];
 
 /// Text sizes; each back end maps them to a font size (SVG) or a glyph scale (raster).
@@ -142,10 +146,11 @@ pub(crate) fn render(chart: &Chart, p: &mut dyn Painter) {
     ] {
         p.line(a, b, INK, 1.5, false);
     }
+    let (title, size) = fit(p, &chart.title, w - 2.0 * pad);
     p.text(
         (w / 2.0, th * 1.2),
-        &chart.title,
-        Size::Title,
+        &title,
+        size,
         Anchor::Middle,
         INK,
         false,
@@ -259,4 +264,19 @@ pub(crate) fn render(chart: &Chart, p: &mut dyn Painter) {
             x += ew;
         }
     }
+}
+
+/// The title at [`Size::Title`] if it fits in `max_w`, else at [`Size::Normal`], cut with
+/// `...` if it still does not fit.
+fn fit(p: &dyn Painter, title: &str, max_w: f64) -> (String, Size) {
+    if p.text_width(title, Size::Title) <= max_w {
+        return (title.to_string(), Size::Title);
+    }
+    let cw = p.char_size(Size::Normal).0;
+    let max_chars = (max_w / cw).floor().max(3.0) as usize;
+    if title.chars().count() <= max_chars {
+        return (title.to_string(), Size::Normal);
+    }
+    let cut: String = title.chars().take(max_chars - 3).collect();
+    (cut + "...", Size::Normal)
 }

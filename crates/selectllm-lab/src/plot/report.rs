@@ -14,7 +14,8 @@ fn group(row: &Row) -> &str {
     row.name.split(':').next().unwrap_or(&row.name)
 }
 
-/// Points of `report` with `x` from `cost`. Single members are labelled with the member name,
+/// Points of `report` with `x` from `cost`. Single members are labelled with the member name
+/// (without an `org/` prefix),
 /// other rows only when on the Pareto front (their group is in the legend). Error bars: the
 /// 95% bootstrap interval, widened to the simulated-vote bounds when the vote is simulated.
 pub(crate) fn report_points(report: &Report, cost: impl Fn(&Row) -> Option<f64>) -> Vec<Point> {
@@ -25,7 +26,11 @@ pub(crate) fn report_points(report: &Report, cost: impl Fn(&Row) -> Option<f64>)
             let x = cost(r).filter(|x| x.is_finite())?;
             let low = r.accuracy_low.map_or(r.ci_low, |l| l.min(r.ci_low));
             let high = r.accuracy_high.map_or(r.ci_high, |h| h.max(r.ci_high));
-            let label = r.name.strip_prefix("single:").unwrap_or("");
+            // a member's short name: `org/model` -> `model`
+            let label = r
+                .name
+                .strip_prefix("single:")
+                .map_or("", |m| m.rsplit('/').next().unwrap_or(m));
             Some(Point::new(label, x, r.accuracy, group(r)).with_interval(low, high))
         })
         .collect();

@@ -153,6 +153,7 @@ fn svg_is_well_formed_and_escaped() {
         accuracy_chart("one", "calls", vec![pt(1.0, 1.0)]),
         accuracy_chart("nan", "calls", vec![pt(f64::NAN, f64::INFINITY)]),
         reliability_chart("r", &[]),
+        Chart::new("a very long title ".repeat(20), "x", "y"),
     ] {
         check_xml(&svg(&chart)).unwrap_or_else(|e| panic!("{e}"));
         assert!(png(&chart, 300, 200).is_ok());
@@ -279,4 +280,76 @@ fn write_makes_both_files() {
         ),
     )
     .expect("write");
+}
+
+fn row(name: &str, calls: f64, accuracy: f64) -> crate::eval::Row {
+    crate::eval::Row {
+        name: name.to_string(),
+        kind: String::new(),
+        accuracy,
+        ci_low: accuracy - 0.02,
+        ci_high: accuracy + 0.02,
+        accuracy_low: None,
+        accuracy_high: None,
+        simulated: false,
+        calls,
+        latency_sum: calls,
+        latency_max: 1.0,
+        cost: None,
+        detail: String::new(),
+    }
+}
+
+#[test]
+fn report_plots_are_written() {
+    use crate::eval::metrics::{Bin, F1};
+    let f1 = F1 {
+        micro: 0.5,
+        macro_: 0.5,
+        weighted: 0.5,
+    };
+    let mut classifier = crate::eval::ClassifierMetrics::from_f1("lexical".into(), f1);
+    classifier.reliability = vec![Bin {
+        confidence: 0.3,
+        accuracy: 0.25,
+        count: 10,
+    }];
+    let report = crate::eval::Report {
+        dataset: "toy".into(),
+        members: vec!["org/a".into(), "b".into()],
+        n_test: 10,
+        protocol: String::new(),
+        vote: String::new(),
+        vote_mode: String::new(),
+        latency_source: String::new(),
+        classifier,
+        rows: vec![
+            row("single:org/a", 1.0, 0.6),
+            row("single:b", 1.0, 0.5),
+            row("maxconf:2", 2.0, 0.7),
+            row("oracle", 2.0, 0.8),
+        ],
+        notes: Vec::new(),
+        timing: Default::default(),
+    };
+    let pts = super::report::report_points(&report, |r| Some(r.calls));
+    let labels: Vec<&str> = pts.iter().map(|p| p.label.as_str()).collect();
+    assert_eq!(
+        labels,
+        ["a", "b", "", "oracle"],
+        "short member names; front rows named"
+    );
+    let dir = tempfile::tempdir().expect("tempdir");
+    write_report_plots(dir.path(), &report).expect("plots");
+    for f in [
+        "accuracy-calls.svg",
+        "accuracy-calls.png",
+        "reliability.svg",
+        "reliability.png",
+    ] {
+        assert!(dir.path().join(f).is_file(), "{f}");
+    }
+    // latency equal to calls and no cost: no latency or cost plot
+    assert!(!dir.path().join("accuracy-latency.svg").exists());
+    assert!(!dir.path().join("accuracy-cost.svg").exists());
 }
