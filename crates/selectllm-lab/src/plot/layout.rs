@@ -76,8 +76,9 @@ pub(crate) fn legend_rows(entries: &[(usize, f64)], max_w: f64) -> Vec<Vec<(usiz
 }
 
 /// Where a label of size `wh` goes beside a marker at `at` (`gap` from its centre): to the
-/// right, else the left, nudged up or down by up to two lines, in the first spot inside
-/// `frame` that overlaps no box of `placed`; when none is free, beside the marker anyway.
+/// right, else the left, nudged up or down by up to six lines, in the first spot inside
+/// `frame` that overlaps no box of `placed`; when none is free, the spot inside `frame`
+/// with the least overlap (beside the marker if no spot is inside).
 pub(crate) fn place_label(
     at: (f64, f64),
     gap: f64,
@@ -91,18 +92,32 @@ pub(crate) fn place_label(
         let lx = if right_side { x + gap } else { x - gap - tw };
         [lx, ly - th / 2.0, lx + tw, ly + th / 2.0]
     };
-    for dy in [0.0, -1.0, 1.0, -2.0, 2.0] {
+    let overlap = |a: &[f64; 4], b: &[f64; 4]| {
+        (a[2].min(b[2]) - a[0].max(b[0])).max(0.0) * (a[3].min(b[3]) - a[1].max(b[1])).max(0.0)
+    };
+    let mut best: Option<([f64; 4], f64)> = None;
+    for k in 0..13 {
+        // 0, -1, +1, -2, +2, ... lines
+        let dy = if k % 2 == 1 {
+            -f64::from(k / 2 + 1)
+        } else {
+            f64::from(k / 2)
+        };
         for right_side in [true, false] {
             let bx = boxed(right_side, y + dy * th * 1.1);
             let inside =
                 bx[0] >= frame[0] && bx[2] <= frame[2] && bx[1] >= frame[1] && bx[3] <= frame[3];
-            let free = placed
-                .iter()
-                .all(|o| bx[2] <= o[0] || bx[0] >= o[2] || bx[3] <= o[1] || bx[1] >= o[3]);
-            if inside && free {
+            if !inside {
+                continue;
+            }
+            let area: f64 = placed.iter().map(|o| overlap(&bx, o)).sum();
+            if area == 0.0 {
                 return bx;
+            }
+            if best.is_none_or(|(_, a)| area < a) {
+                best = Some((bx, area));
             }
         }
     }
-    boxed(x + gap + tw <= frame[2], y)
+    best.map_or_else(|| boxed(x + gap + tw <= frame[2], y), |(bx, _)| bx)
 }

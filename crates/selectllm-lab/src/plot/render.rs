@@ -223,6 +223,16 @@ pub(crate) fn render(chart: &Chart, p: &mut dyn Painter) {
             let tw = p.text_width(&q.label, Size::Small);
             let frame = [left, top, right, bottom];
             let bx = place_label((x, y), r + 0.5 * sw, (tw, sh), frame, &placed);
+            let ly = (bx[1] + bx[3]) / 2.0;
+            if (ly - y).abs() > sh * 0.9 {
+                // moved away from its marker: a thin leader line from the marker to the label
+                let lx = if bx[0] > x {
+                    bx[0] - 0.2 * sw
+                } else {
+                    bx[2] + 0.2 * sw
+                };
+                p.line((x, y), (lx, ly), REFERENCE, 1.0, false);
+            }
             p.text(
                 (bx[0], (bx[1] + bx[3]) / 2.0),
                 &q.label,
