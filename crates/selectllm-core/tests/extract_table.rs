@@ -141,6 +141,15 @@ fn gsm8k_formats() {
         ("007", Some("7")),
         ("#### 18\n#### 19", Some("19")),
         ("#### 18 then the answer is 5", Some("18")),
+        // "answer is" reads a number on its own line only
+        (
+            "The answer is as follows.\nFirst 3 + 4 = 7, so 20 in all.",
+            Some("20"),
+        ),
+        (
+            "So the answer is: $1,234.\nCheck: 1234 - 34 = 1200",
+            Some("1234"),
+        ),
     ];
     for (response, want) in table {
         assert_eq!(g(response).as_deref(), *want, "response: {response}");

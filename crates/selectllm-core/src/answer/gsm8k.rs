@@ -6,7 +6,8 @@ use super::{Answer, canonical_number};
 
 /// GSM8K: the first number after the last `####` that is followed by one, else in the last
 /// `\boxed{}` holding one (`\frac{a}{b}` there reads a/b), else after the last "answer is"
-/// (any case) followed by one, else the last number of the text; `None` when there is none.
+/// (any case) followed by one on its line, else the last number of the text; `None` when
+/// there is none.
 ///
 /// A number is an optional sign (`-` or U+2212 directly before the digits or before `$`, not
 /// after a letter, digit or `)` so `3-4` is a range), digits with optional thousands commas
@@ -18,9 +19,9 @@ pub fn extract_gsm8k(response: &str) -> Option<Answer> {
     let text = strip_calculator(response);
     let text = text.as_ref();
     let lower = text.to_ascii_lowercase(); // same byte offsets as `text`
-    after_marker(text, text, "####")
+    after_marker(text, text, "####", false)
         .or_else(|| in_boxed(text))
-        .or_else(|| after_marker(text, &lower, "answer is"))
+        .or_else(|| after_marker(text, &lower, "answer is", true))
         .or_else(|| last_number(text))
 }
 
@@ -46,16 +47,20 @@ fn strip_calculator(text: &str) -> Cow<'_, str> {
 }
 
 /// The first number after the last occurrence of `marker` (searched in `hay`, a same-length
-/// view of `text`) that has a number after it. Linear: each occurrence only scans up to the
-/// next one, as markers hold no digits.
-fn after_marker(text: &str, hay: &str, marker: &str) -> Option<Answer> {
+/// view of `text`) that has a number after it, on the same line when `same_line`. Linear:
+/// each occurrence only scans up to the next one, as markers hold no digits.
+fn after_marker(text: &str, hay: &str, marker: &str, same_line: bool) -> Option<Answer> {
     let mut end = text.len();
     for (i, _) in hay.rmatch_indices(marker) {
         let from = i + marker.len();
-        if from <= end
-            && let Some(a) = first_number(&text[from..end])
-        {
-            return Some(a);
+        if from <= end {
+            let mut tail = &text[from..end];
+            if same_line {
+                tail = tail.split('\n').next().unwrap_or(tail);
+            }
+            if let Some(a) = first_number(tail) {
+                return Some(a);
+            }
         }
         end = i;
     }
