@@ -352,18 +352,19 @@ fn fit(
                 g_w2.iter_mut().for_each(|g| *g = 0.0);
                 g_b2.iter_mut().for_each(|g| *g = 0.0);
             }
-            if let Some((xv, yv)) = val {
-                if t as usize % eval_every == 0 && !xv.is_empty() {
-                    last_loss = loss_sum / loss_n.max(1) as f32;
-                    loss_sum = 0.0;
-                    loss_n = 0;
-                    let vl = mean_bce(&head, xv, yv);
-                    tracing::debug!(step = t, train_loss = last_loss, val_loss = vl, "lexical");
-                    if vl < best.0 - 1e-5 {
-                        best = (vl, head.clone(), t as usize);
-                    } else if t as usize - best.2 >= cfg.patience * steps_per_epoch {
-                        break 'outer;
-                    }
+            if let Some((xv, yv)) = val
+                && (t as usize).is_multiple_of(eval_every)
+                && !xv.is_empty()
+            {
+                last_loss = loss_sum / loss_n.max(1) as f32;
+                loss_sum = 0.0;
+                loss_n = 0;
+                let vl = mean_bce(&head, xv, yv);
+                tracing::debug!(step = t, train_loss = last_loss, val_loss = vl, "lexical");
+                if vl < best.0 - 1e-5 {
+                    best = (vl, head.clone(), t as usize);
+                } else if t as usize - best.2 >= cfg.patience * steps_per_epoch {
+                    break 'outer;
                 }
             }
         }
