@@ -27,7 +27,7 @@ impl Default for LexicalConfig {
         LexicalConfig {
             dim_bits: 18,
             word_ngrams: (1, 2),
-            char_ngrams: (3, 5),
+            char_ngrams: (2, 4),
             sublinear_tf: true,
             hidden: 0,
         }

@@ -30,6 +30,10 @@ pub struct LexicalTrainConfig {
     pub patience: usize,
     /// Train on success rates (soft targets) instead of 0/1 labels.
     pub soft_targets: bool,
+    /// Check the validation loss every this many steps.
+    pub eval_every: usize,
+    /// Linear heads averaged over this many seeded train/validation re-splits.
+    pub bag: usize,
 }
 
 impl Default for LexicalTrainConfig {
@@ -40,8 +44,10 @@ impl Default for LexicalTrainConfig {
             weight_decay: 1e-4,
             batch: 32,
             max_epochs: 40,
-            patience: 4,
-            soft_targets: false,
+            patience: 3,
+            soft_targets: true,
+            eval_every: 4,
+            bag: 5,
         }
     }
 }
@@ -49,10 +55,14 @@ impl Default for LexicalTrainConfig {
 /// What training measured.
 #[derive(Debug, Clone, Serialize)]
 pub struct TrainReport {
-    pub epochs: usize,
-    pub best_epoch: usize,
+    /// Optimiser steps of the final run.
+    pub steps: usize,
+    /// The training length chosen on validation, in (fractional) epochs.
+    pub best_epochs: f32,
     pub best_val_loss: f32,
     pub train_loss: f32,
+    /// Heads averaged.
+    pub bags: usize,
 }
 
 /// Inverse document frequencies, smoothed as scikit-learn: ln((1 + n) / (1 + df)) + 1.
@@ -108,7 +118,11 @@ impl Adam {
     }
 }
 
-/// Trains a lexical model. `val` may be empty (then the last epoch is kept).
+/// Trains a lexical model with early stopping on the validation loss (checked every
+/// `eval_every` steps). With `bag` > 1 and a linear head, the training and validation
+/// questions are pooled and re-split `bag` times (seeded); each split trains a head with early
+/// stopping, and the heads' weights are averaged: a bagged linear model is still one linear
+/// model, so inference costs the same. `val` may be empty (then `max_epochs` are run).
 pub fn train(
     cfg: &LexicalTrainConfig,
     members: &[String],
@@ -117,25 +131,103 @@ pub fn train(
     seed: u64,
 ) -> (LexicalModel, TrainReport) {
     let fcfg = &cfg.features;
-    let idf = fit_idf(fcfg, &train.texts);
-    let xs: Vec<SparseVec> = train
-        .texts
+    let texts: Vec<&str> = train.texts.iter().chain(&val.texts).copied().collect();
+    let idf = fit_idf(fcfg, &texts);
+    let xa: Vec<SparseVec> = texts
         .iter()
         .map(|t| featurize_with(fcfg, &idf, t))
         .collect();
-    let xv: Vec<SparseVec> = val
-        .texts
-        .iter()
-        .map(|t| featurize_with(fcfg, &idf, t))
+    let ya: Vec<Vec<f32>> = train
+        .targets(cfg.soft_targets)
+        .into_iter()
+        .chain(val.targets(cfg.soft_targets))
         .collect();
-    let ys = train.targets(cfg.soft_targets);
-    let yv = val.targets(false);
-    let n_out = members.len();
+    let ya_hard: Vec<Vec<f32>> = train
+        .targets(false)
+        .into_iter()
+        .chain(val.targets(false))
+        .collect();
+    let n_train = train.len();
+    let bags = if fcfg.hidden == 0 && !val.is_empty() {
+        cfg.bag.max(1)
+    } else {
+        1
+    };
+    let mut heads: Vec<Head> = Vec::with_capacity(bags);
+    let mut reports: Vec<TrainReport> = Vec::with_capacity(bags);
+    for b in 0..bags {
+        // bag 0 uses the given split; the others re-split the pooled questions
+        let (tr, va): (Vec<usize>, Vec<usize>) = if b == 0 {
+            ((0..n_train).collect(), (n_train..texts.len()).collect())
+        } else {
+            let mut all: Vec<usize> = (0..texts.len()).collect();
+            all.shuffle(&mut ChaCha8Rng::seed_from_u64(seed ^ (0xba9 + b as u64)));
+            let va = all.split_off(n_train);
+            (all, va)
+        };
+        let pick =
+            |idx: &[usize], v: &[SparseVec]| idx.iter().map(|&i| v[i].clone()).collect::<Vec<_>>();
+        let pick_y =
+            |idx: &[usize], v: &[Vec<f32>]| idx.iter().map(|&i| v[i].clone()).collect::<Vec<_>>();
+        let (xs, ys) = (pick(&tr, &xa), pick_y(&tr, &ya));
+        let (xv, yv) = (pick(&va, &xa), pick_y(&va, &ya_hard));
+        let (head, report) = fit(
+            cfg,
+            members.len(),
+            &xs,
+            &ys,
+            Some((&xv, &yv)),
+            seed.wrapping_add(b as u64),
+        );
+        heads.push(head);
+        reports.push(report);
+    }
+    let mut head = heads.pop().expect("at least one bag");
+    if !heads.is_empty() {
+        let k = (heads.len() + 1) as f32;
+        for h in &heads {
+            head.w1.iter_mut().zip(&h.w1).for_each(|(a, b)| *a += b);
+            head.b1.iter_mut().zip(&h.b1).for_each(|(a, b)| *a += b);
+        }
+        head.w1.iter_mut().for_each(|a| *a /= k);
+        head.b1.iter_mut().for_each(|a| *a /= k);
+    }
+    let n = reports.len() as f32;
+    let report = TrainReport {
+        steps: reports.iter().map(|r| r.steps).sum(),
+        best_epochs: reports.iter().map(|r| r.best_epochs).sum::<f32>() / n,
+        best_val_loss: reports.iter().map(|r| r.best_val_loss).sum::<f32>() / n,
+        train_loss: reports.iter().map(|r| r.train_loss).sum::<f32>() / n,
+        bags: reports.len(),
+    };
+    (model(cfg, members, idf, head), report)
+}
+
+fn model(cfg: &LexicalTrainConfig, members: &[String], idf: Vec<f32>, head: Head) -> LexicalModel {
+    LexicalModel {
+        members: members.to_vec(),
+        config: cfg.features.clone(),
+        idf,
+        temperature: vec![1.0; members.len()],
+        head,
+    }
+}
+
+/// The optimisation loop. With `val`, stops early and returns the best head; with `epochs`,
+/// runs exactly that many (fractional) epochs.
+fn fit(
+    cfg: &LexicalTrainConfig,
+    n_out: usize,
+    xs: &[SparseVec],
+    ys: &[Vec<f32>],
+    val: Option<(&[SparseVec], &[Vec<f32>])>,
+    seed: u64,
+) -> (Head, TrainReport) {
+    let fcfg = &cfg.features;
     let d = fcfg.dim();
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
-
     let mut head = Head::zeros(d, fcfg.hidden, n_out);
-    // Start from the prior: the bias of each member is its training log-odds.
+    // Start from the prior: the output bias of each member is its training log-odds.
     let prior: Vec<f32> = (0..n_out)
         .map(|m| {
             let r = ys.iter().map(|y| y[m]).sum::<f32>() / ys.len().max(1) as f32;
@@ -146,17 +238,13 @@ pub fn train(
     if fcfg.hidden == 0 {
         head.b1 = prior;
     } else {
-        // small random init for the two layers; output bias at the prior
-        let s1 = (1.0 / 64.0f32).sqrt();
-        head.w1
-            .iter_mut()
-            .for_each(|w| *w = rng.gen_range(-s1..s1) * 0.1);
+        let s1 = 0.0125f32;
+        head.w1.iter_mut().for_each(|w| *w = rng.gen_range(-s1..s1));
         let s2 = (1.0 / fcfg.hidden as f32).sqrt();
         head.w2.iter_mut().for_each(|w| *w = rng.gen_range(-s2..s2));
         head.b2 = prior;
     }
     let width = if fcfg.hidden == 0 { n_out } else { fcfg.hidden };
-
     let mut opt_w1 = Adam::new(head.w1.len());
     let mut opt_b1 = Adam::new(head.b1.len());
     let mut opt_w2 = Adam::new(head.w2.len());
@@ -167,23 +255,28 @@ pub fn train(
     let mut g_b2 = vec![0.0f32; head.b2.len()];
     let mut touched: Vec<u32> = Vec::new();
 
+    let batch = cfg.batch.max(1);
+    let steps_per_epoch = xs.len().div_ceil(batch).max(1);
+    let max_steps = cfg.max_epochs * steps_per_epoch;
+    let eval_every = cfg.eval_every.max(1);
     let mut best = (f32::INFINITY, head.clone(), 0usize);
     let mut order: Vec<usize> = (0..xs.len()).collect();
     let mut t = 0i32;
-    let mut epochs = 0;
-    let mut train_loss = 0.0;
-    for epoch in 1..=cfg.max_epochs {
-        epochs = epoch;
+    let mut loss_sum = 0.0f32;
+    let mut loss_n = 0usize;
+    let mut last_loss = 0.0f32;
+    'outer: loop {
         order.shuffle(&mut rng);
-        let mut loss_sum = 0.0f32;
-        for batch in order.chunks(cfg.batch.max(1)) {
+        for chunk in order.chunks(batch) {
+            if t as usize >= max_steps {
+                break 'outer;
+            }
             t += 1;
-            let inv_b = 1.0 / batch.len() as f32;
+            let inv_b = 1.0 / chunk.len() as f32;
             touched.clear();
-            for &i in batch {
+            for &i in chunk {
                 let x = &xs[i];
                 let z1 = head.layer1(x);
-                // gradient of the layer-1 pre-activations
                 let dz1: Vec<f32> = if fcfg.hidden == 0 {
                     z1.iter()
                         .zip(&ys[i])
@@ -225,6 +318,7 @@ pub fn train(
                     }
                     dz1
                 };
+                loss_n += n_out;
                 for (o, g) in g_b1.iter_mut().zip(&dz1) {
                     *o += g;
                 }
@@ -258,35 +352,41 @@ pub fn train(
                 g_w2.iter_mut().for_each(|g| *g = 0.0);
                 g_b2.iter_mut().for_each(|g| *g = 0.0);
             }
-        }
-        train_loss = loss_sum / (xs.len() * n_out).max(1) as f32;
-        if xv.is_empty() {
-            best = (train_loss, head.clone(), epoch);
-            continue;
-        }
-        let val_loss = mean_bce(&head, &xv, &yv);
-        tracing::debug!(epoch, train_loss, val_loss, "lexical epoch");
-        if val_loss < best.0 - 1e-5 {
-            best = (val_loss, head.clone(), epoch);
-        } else if epoch - best.2 >= cfg.patience {
-            break;
+            if let Some((xv, yv)) = val
+                && (t as usize).is_multiple_of(eval_every)
+                && !xv.is_empty()
+            {
+                last_loss = loss_sum / loss_n.max(1) as f32;
+                loss_sum = 0.0;
+                loss_n = 0;
+                let vl = mean_bce(&head, xv, yv);
+                tracing::debug!(step = t, train_loss = last_loss, val_loss = vl, "lexical");
+                if vl < best.0 - 1e-5 {
+                    best = (vl, head.clone(), t as usize);
+                } else if t as usize - best.2 >= cfg.patience * steps_per_epoch {
+                    break 'outer;
+                }
+            }
         }
     }
-    let (best_val_loss, head, best_epoch) = best;
-    let model = LexicalModel {
-        members: members.to_vec(),
-        config: fcfg.clone(),
-        idf,
-        head,
-        temperature: vec![1.0; n_out],
-    };
+    if loss_n > 0 {
+        last_loss = loss_sum / loss_n as f32;
+    }
+    let steps = t as usize;
+    let (best_val_loss, head, best_step) =
+        if val.is_some_and(|(xv, _)| !xv.is_empty()) && best.2 > 0 {
+            best
+        } else {
+            (f32::NAN, head, steps)
+        };
     (
-        model,
+        head,
         TrainReport {
-            epochs,
-            best_epoch,
+            steps,
+            best_epochs: best_step as f32 / steps_per_epoch as f32,
             best_val_loss,
-            train_loss,
+            train_loss: last_loss,
+            bags: 1,
         },
     )
 }

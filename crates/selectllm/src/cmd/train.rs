@@ -28,22 +28,58 @@ pub struct ClassifierArgs {
     /// Hidden units of the lexical head (0 = linear / logistic).
     #[arg(long, default_value_t = 0)]
     pub hidden: usize,
-    /// Train on success rates instead of 0/1 labels.
+    /// Train on 0/1 labels instead of success rates (soft targets).
     #[arg(long)]
-    pub soft_targets: bool,
+    pub hard_targets: bool,
+    /// Linear heads averaged over this many seeded train/validation re-splits (1 = no bagging).
+    #[arg(long, default_value_t = LexicalTrainConfig::default().bag)]
+    pub bag: usize,
+    /// AdamW learning rate of the lexical head.
+    #[arg(long, default_value_t = LexicalTrainConfig::default().lr)]
+    pub lr: f32,
+    /// AdamW decoupled weight decay of the lexical head.
+    #[arg(long, default_value_t = LexicalTrainConfig::default().weight_decay)]
+    pub weight_decay: f32,
+    /// Character n-gram orders of the lexical features, LO-HI (0-0 disables them).
+    #[arg(long, default_value = "2-4")]
+    pub char_ngrams: String,
+    /// Word n-gram orders of the lexical features, LO-HI.
+    #[arg(long, default_value = "1-2")]
+    pub word_ngrams: String,
 }
 
-pub fn lexical_config(a: &ClassifierArgs) -> LexicalTrainConfig {
+fn range(flag: &str, v: &str) -> anyhow::Result<(usize, usize)> {
+    let (a, b) = v
+        .split_once('-')
+        .ok_or_else(|| anyhow::anyhow!("--{flag} `{v}`: expected LO-HI, e.g. 2-4"))?;
+    let (a, b): (usize, usize) = (
+        a.parse()
+            .map_err(|_| anyhow::anyhow!("--{flag} `{v}`: `{a}` is not a number"))?,
+        b.parse()
+            .map_err(|_| anyhow::anyhow!("--{flag} `{v}`: `{b}` is not a number"))?,
+    );
+    if a > b || b > 8 {
+        anyhow::bail!("--{flag} `{v}`: need LO <= HI <= 8");
+    }
+    Ok((a, b))
+}
+
+pub fn lexical_config(a: &ClassifierArgs) -> anyhow::Result<LexicalTrainConfig> {
     let mut c = LexicalTrainConfig::default();
     c.features.hidden = a.hidden;
-    c.soft_targets = a.soft_targets;
-    c
+    c.features.char_ngrams = range("char-ngrams", &a.char_ngrams)?;
+    c.features.word_ngrams = range("word-ngrams", &a.word_ngrams)?;
+    c.soft_targets = !a.hard_targets;
+    c.bag = a.bag;
+    c.lr = a.lr;
+    c.weight_decay = a.weight_decay;
+    Ok(c)
 }
 
 pub fn trainer_for(a: &ClassifierArgs) -> anyhow::Result<Box<dyn Trainer>> {
     match a.classifier {
         ClassifierKind::Lexical => Ok(Box::new(LexicalTrainer {
-            config: lexical_config(a),
+            config: lexical_config(a)?,
         })),
     }
 }
@@ -96,7 +132,7 @@ pub fn run(a: TrainArgs, data: Option<&Path>) -> anyhow::Result<()> {
         train.len(),
         ds.name
     ));
-    let lcfg = lexical_config(&a.classifier);
+    let lcfg = lexical_config(&a.classifier)?;
     let (model, report) = lexical::train(&lcfg, &members, &train, &val, a.seed);
     pb.finish_and_clear();
     let clf: &dyn selectllm_core::Classifier = &model;
@@ -122,20 +158,20 @@ pub fn run(a: TrainArgs, data: Option<&Path>) -> anyhow::Result<()> {
             "val_questions": val.len(),
             "val_mean_auc": val_auc,
             "val_loss": report.best_val_loss,
-            "epochs": report.epochs,
-            "best_epoch": report.best_epoch,
+            "steps": report.steps,
+            "best_epochs": report.best_epochs,
         }),
         created_by: format!("selectllm {}", env!("CARGO_PKG_VERSION")),
     };
     save_lexical(&a.out, &model, &manifest)?;
     println!(
-        "wrote {} ({} members, {} training questions, validation mean ROC-AUC {:.3}, best epoch {} of {})",
+        "wrote {} ({} members, {} training questions, validation mean ROC-AUC {:.3}, {:.1} epochs, {} steps)",
         a.out.display(),
         members.len(),
         train.len(),
         val_auc,
-        report.best_epoch,
-        report.epochs
+        report.best_epochs,
+        report.steps
     );
     Ok(())
 }
