@@ -18,6 +18,8 @@ mod report;
 mod svg;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod xml_check;
 
 use std::path::{Path, PathBuf};
 
