@@ -22,7 +22,7 @@ pub use mmlu::extract_mmlu;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Task {
-    /// Grade-school math: the answer is the last number of the response.
+    /// Grade-school math: the final number of the response (see [`extract_gsm8k`]).
     Gsm8k,
     /// Multiple choice: the answer is an option letter.
     Mmlu,

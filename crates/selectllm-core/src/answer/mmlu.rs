@@ -3,7 +3,7 @@
 use super::Answer;
 
 /// MMLU: the letter after the last "answer is" / "answer:" (any case) that is followed by
-/// one (`The answer is (B)`, `Answer: **C**`); else the last `(X)`; else the last line
+/// one (`The answer is (B)`, `Answer: **C**`, `the answer is option D`); else the last `(X)`; else the last line
 /// starting `X.`, `X)` or `X:`; else a response that is a bare letter (`B`, `(B)`, `B.`).
 /// Absent: `INVALID`. Letters A-J are accepted (MMLU uses A-D; MMLU-Pro up to J).
 pub fn extract_mmlu(response: &str) -> Answer {
@@ -17,8 +17,17 @@ pub fn extract_mmlu(response: &str) -> Answer {
     let mut keyed: Option<(usize, u8)> = None;
     for key in ["answer is", "answer:"] {
         for (i, _) in lower.rmatch_indices(key) {
-            let rest = response[i + key.len()..]
-                .trim_start_matches([' ', ':', '*', '"', '\'', '(', '[', '\n', '\t']);
+            const SKIP: [char; 9] = [' ', ':', '*', '"', '\'', '(', '[', '\n', '\t'];
+            let mut rest = response[i + key.len()..].trim_start_matches(SKIP);
+            // "the answer is option B" / "choice (C)"
+            for word in ["option", "choice"] {
+                if rest
+                    .get(..word.len())
+                    .is_some_and(|w| w.eq_ignore_ascii_case(word))
+                {
+                    rest = rest[word.len()..].trim_start_matches(SKIP);
+                }
+            }
             let rb = rest.as_bytes();
             if !rb.is_empty() && is_opt(rb[0]) && alone(&rb[1..]) {
                 if keyed.is_none_or(|(j, _)| i > j) {
