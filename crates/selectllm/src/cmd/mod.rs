@@ -1,5 +1,6 @@
 //! Subcommands: one module each, each a thin call into the library.
 
+mod bench;
 mod data;
 mod eval;
 mod progress;
@@ -35,6 +36,9 @@ pub enum Command {
     /// Manage the public data (download it with `data pull`).
     #[command(subcommand)]
     Data(data::DataCmd),
+    /// Benchmark figures for the scripts under scripts/ (prints JSON).
+    #[command(subcommand, hide = true)]
+    Bench(bench::BenchCmd),
 }
 
 pub fn init_logging(verbose: u8) {
@@ -58,5 +62,6 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Train(a) => train::run(a, data.as_deref()),
         Command::Route(a) => route::run(a),
         Command::Data(c) => data::run(c, data.as_deref()),
+        Command::Bench(c) => bench::run(c, data.as_deref()),
     }
 }
