@@ -1,5 +1,12 @@
 //! Subcommands: one module each, each a thin call into the library.
 
+mod bench;
+mod data;
+mod eval;
+mod progress;
+mod route;
+mod train;
+
 use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
@@ -19,7 +26,20 @@ pub struct Cli {
 }
 
 #[derive(Debug, Subcommand)]
-pub enum Command {}
+pub enum Command {
+    /// Evaluate SelectLLM against every baseline and the oracle; prints the results tables.
+    Eval(eval::EvalArgs),
+    /// Train a classifier on a dataset and write a checkpoint.
+    Train(train::TrainArgs),
+    /// Route one question with a checkpoint: each member's probability and the chosen subset.
+    Route(route::RouteArgs),
+    /// Manage the public data (download it with `data pull`).
+    #[command(subcommand)]
+    Data(data::DataCmd),
+    /// Benchmark figures for the scripts under scripts/ (prints JSON).
+    #[command(subcommand, hide = true)]
+    Bench(bench::BenchCmd),
+}
 
 pub fn init_logging(verbose: u8) {
     let level = match verbose {
@@ -36,6 +56,12 @@ pub fn init_logging(verbose: u8) {
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {
-    let _ = &cli.data;
-    match cli.command {}
+    let data = cli.data;
+    match cli.command {
+        Command::Eval(a) => eval::run(a, data.as_deref()),
+        Command::Train(a) => train::run(a, data.as_deref()),
+        Command::Route(a) => route::run(a),
+        Command::Data(c) => data::run(c, data.as_deref()),
+        Command::Bench(c) => bench::run(c, data.as_deref()),
+    }
 }
