@@ -120,7 +120,8 @@ impl NeuralTrainConfig {
         if self.batch == 0 || self.grad_accum == 0 {
             return bad("batch and grad_accum must be at least 1");
         }
-        if !(self.lr > 0.0 && self.lr.is_finite()) || !(self.encoder_lr > 0.0) {
+        let positive = |x: f64| x > 0.0 && x.is_finite();
+        if !positive(self.lr) || !positive(self.encoder_lr) {
             return bad("learning rates must be positive");
         }
         Ok(())
