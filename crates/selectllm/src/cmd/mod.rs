@@ -4,6 +4,10 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 
+mod collect;
+mod config;
+mod export;
+
 /// Send each query to the few LLMs most likely to answer it correctly, and vote.
 #[derive(Debug, Parser)]
 #[command(name = "selectllm", version, about)]
@@ -19,7 +23,17 @@ pub struct Cli {
 }
 
 #[derive(Debug, Subcommand)]
-pub enum Command {}
+pub enum Command {
+    /// Ask every member of a pool every question, resumably, into a SQLite store.
+    Collect(collect::CollectArgs),
+    /// Samples recorded per second against the in-process fake server.
+    #[command(hide = true)]
+    CollectBench(collect::BenchArgs),
+    /// Check a pool file.
+    Config(config::ConfigArgs),
+    /// Export a collection store to our routing-dataset JSONL.
+    Export(export::ExportArgs),
+}
 
 pub fn init_logging(verbose: u8) {
     let level = match verbose {
@@ -36,6 +50,11 @@ pub fn init_logging(verbose: u8) {
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {
-    let _ = &cli.data;
-    match cli.command {}
+    let mut out = std::io::stdout().lock();
+    match cli.command {
+        Command::Collect(a) => collect::run(a, cli.data.as_deref(), &mut out),
+        Command::CollectBench(a) => collect::bench(a, &mut out),
+        Command::Config(a) => config::run(a, &mut out),
+        Command::Export(a) => export::run(a, &mut out),
+    }
 }
