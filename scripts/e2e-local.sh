@@ -19,6 +19,7 @@ MODELS=${LLM_MODELS:-$ROOT/../llm-models}
 OUT=${OUT:-$ROOT/target/e2e-local}
 if [ "$SMALL" = 1 ]; then N=${N:-5}; else N=${N:-10}; fi
 RUN=$OUT/run
+cd "$ROOT" # the data folder defaults to ../shared/data from here
 mkdir -p "$OUT" "$RUN"
 T0=$(date +%s)
 step() { # step NAME CMD...: runs CMD, prints how long it took
@@ -74,16 +75,15 @@ step "collect MMLU ($N questions, letter answer)" \
   "$BIN" collect --pool "$OUT/pool.toml" --dataset mmlu --shuffle 42 --limit "$N" --db "$DB" \
   --samples 1 --temperature 0 --max-tokens 8 --prompt chat-direct
 stop_servers
+step "export both tasks" "$BIN" export --db "$DB" --name e2e --out "$OUT/e2e.jsonl"
 for task in gsm8k mmlu; do
   step "export $task" "$BIN" export --db "$DB" --task "$task" --name "e2e-$task" --out "$OUT/e2e-$task.jsonl"
 done
 
-if "$BIN" train --help >/dev/null 2>&1 && "$BIN" eval --help >/dev/null 2>&1; then
-  for task in gsm8k mmlu; do
-    step "train on e2e-$task" "$BIN" train --dataset "$OUT/e2e-$task.jsonl" --out "$OUT/ckpt-$task"
-    step "eval on e2e-$task" "$BIN" eval --dataset "$OUT/e2e-$task.jsonl" --out "$OUT/report-$task"
-  done
-else
-  echo "== train/eval: not in this build of selectllm (skipped)"
-fi
+# Train and evaluate on both tasks together (5-fold needs >= 10 questions), then per task (2-fold).
+step "train on e2e" "$BIN" train --dataset "$OUT/e2e.jsonl" --out "$OUT/ckpt"
+step "eval on e2e" "$BIN" eval --dataset "$OUT/e2e.jsonl" --out "$OUT/report"
+for task in gsm8k mmlu; do
+  step "eval on e2e-$task (2-fold)" "$BIN" eval --dataset "$OUT/e2e-$task.jsonl" --folds 2 --out "$OUT/report"
+done
 echo "== e2e-local done in $(( $(date +%s) - T0 )) s; outputs in $OUT"

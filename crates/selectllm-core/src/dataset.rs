@@ -97,13 +97,12 @@ pub struct RoutingDataset {
 }
 
 impl RoutingDataset {
-    /// Whether every outcome has extracted answers (a real vote is possible).
+    /// Whether outcomes carry extracted answers (a real vote is possible). A member with no
+    /// answer on a question (nothing extractable) abstains from that question's vote.
     pub fn answer_level(&self) -> bool {
-        !self.outcomes.is_empty()
-            && self
-                .outcomes
-                .iter()
-                .all(|row| row.iter().all(|o| !o.answers.is_empty()))
+        self.outcomes
+            .iter()
+            .any(|row| row.iter().any(|o| !o.answers.is_empty()))
     }
 
     pub fn member_names(&self) -> Vec<String> {

@@ -27,7 +27,7 @@ impl Default for LexicalConfig {
         LexicalConfig {
             dim_bits: 18,
             word_ngrams: (1, 2),
-            char_ngrams: (3, 5),
+            char_ngrams: (2, 4),
             sublinear_tf: true,
             hidden: 0,
         }
@@ -79,7 +79,7 @@ pub fn term_counts(cfg: &LexicalConfig, text: &str) -> SparseVec {
         }
     }
     for w in &words {
-        if w.chars().all(|c| c.is_ascii_digit()) && shaped.len() > 0 {
+        if w.chars().all(|c| c.is_ascii_digit()) {
             let mut h = Fnv::new(b'd');
             h.write(w.as_bytes());
             hashes.push((h.finish() & mask) as u32);

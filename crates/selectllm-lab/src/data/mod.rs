@@ -1,7 +1,11 @@
 //! Datasets: where the data folder is, the readers for each public format, and our JSONL.
 
+pub mod answer_level;
 pub mod jsonl;
+pub mod pull;
 pub mod raw;
+pub mod registry;
+pub mod routerdc;
 
 use std::path::{Path, PathBuf};
 

@@ -1,1 +1,267 @@
-//! eval (in progress)
+//! Evaluation: train the classifier on each fold, run every policy and baseline on the held-out
+//! questions, and measure accuracy, calls, latency and cost, plus the classifier's metrics.
+
+pub mod metrics;
+pub mod report;
+mod rows;
+pub mod run;
+
+use std::collections::HashMap;
+use std::time::Instant;
+
+use rand::SeedableRng;
+use rand::seq::SliceRandom;
+use rand_chacha::ChaCha8Rng;
+
+use selectllm_core::dataset::{RoutingDataset, Split};
+use selectllm_core::policy::{Budget, PoolInfo};
+use selectllm_core::vote::VoteMode;
+
+use crate::train::{TrainError, TrainSet, Trainer};
+
+pub use report::{ClassifierMetrics, Report, Row};
+
+/// Evaluation settings.
+#[derive(Debug, Clone)]
+pub struct EvalConfig {
+    pub seed: u64,
+    /// Folds for datasets with no training split.
+    pub folds: usize,
+    /// Share of the training questions held out for validation when the data has none.
+    pub val_fraction: f64,
+    pub vote: VoteMode,
+    /// Largest subset size for the fixed, random and policy rows.
+    pub max_s: usize,
+    /// Seeds averaged by the random rows.
+    pub random_seeds: usize,
+    pub threshold_tau: f32,
+    pub budget: Budget,
+    /// Seconds per call for members whose latency the data does not give.
+    pub default_latency: f64,
+    /// Per-member latency settings (seconds), overriding the data.
+    pub latency: HashMap<String, f64>,
+    pub bootstrap: usize,
+}
+
+impl Default for EvalConfig {
+    fn default() -> Self {
+        EvalConfig {
+            seed: 42,
+            folds: 5,
+            val_fraction: 0.1,
+            vote: VoteMode::PerMember,
+            max_s: 5,
+            random_seeds: 100,
+            threshold_tau: 0.5,
+            budget: Budget {
+                calls: Some(3),
+                ..Budget::default()
+            },
+            default_latency: 1.0,
+            latency: HashMap::new(),
+            bootstrap: 1000,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum EvalError {
+    #[error(transparent)]
+    Train(#[from] TrainError),
+    #[error("classifier: {0}")]
+    Classifier(#[from] selectllm_core::ClassifierError),
+    #[error("dataset `{0}`: {1}")]
+    Data(String, String),
+}
+
+/// One train/validation/test partition.
+#[derive(Debug, Clone)]
+pub struct Fold {
+    pub train: Vec<usize>,
+    pub val: Vec<usize>,
+    pub test: Vec<usize>,
+}
+
+/// The folds of a dataset: its own splits when it has training questions, else k-fold.
+pub fn folds(ds: &RoutingDataset, cfg: &EvalConfig) -> Result<(Vec<Fold>, String), EvalError> {
+    let mut rng = ChaCha8Rng::seed_from_u64(cfg.seed);
+    let train = ds.split_indices(Split::Train);
+    let test = ds.split_indices(Split::Test);
+    let carve = |mut idx: Vec<usize>, rng: &mut ChaCha8Rng| -> (Vec<usize>, Vec<usize>) {
+        idx.shuffle(rng);
+        let n_val = ((idx.len() as f64 * cfg.val_fraction).round() as usize)
+            .min(idx.len().saturating_sub(1));
+        let val = idx.split_off(idx.len() - n_val);
+        idx.sort_unstable();
+        let mut val = val;
+        val.sort_unstable();
+        (idx, val)
+    };
+    if !train.is_empty() && !test.is_empty() {
+        let val = ds.split_indices(Split::Val);
+        let (train, val) = if val.is_empty() {
+            carve(train, &mut rng)
+        } else {
+            (train, val)
+        };
+        let desc = format!(
+            "train/test split: {} train, {} validation, {} test questions",
+            train.len(),
+            val.len(),
+            test.len()
+        );
+        return Ok((vec![Fold { train, val, test }], desc));
+    }
+    let k = cfg.folds.max(2);
+    let n = ds.questions.len();
+    if n < k * 2 {
+        return Err(EvalError::Data(
+            ds.name.clone(),
+            format!("{n} questions are too few for {k}-fold cross-validation"),
+        ));
+    }
+    let mut all: Vec<usize> = (0..n).collect();
+    all.shuffle(&mut rng);
+    let mut out = Vec::with_capacity(k);
+    for f in 0..k {
+        let test: Vec<usize> = all.iter().copied().skip(f).step_by(k).collect();
+        let rest: Vec<usize> = all
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| i % k != f)
+            .map(|(_, &q)| q)
+            .collect();
+        let (train, val) = carve(rest, &mut rng);
+        let mut test = test;
+        test.sort_unstable();
+        out.push(Fold { train, val, test });
+    }
+    Ok((
+        out,
+        format!(
+            "{k}-fold cross-validation over {n} questions (seed {}), each fold's training part holding out {:.0}% for validation",
+            cfg.seed,
+            cfg.val_fraction * 100.0
+        ),
+    ))
+}
+
+/// Per-member latency and where it came from.
+pub fn pool_info(ds: &RoutingDataset, cfg: &EvalConfig) -> (PoolInfo, String) {
+    let mut measured = 0;
+    let mut configured = 0;
+    let latency: Vec<f64> = ds
+        .members
+        .iter()
+        .enumerate()
+        .map(|(m, mem)| {
+            if let Some(&l) = cfg.latency.get(&mem.name) {
+                configured += 1;
+                return l;
+            }
+            if let Some(l) = mem.latency_s {
+                measured += 1;
+                return l;
+            }
+            // mean of measured outcome latencies when the data has them
+            let v: Vec<f64> = ds.outcomes.iter().filter_map(|r| r[m].latency_s).collect();
+            if v.is_empty() {
+                cfg.default_latency
+            } else {
+                measured += 1;
+                v.iter().sum::<f64>() / v.len() as f64
+            }
+        })
+        .collect();
+    let n = ds.members.len();
+    let source = if measured == n {
+        "measured per member (mean seconds per call in the data)".to_string()
+    } else if configured == n {
+        "configured per member (--latency)".to_string()
+    } else if measured == 0 && configured == 0 {
+        format!(
+            "assumed: {} s per call for every member (the data has no latency), so latency counts calls",
+            cfg.default_latency
+        )
+    } else {
+        format!(
+            "{measured} members measured, {configured} configured, {} assumed at {} s",
+            n - measured - configured,
+            cfg.default_latency
+        )
+    };
+    let cost: Vec<f64> = ds
+        .members
+        .iter()
+        .enumerate()
+        .map(|(m, mem)| {
+            let (Some(pi), Some(po)) = (mem.price_in, mem.price_out) else {
+                return 0.0;
+            };
+            let v: Vec<f64> = ds
+                .outcomes
+                .iter()
+                .filter_map(|r| {
+                    Some((r[m].prompt_tokens? * pi + r[m].completion_tokens? * po) / 1e6)
+                })
+                .collect();
+            if v.is_empty() {
+                0.0
+            } else {
+                v.iter().sum::<f64>() / v.len() as f64
+            }
+        })
+        .collect();
+    (PoolInfo { latency, cost }, source)
+}
+
+/// Trains on each fold, predicts its test questions, and builds the report.
+pub fn evaluate(
+    ds: &RoutingDataset,
+    cfg: &EvalConfig,
+    trainer: &dyn Trainer,
+    progress: &dyn Fn(&str),
+) -> Result<Report, EvalError> {
+    ds.validate()
+        .map_err(|m| EvalError::Data(ds.name.clone(), m))?;
+    let t0 = Instant::now();
+    let (folds, protocol) = folds(ds, cfg)?;
+    let members = ds.member_names();
+    let n = ds.questions.len();
+    let mut probs: Vec<Option<Vec<f32>>> = vec![None; n];
+    let mut fold_of: Vec<usize> = vec![usize::MAX; n];
+    for (fi, fold) in folds.iter().enumerate() {
+        progress(&format!(
+            "{}: training {} on fold {}/{} ({} questions)",
+            ds.name,
+            trainer.name(),
+            fi + 1,
+            folds.len(),
+            fold.train.len()
+        ));
+        let train = TrainSet::from_dataset(ds, &fold.train);
+        let val = TrainSet::from_dataset(ds, &fold.val);
+        let clf = trainer.fit(&members, &train, &val, cfg.seed.wrapping_add(fi as u64))?;
+        let texts: Vec<&str> = fold
+            .test
+            .iter()
+            .map(|&q| ds.questions[q].text.as_str())
+            .collect();
+        for (chunk_q, chunk_t) in fold.test.chunks(256).zip(texts.chunks(256)) {
+            let p = clf.predict_batch(chunk_t)?;
+            for (&q, pq) in chunk_q.iter().zip(p) {
+                probs[q] = Some(pq);
+                fold_of[q] = fi;
+            }
+        }
+    }
+    let train_s = t0.elapsed().as_secs_f64();
+    progress(&format!("{}: evaluating policies and baselines", ds.name));
+    let (pool, latency_source) = pool_info(ds, cfg);
+    let mut report = rows::build(ds, cfg, &folds, &probs, &pool, &trainer.name())?;
+    report.protocol = protocol;
+    report.latency_source = latency_source;
+    report.timing.train_s = train_s;
+    report.timing.total_s = t0.elapsed().as_secs_f64();
+    Ok(report)
+}

@@ -1,12 +1,17 @@
 //! Subcommands: one module each, each a thin call into the library.
 
+mod collect;
+mod config;
+mod data;
+mod eval;
+mod export;
+mod progress;
+mod route;
+mod train;
+
 use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
-
-mod collect;
-mod config;
-mod export;
 
 /// Send each query to the few LLMs most likely to answer it correctly, and vote.
 #[derive(Debug, Parser)]
@@ -33,6 +38,15 @@ pub enum Command {
     Config(config::ConfigArgs),
     /// Export a collection store to our routing-dataset JSONL.
     Export(export::ExportArgs),
+    /// Evaluate SelectLLM against every baseline and the oracle; prints the results tables.
+    Eval(eval::EvalArgs),
+    /// Train a classifier on a dataset and write a checkpoint.
+    Train(train::TrainArgs),
+    /// Route one question with a checkpoint: each member's probability and the chosen subset.
+    Route(route::RouteArgs),
+    /// Manage the public data (download it with `data pull`).
+    #[command(subcommand)]
+    Data(data::DataCmd),
 }
 
 pub fn init_logging(verbose: u8) {
@@ -50,11 +64,16 @@ pub fn init_logging(verbose: u8) {
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {
+    let data = cli.data;
     let mut out = std::io::stdout().lock();
     match cli.command {
-        Command::Collect(a) => collect::run(a, cli.data.as_deref(), &mut out),
+        Command::Collect(a) => collect::run(a, data.as_deref(), &mut out),
         Command::CollectBench(a) => collect::bench(a, &mut out),
         Command::Config(a) => config::run(a, &mut out),
         Command::Export(a) => export::run(a, &mut out),
+        Command::Eval(a) => eval::run(a, data.as_deref()),
+        Command::Train(a) => train::run(a, data.as_deref()),
+        Command::Route(a) => route::run(a),
+        Command::Data(c) => data::run(c, data.as_deref()),
     }
 }

@@ -1,0 +1,211 @@
+//! Classifier and accuracy metrics: ROC-AUC, F1, ECE, pair accuracy, bootstrap intervals.
+
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use serde::Serialize;
+
+/// ROC-AUC with ties handled by average ranks; `None` when only one class is present.
+pub fn roc_auc(scores: &[f32], labels: &[bool]) -> Option<f64> {
+    let n_pos = labels.iter().filter(|&&l| l).count();
+    let n_neg = labels.len() - n_pos;
+    if n_pos == 0 || n_neg == 0 {
+        return None;
+    }
+    let mut idx: Vec<usize> = (0..scores.len()).collect();
+    idx.sort_by(|&a, &b| scores[a].total_cmp(&scores[b]));
+    let mut rank_sum_pos = 0.0f64;
+    let mut i = 0;
+    while i < idx.len() {
+        let mut j = i;
+        while j + 1 < idx.len() && scores[idx[j + 1]] == scores[idx[i]] {
+            j += 1;
+        }
+        let avg_rank = (i + j) as f64 / 2.0 + 1.0;
+        for &k in &idx[i..=j] {
+            if labels[k] {
+                rank_sum_pos += avg_rank;
+            }
+        }
+        i = j + 1;
+    }
+    let np = n_pos as f64;
+    Some((rank_sum_pos - np * (np + 1.0) / 2.0) / (np * n_neg as f64))
+}
+
+/// F1 scores at threshold 0.5 over a questions x members matrix.
+#[derive(Debug, Clone, Copy, Serialize, PartialEq)]
+pub struct F1 {
+    pub micro: f64,
+    pub macro_: f64,
+    pub weighted: f64,
+}
+
+pub fn f1(probs: &[Vec<f32>], labels: &[Vec<bool>]) -> F1 {
+    let m = probs.first().map_or(0, Vec::len);
+    let (mut tp_all, mut fp_all, mut fn_all) = (0usize, 0usize, 0usize);
+    let mut per = Vec::with_capacity(m);
+    for j in 0..m {
+        let (mut tp, mut fp, mut fnn, mut support) = (0usize, 0usize, 0usize, 0usize);
+        for (p, l) in probs.iter().zip(labels) {
+            let pred = p[j] > 0.5;
+            support += l[j] as usize;
+            match (pred, l[j]) {
+                (true, true) => tp += 1,
+                (true, false) => fp += 1,
+                (false, true) => fnn += 1,
+                _ => {}
+            }
+        }
+        tp_all += tp;
+        fp_all += fp;
+        fn_all += fnn;
+        per.push((f1_of(tp, fp, fnn), support));
+    }
+    let total_support: usize = per.iter().map(|p| p.1).sum();
+    F1 {
+        micro: f1_of(tp_all, fp_all, fn_all),
+        macro_: per.iter().map(|p| p.0).sum::<f64>() / m.max(1) as f64,
+        weighted: if total_support == 0 {
+            0.0
+        } else {
+            per.iter().map(|p| p.0 * p.1 as f64).sum::<f64>() / total_support as f64
+        },
+    }
+}
+
+fn f1_of(tp: usize, fp: usize, fnn: usize) -> f64 {
+    let d = 2 * tp + fp + fnn;
+    if d == 0 {
+        0.0
+    } else {
+        2.0 * tp as f64 / d as f64
+    }
+}
+
+/// One bin of a reliability diagram: mean confidence, observed accuracy, count.
+#[derive(Debug, Clone, Copy, Serialize, PartialEq)]
+pub struct Bin {
+    pub confidence: f64,
+    pub accuracy: f64,
+    pub count: usize,
+}
+
+/// Reliability bins (equal width over [0, 1]) of all (question, member) pairs.
+pub fn reliability(probs: &[Vec<f32>], labels: &[Vec<bool>], n_bins: usize) -> Vec<Bin> {
+    let mut sums = vec![(0.0f64, 0.0f64, 0usize); n_bins];
+    for (p, l) in probs.iter().zip(labels) {
+        for (&pi, &li) in p.iter().zip(l) {
+            let b = ((pi as f64 * n_bins as f64) as usize).min(n_bins - 1);
+            sums[b].0 += pi as f64;
+            sums[b].1 += li as u8 as f64;
+            sums[b].2 += 1;
+        }
+    }
+    sums.into_iter()
+        .filter(|s| s.2 > 0)
+        .map(|(c, a, n)| Bin {
+            confidence: c / n as f64,
+            accuracy: a / n as f64,
+            count: n,
+        })
+        .collect()
+}
+
+/// Expected calibration error over 10 equal-width bins.
+pub fn ece(probs: &[Vec<f32>], labels: &[Vec<bool>]) -> f64 {
+    let bins = reliability(probs, labels, 10);
+    let n: usize = bins.iter().map(|b| b.count).sum();
+    bins.iter()
+        .map(|b| b.count as f64 / n.max(1) as f64 * (b.confidence - b.accuracy).abs())
+        .sum()
+}
+
+/// Over (question, member pair) with exactly one of the two right: how often the right one has
+/// the higher probability (ties count half). `None` when no such pair exists.
+pub fn pair_accuracy(probs: &[Vec<f32>], labels: &[Vec<bool>]) -> Option<f64> {
+    let (mut hits, mut n) = (0.0f64, 0usize);
+    for (p, l) in probs.iter().zip(labels) {
+        for a in 0..p.len() {
+            for b in a + 1..p.len() {
+                if l[a] == l[b] {
+                    continue;
+                }
+                let (right, wrong) = if l[a] { (a, b) } else { (b, a) };
+                n += 1;
+                hits += if p[right] > p[wrong] {
+                    1.0
+                } else if p[right] == p[wrong] {
+                    0.5
+                } else {
+                    0.0
+                };
+            }
+        }
+    }
+    (n > 0).then(|| hits / n as f64)
+}
+
+/// Mean of per-question values with a 95% percentile bootstrap interval (seeded).
+pub fn bootstrap_mean(values: &[f64], resamples: usize, seed: u64) -> (f64, f64, f64) {
+    let n = values.len();
+    if n == 0 {
+        return (0.0, 0.0, 0.0);
+    }
+    let mean = values.iter().sum::<f64>() / n as f64;
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let mut means: Vec<f64> = (0..resamples)
+        .map(|_| (0..n).map(|_| values[rng.gen_range(0..n)]).sum::<f64>() / n as f64)
+        .collect();
+    means.sort_by(f64::total_cmp);
+    let q = |f: f64| means[((f * (resamples - 1) as f64).round() as usize).min(resamples - 1)];
+    if resamples == 0 {
+        return (mean, mean, mean);
+    }
+    (mean, q(0.025), q(0.975))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn auc_known_values() {
+        assert_eq!(
+            roc_auc(&[0.1, 0.4, 0.35, 0.8], &[false, false, true, true]),
+            Some(0.75)
+        );
+        assert_eq!(roc_auc(&[0.5, 0.5], &[false, true]), Some(0.5));
+        assert_eq!(roc_auc(&[0.5, 0.6], &[true, true]), None);
+    }
+
+    #[test]
+    fn f1_known_values() {
+        let p = vec![vec![0.9, 0.1], vec![0.8, 0.7]];
+        let l = vec![vec![true, false], vec![false, true]];
+        let f = f1(&p, &l);
+        // member 0: tp 1 fp 1 -> 2/3; member 1: tp 1 -> 1
+        assert!((f.macro_ - (2.0 / 3.0 + 1.0) / 2.0).abs() < 1e-9);
+        assert!((f.micro - 0.8).abs() < 1e-9);
+    }
+
+    #[test]
+    fn pair_accuracy_counts_only_split_pairs() {
+        let p = vec![vec![0.9, 0.2, 0.5]];
+        let l = vec![vec![true, false, false]];
+        assert_eq!(pair_accuracy(&p, &l), Some(1.0));
+        let l = vec![vec![false, true, true]];
+        // pairs (0,1) right=1 lower; (0,2) right=2 lower
+        assert_eq!(pair_accuracy(&p, &l), Some(0.0));
+        assert_eq!(pair_accuracy(&p, &[vec![true, true, true]]), None);
+    }
+
+    #[test]
+    fn ece_perfect_and_bootstrap() {
+        let p = vec![vec![1.0], vec![0.0]];
+        let l = vec![vec![true], vec![false]];
+        assert!(ece(&p, &l) < 1e-9);
+        let (m, lo, hi) = bootstrap_mean(&[1.0, 0.0, 1.0, 1.0], 200, 7);
+        assert_eq!(m, 0.75);
+        assert!(lo <= m && m <= hi);
+    }
+}

@@ -1,0 +1,228 @@
+//! The evaluation report: its schema, and its markdown / JSON / CSV renderings.
+
+use std::fmt::Write as _;
+use std::path::Path;
+
+use serde::Serialize;
+
+use super::metrics::{Bin, F1};
+use crate::data::{DataError, write_atomic};
+
+/// Classifier quality on the test questions.
+#[derive(Debug, Clone, Serialize)]
+pub struct ClassifierMetrics {
+    pub name: String,
+    /// Mean of the per-member ROC-AUCs that are defined.
+    pub mean_auc: f64,
+    pub auc: std::collections::BTreeMap<String, Option<f64>>,
+    pub f1_micro: f64,
+    pub f1_macro: f64,
+    pub f1_weighted: f64,
+    pub ece: f64,
+    /// Pair accuracy of the classifier (see `metrics::pair_accuracy`).
+    pub pair_acc: Option<f64>,
+    /// The same for a constant per-member prior (each member's training label rate).
+    pub pair_acc_prior: Option<f64>,
+    pub reliability: Vec<Bin>,
+}
+
+impl ClassifierMetrics {
+    pub(crate) fn from_f1(name: String, f: F1) -> Self {
+        ClassifierMetrics {
+            name,
+            mean_auc: 0.0,
+            auc: Default::default(),
+            f1_micro: f.micro,
+            f1_macro: f.macro_,
+            f1_weighted: f.weighted,
+            ece: 0.0,
+            pair_acc: None,
+            pair_acc_prior: None,
+            reliability: Vec::new(),
+        }
+    }
+}
+
+/// One line of the results table.
+#[derive(Debug, Clone, Serialize)]
+pub struct Row {
+    /// `single:<member>`, `all`, `best-fixed:s`, `random:s`, `maxconf:s`, ..., `oracle`.
+    pub name: String,
+    /// `single`, `baseline`, `policy` or `oracle`.
+    pub kind: String,
+    /// Test accuracy; on simulated votes the midpoint of `accuracy_low` and `accuracy_high`.
+    pub accuracy: f64,
+    /// 95% bootstrap interval of `accuracy` over questions.
+    pub ci_low: f64,
+    pub ci_high: f64,
+    /// Simulated vote, all wrong answers agree (lower bound).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub accuracy_low: Option<f64>,
+    /// Simulated vote, wrong answers all differ (upper bound).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub accuracy_high: Option<f64>,
+    /// Whether `accuracy` comes from a simulated vote.
+    pub simulated: bool,
+    /// Mean LLM calls per question.
+    pub calls: f64,
+    /// Mean over questions of the summed latency of the called members (sequential cost), seconds.
+    pub latency_sum: f64,
+    /// Mean over questions of the slowest called member's latency (parallel fan-out), seconds.
+    pub latency_max: f64,
+    /// Mean USD per question, when prices and tokens are known.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cost: Option<f64>,
+    /// What the row chose (e.g. the members of a fixed subset).
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub detail: String,
+}
+
+/// Wall-clock figures of the run that produced the report.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Timing {
+    pub train_s: f64,
+    pub total_s: f64,
+}
+
+/// Everything `selectllm eval` reports for one dataset.
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    pub dataset: String,
+    pub members: Vec<String>,
+    pub n_test: usize,
+    pub protocol: String,
+    /// `real (answer-level data)` or `simulated (correctness-only data)`.
+    pub vote: String,
+    pub vote_mode: String,
+    pub latency_source: String,
+    pub classifier: ClassifierMetrics,
+    pub rows: Vec<Row>,
+    pub notes: Vec<String>,
+    pub timing: Timing,
+}
+
+impl Report {
+    pub fn row(&self, name: &str) -> Option<&Row> {
+        self.rows.iter().find(|r| r.name == name)
+    }
+
+    /// The markdown table and its notes.
+    pub fn markdown(&self) -> String {
+        let mut s = String::new();
+        let _ = writeln!(
+            s,
+            "## {} ({} test questions, {} members)\n",
+            self.dataset,
+            self.n_test,
+            self.members.len()
+        );
+        let _ = writeln!(s, "- protocol: {}", self.protocol);
+        let _ = writeln!(s, "- vote: {}, {}", self.vote, self.vote_mode);
+        let _ = writeln!(s, "- latency: {}", self.latency_source);
+        let c = &self.classifier;
+        let _ = writeln!(
+            s,
+            "- classifier `{}`: mean ROC-AUC {:.3}, F1 micro/macro/weighted {:.3}/{:.3}/{:.3}, ECE {:.3}, pair accuracy {} (constant prior {})\n",
+            c.name,
+            c.mean_auc,
+            c.f1_micro,
+            c.f1_macro,
+            c.f1_weighted,
+            c.ece,
+            fmt_opt(c.pair_acc),
+            fmt_opt(c.pair_acc_prior)
+        );
+        let sim = self.rows.iter().any(|r| r.simulated);
+        let with_cost = self.rows.iter().any(|r| r.cost.is_some());
+        let _ = write!(s, "| row | accuracy % | 95% CI |");
+        if sim {
+            let _ = write!(s, " simulated low–high % |");
+        }
+        let _ = write!(s, " calls | latency sum s | latency max s |");
+        if with_cost {
+            let _ = write!(s, " cost $ |");
+        }
+        let _ = writeln!(s);
+        let cols = 6 + sim as usize + with_cost as usize;
+        let _ = writeln!(s, "|{}", "---|".repeat(cols));
+        for r in &self.rows {
+            let _ = write!(
+                s,
+                "| {} | {:.1} | {:.1}–{:.1} |",
+                r.name,
+                100.0 * r.accuracy,
+                100.0 * r.ci_low,
+                100.0 * r.ci_high
+            );
+            if sim {
+                match (r.accuracy_low, r.accuracy_high) {
+                    (Some(l), Some(h)) => {
+                        let _ = write!(s, " {:.1}–{:.1} |", 100.0 * l, 100.0 * h);
+                    }
+                    _ => {
+                        let _ = write!(s, " exact |");
+                    }
+                }
+            }
+            let _ = write!(
+                s,
+                " {:.2} | {:.2} | {:.2} |",
+                r.calls, r.latency_sum, r.latency_max
+            );
+            if with_cost {
+                let _ = write!(s, " {} |", r.cost.map_or("-".into(), |c| format!("{c:.5}")));
+            }
+            let _ = writeln!(s);
+        }
+        if !self.notes.is_empty() {
+            let _ = writeln!(s);
+            for n in &self.notes {
+                let _ = writeln!(s, "- {n}");
+            }
+        }
+        s
+    }
+
+    /// The rows as CSV.
+    pub fn csv(&self) -> String {
+        let mut s = String::from(
+            "dataset,row,kind,accuracy,ci_low,ci_high,accuracy_low,accuracy_high,simulated,calls,latency_sum,latency_max,cost,detail\n",
+        );
+        let o = |v: Option<f64>| v.map_or(String::new(), |x| format!("{x:.6}"));
+        for r in &self.rows {
+            let _ = writeln!(
+                s,
+                "{},{},{},{:.6},{:.6},{:.6},{},{},{},{:.4},{:.4},{:.4},{},\"{}\"",
+                self.dataset,
+                r.name,
+                r.kind,
+                r.accuracy,
+                r.ci_low,
+                r.ci_high,
+                o(r.accuracy_low),
+                o(r.accuracy_high),
+                r.simulated,
+                r.calls,
+                r.latency_sum,
+                r.latency_max,
+                o(r.cost),
+                r.detail.replace('"', "\"\"")
+            );
+        }
+        s
+    }
+
+    /// Writes `report.json`, `report.csv` and `report.md` into `dir`.
+    pub fn write(&self, dir: &Path) -> Result<(), DataError> {
+        let json =
+            serde_json::to_string_pretty(self).map_err(|e| DataError::Other(e.to_string()))?;
+        write_atomic(&dir.join("report.json"), json.as_bytes())?;
+        write_atomic(&dir.join("report.csv"), self.csv().as_bytes())?;
+        write_atomic(&dir.join("report.md"), self.markdown().as_bytes())?;
+        Ok(())
+    }
+}
+
+fn fmt_opt(v: Option<f64>) -> String {
+    v.map_or("n/a".into(), |x| format!("{x:.3}"))
+}

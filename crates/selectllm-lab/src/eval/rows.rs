@@ -1,0 +1,498 @@
+//! Per-question correctness of every row (single members, baselines, policies, oracle).
+
+use std::collections::BTreeMap;
+
+use rand::SeedableRng;
+use rand::seq::index::sample;
+use rand_chacha::ChaCha8Rng;
+
+use selectllm_core::answer::Answer;
+use selectllm_core::dataset::RoutingDataset;
+use selectllm_core::policy::{Policy, PoolInfo};
+use selectllm_core::vote::{Ballot, SimBallot, VoteMode, Voter, WrongAnswers};
+
+use super::metrics;
+use super::report::{ClassifierMetrics, Report, Row, Timing};
+use super::{EvalConfig, EvalError, Fold};
+
+/// Correctness of one vote: (low, high); equal when the vote is real.
+type Outcome2 = (f64, f64);
+
+struct Ctx<'a> {
+    ds: &'a RoutingDataset,
+    cfg: &'a EvalConfig,
+    pool: &'a PoolInfo,
+    real: bool,
+    gold: Vec<Option<Answer>>,
+}
+
+impl Ctx<'_> {
+    /// Whether the vote of `members` (optionally weighted) on question `q` is right.
+    fn correct(
+        &self,
+        q: usize,
+        members: &[usize],
+        weights: Option<&[f32]>,
+        conf: &[f32],
+    ) -> Outcome2 {
+        let voter = Voter::new(&self.pool.latency, conf);
+        let w = |i: usize| weights.map_or(1.0, |w| w[i]);
+        let row = &self.ds.outcomes[q];
+        if self.real {
+            let ballots: Vec<Ballot<'_>> = members
+                .iter()
+                .enumerate()
+                .map(|(i, &m)| Ballot {
+                    member: m,
+                    answers: &row[m].answers,
+                    weight: w(i),
+                })
+                .collect();
+            let ok = match (voter.vote(&ballots, self.cfg.vote), &self.gold[q]) {
+                (Some(a), Some(g)) => a == *g,
+                _ => false,
+            };
+            let v = ok as u8 as f64;
+            (v, v)
+        } else {
+            let ballots: Vec<SimBallot> = members
+                .iter()
+                .enumerate()
+                .map(|(i, &m)| SimBallot {
+                    member: m,
+                    correct: row[m].label,
+                    success_rate: row[m].success_rate,
+                    weight: w(i),
+                })
+                .collect();
+            let lo = voter.simulate(&ballots, self.cfg.vote, WrongAnswers::AllAgree) as u8 as f64;
+            let hi = voter.simulate(&ballots, self.cfg.vote, WrongAnswers::AllDiffer) as u8 as f64;
+            (lo, hi)
+        }
+    }
+
+    fn latency(&self, members: &[usize]) -> (f64, f64, f64) {
+        let sum = members.iter().map(|&m| self.pool.latency[m]).sum();
+        let max = members
+            .iter()
+            .map(|&m| self.pool.latency[m])
+            .fold(0.0, f64::max);
+        let cost = members.iter().map(|&m| self.pool.cost[m]).sum();
+        (sum, max, cost)
+    }
+}
+
+/// Accumulates one row over the test questions.
+struct Acc {
+    name: String,
+    kind: &'static str,
+    lo: Vec<f64>,
+    hi: Vec<f64>,
+    calls: f64,
+    lat_sum: f64,
+    lat_max: f64,
+    cost: f64,
+    detail: String,
+}
+
+impl Acc {
+    fn new(name: impl Into<String>, kind: &'static str) -> Self {
+        Acc {
+            name: name.into(),
+            kind,
+            lo: Vec::new(),
+            hi: Vec::new(),
+            calls: 0.0,
+            lat_sum: 0.0,
+            lat_max: 0.0,
+            cost: 0.0,
+            detail: String::new(),
+        }
+    }
+
+    fn push(&mut self, (lo, hi): Outcome2, calls: f64, (ls, lm, c): (f64, f64, f64)) {
+        self.lo.push(lo);
+        self.hi.push(hi);
+        self.calls += calls;
+        self.lat_sum += ls;
+        self.lat_max += lm;
+        self.cost += c;
+    }
+
+    fn finish(self, cfg: &EvalConfig, simulated: bool, priced: bool, seed: u64) -> Row {
+        let n = self.lo.len().max(1) as f64;
+        let mid: Vec<f64> = self
+            .lo
+            .iter()
+            .zip(&self.hi)
+            .map(|(a, b)| (a + b) / 2.0)
+            .collect();
+        let (acc, ci_low, ci_high) = metrics::bootstrap_mean(&mid, cfg.bootstrap, seed);
+        let exact = self.lo == self.hi;
+        let sim = simulated && !exact;
+        Row {
+            name: self.name,
+            kind: self.kind.to_string(),
+            accuracy: acc,
+            ci_low,
+            ci_high,
+            accuracy_low: sim.then(|| self.lo.iter().sum::<f64>() / n),
+            accuracy_high: sim.then(|| self.hi.iter().sum::<f64>() / n),
+            simulated: sim,
+            calls: self.calls / n,
+            latency_sum: self.lat_sum / n,
+            latency_max: self.lat_max / n,
+            cost: priced.then_some(self.cost / n),
+            detail: self.detail,
+        }
+    }
+}
+
+/// Lexicographic combinations of `k` out of `0..n`.
+fn combinations(n: usize, k: usize) -> Vec<Vec<usize>> {
+    let mut out = Vec::new();
+    let mut cur = Vec::with_capacity(k);
+    fn rec(start: usize, n: usize, k: usize, cur: &mut Vec<usize>, out: &mut Vec<Vec<usize>>) {
+        if cur.len() == k {
+            out.push(cur.clone());
+            return;
+        }
+        for i in start..n {
+            if n - i < k - cur.len() {
+                break;
+            }
+            cur.push(i);
+            rec(i + 1, n, k, cur, out);
+            cur.pop();
+        }
+    }
+    rec(0, n, k, &mut cur, &mut out);
+    out
+}
+
+/// Subsets larger than this many combinations are searched greedily for `best-fixed`.
+const MAX_COMBINATIONS: usize = 5000;
+
+pub(super) fn build(
+    ds: &RoutingDataset,
+    cfg: &EvalConfig,
+    folds: &[Fold],
+    probs: &[Option<Vec<f32>>],
+    pool: &PoolInfo,
+    clf_name: &str,
+) -> Result<Report, EvalError> {
+    let n_m = ds.members.len();
+    let real = ds.answer_level();
+    let gold: Vec<Option<Answer>> = (0..ds.questions.len())
+        .map(|q| {
+            ds.questions[q].gold.clone().or_else(|| {
+                // no gold: the answer of a member labelled correct stands in for it
+                ds.outcomes[q]
+                    .iter()
+                    .find(|o| o.label)
+                    .and_then(|o| o.majority().cloned())
+            })
+        })
+        .collect();
+    let ctx = Ctx {
+        ds,
+        cfg,
+        pool,
+        real,
+        gold,
+    };
+    let priced = pool.cost.iter().any(|&c| c > 0.0);
+    let simulated = !real;
+    let max_s = cfg.max_s.min(n_m).max(1);
+    let all: Vec<usize> = (0..n_m).collect();
+    let no_conf: [f32; 0] = [];
+    let mut rows: Vec<Row> = Vec::new();
+    let mut seed = cfg.seed;
+    let mut next_seed = || {
+        seed = seed.wrapping_add(1);
+        seed
+    };
+
+    // test questions in fold order, with the fold they belong to
+    let tests: Vec<(usize, usize)> = folds
+        .iter()
+        .enumerate()
+        .flat_map(|(f, fold)| fold.test.iter().map(move |&q| (f, q)))
+        .collect();
+
+    // single members
+    for m in 0..n_m {
+        let mut acc = Acc::new(format!("single:{}", ds.members[m].name), "single");
+        for &(_, q) in &tests {
+            let v = ds.outcomes[q][m].label as u8 as f64;
+            acc.push((v, v), 1.0, ctx.latency(&[m]));
+        }
+        rows.push(acc.finish(cfg, simulated, priced, next_seed()));
+    }
+
+    // all members
+    let mut acc = Acc::new("all", "baseline");
+    for &(_, q) in &tests {
+        acc.push(
+            ctx.correct(q, &all, None, &no_conf),
+            n_m as f64,
+            ctx.latency(&all),
+        );
+    }
+    rows.push(acc.finish(cfg, simulated, priced, next_seed()));
+
+    // best fixed subset of each size, chosen on each fold's training + validation questions
+    for s in 1..=max_s {
+        let mut acc = Acc::new(format!("best-fixed:{s}"), "baseline");
+        let mut chosen: BTreeMap<String, usize> = BTreeMap::new();
+        for (f, fold) in folds.iter().enumerate() {
+            let pick: Vec<usize> = fold.train.iter().chain(&fold.val).copied().collect();
+            let best = best_fixed(&ctx, &pick, n_m, s);
+            let names: Vec<&str> = best.iter().map(|&m| ds.members[m].name.as_str()).collect();
+            *chosen.entry(names.join("+")).or_default() += 1;
+            for &(tf, q) in &tests {
+                if tf == f {
+                    acc.push(
+                        ctx.correct(q, &best, None, &no_conf),
+                        s as f64,
+                        ctx.latency(&best),
+                    );
+                }
+            }
+        }
+        acc.detail = chosen
+            .iter()
+            .map(|(k, v)| {
+                if folds.len() > 1 {
+                    format!("{k} ({v} folds)")
+                } else {
+                    k.clone()
+                }
+            })
+            .collect::<Vec<_>>()
+            .join("; ");
+        rows.push(acc.finish(cfg, simulated, priced, next_seed()));
+    }
+
+    // random subsets, averaged over seeds per question
+    for s in 1..=max_s {
+        let mut acc = Acc::new(format!("random:{s}"), "baseline");
+        let mut rngs: Vec<ChaCha8Rng> = (0..cfg.random_seeds.max(1))
+            .map(|r| {
+                ChaCha8Rng::seed_from_u64(cfg.seed ^ (0x5eed_0000 + r as u64 * 7919 + s as u64))
+            })
+            .collect();
+        let k = rngs.len() as f64;
+        for &(_, q) in &tests {
+            let (mut lo, mut hi, mut ls, mut lm, mut c) = (0.0, 0.0, 0.0, 0.0, 0.0);
+            for rng in rngs.iter_mut() {
+                let mut subset = sample(rng, n_m, s).into_vec();
+                subset.sort_unstable();
+                let (a, b) = ctx.correct(q, &subset, None, &no_conf);
+                let (x, y, z) = ctx.latency(&subset);
+                lo += a;
+                hi += b;
+                ls += x;
+                lm += y;
+                c += z;
+            }
+            acc.push((lo / k, hi / k), s as f64, (ls / k, lm / k, c / k));
+        }
+        acc.detail = format!("mean over {} seeds", rngs.len());
+        rows.push(acc.finish(cfg, simulated, priced, next_seed()));
+    }
+
+    // SelectLLM policies
+    let mut policies: Vec<Policy> = Vec::new();
+    for s in 1..=max_s {
+        policies.push(Policy::MaxConf { s });
+    }
+    for s in 1..=max_s {
+        policies.push(Policy::LabelledMaxConf { s });
+    }
+    for s in 1..=max_s {
+        policies.push(Policy::WeightedMaxConf { s });
+    }
+    policies.push(Policy::Threshold {
+        tau: cfg.threshold_tau,
+    });
+    policies.push(Policy::Budget(cfg.budget));
+    for p in &policies {
+        let mut acc = Acc::new(p.to_string(), "policy");
+        for &(_, q) in &tests {
+            let conf = probs[q].as_deref().unwrap_or(&no_conf);
+            let sel = p.select(conf, pool);
+            let out = ctx.correct(q, &sel.members, sel.weights.as_deref(), conf);
+            acc.push(out, sel.members.len() as f64, ctx.latency(&sel.members));
+        }
+        rows.push(acc.finish(cfg, simulated, priced, next_seed()));
+    }
+
+    // oracle: right when any member is; it needs every member's answer
+    let mut acc = Acc::new("oracle", "oracle");
+    for &(_, q) in &tests {
+        let v = ds.outcomes[q].iter().any(|o| o.label) as u8 as f64;
+        acc.push((v, v), n_m as f64, ctx.latency(&all));
+    }
+    rows.push(acc.finish(cfg, simulated, priced, next_seed()));
+
+    let classifier = classifier_metrics(ds, folds, &tests, probs, clf_name);
+    let mut notes = Vec::new();
+    if simulated {
+        notes.push(
+            "SIMULATED VOTE: the data has correctness only, no answers. Each vote row gives two bounds: low = all wrong members agree on one wrong answer, high = wrong answers all differ; `accuracy` is their midpoint. Single members, s=1 policies and the oracle need no vote and are exact."
+                .into(),
+        );
+    } else {
+        notes.push(
+            "Real vote over the members' extracted answers, compared with the gold answer.".into(),
+        );
+    }
+    notes.push(format!(
+        "Vote ties go to the lower-latency member, then the higher confidence, then member order; an unweighted 2-member vote is decided by this tie-break alone. Random rows average {} seeds; CIs are 95% bootstrap intervals over questions ({} resamples).",
+        cfg.random_seeds, cfg.bootstrap
+    ));
+    Ok(Report {
+        dataset: ds.name.clone(),
+        members: ds.member_names(),
+        n_test: tests.len(),
+        protocol: String::new(),
+        vote: if real {
+            "real (answer-level data)".into()
+        } else {
+            "simulated (correctness-only data)".into()
+        },
+        vote_mode: match cfg.vote {
+            VoteMode::PerMember => "one vote per member (its majority answer)".into(),
+            VoteMode::Pooled => "pooled samples".into(),
+        },
+        latency_source: String::new(),
+        classifier,
+        rows,
+        notes,
+        timing: Timing::default(),
+    })
+}
+
+/// The subset of size `s` with the best mean vote accuracy (midpoint of the bounds) on `pick`;
+/// ties to the lower summed latency, then the lexicographically first.
+fn best_fixed(ctx: &Ctx<'_>, pick: &[usize], n_m: usize, s: usize) -> Vec<usize> {
+    let score = |set: &[usize]| -> f64 {
+        pick.iter()
+            .map(|&q| {
+                let (a, b) = ctx.correct(q, set, None, &[]);
+                (a + b) / 2.0
+            })
+            .sum()
+    };
+    let better = |a: f64, set: &[usize], b: f64, best: &[usize]| {
+        a > b + 1e-9 || ((a - b).abs() <= 1e-9 && ctx.latency(set).0 < ctx.latency(best).0 - 1e-12)
+    };
+    let combos = combinations_count(n_m, s);
+    if combos <= MAX_COMBINATIONS {
+        let mut best: (f64, Vec<usize>) = (f64::NEG_INFINITY, Vec::new());
+        for set in combinations(n_m, s) {
+            let sc = score(&set);
+            if best.1.is_empty() || better(sc, &set, best.0, &best.1) {
+                best = (sc, set);
+            }
+        }
+        best.1
+    } else {
+        // greedy forward selection
+        let mut set: Vec<usize> = Vec::new();
+        while set.len() < s {
+            let mut best: Option<(f64, usize)> = None;
+            for m in (0..n_m).filter(|m| !set.contains(m)) {
+                let mut cand = set.clone();
+                cand.push(m);
+                cand.sort_unstable();
+                let sc = score(&cand);
+                if best.is_none_or(|(b, _)| sc > b + 1e-9) {
+                    best = Some((sc, m));
+                }
+            }
+            let Some((_, m)) = best else { break };
+            set.push(m);
+            set.sort_unstable();
+        }
+        set
+    }
+}
+
+fn combinations_count(n: usize, k: usize) -> usize {
+    let mut c: u128 = 1;
+    for i in 0..k.min(n) {
+        c = c * (n - i) as u128 / (i + 1) as u128;
+        if c > usize::MAX as u128 {
+            return usize::MAX;
+        }
+    }
+    c as usize
+}
+
+fn classifier_metrics(
+    ds: &RoutingDataset,
+    folds: &[Fold],
+    tests: &[(usize, usize)],
+    probs: &[Option<Vec<f32>>],
+    name: &str,
+) -> ClassifierMetrics {
+    let n_m = ds.members.len();
+    let mut p: Vec<Vec<f32>> = Vec::with_capacity(tests.len());
+    let mut l: Vec<Vec<bool>> = Vec::with_capacity(tests.len());
+    let mut prior: Vec<Vec<f32>> = Vec::with_capacity(tests.len());
+    let priors: Vec<Vec<f32>> = folds
+        .iter()
+        .map(|fold| {
+            let train: Vec<usize> = fold.train.iter().chain(&fold.val).copied().collect();
+            (0..n_m)
+                .map(|m| {
+                    train.iter().filter(|&&q| ds.outcomes[q][m].label).count() as f32
+                        / train.len().max(1) as f32
+                })
+                .collect()
+        })
+        .collect();
+    for &(f, q) in tests {
+        if let Some(pq) = &probs[q] {
+            p.push(pq.clone());
+            l.push(ds.labels(q));
+            prior.push(priors[f].clone());
+        }
+    }
+    let mut c = ClassifierMetrics::from_f1(name.to_string(), metrics::f1(&p, &l));
+    let mut aucs = Vec::new();
+    for m in 0..n_m {
+        let s: Vec<f32> = p.iter().map(|r| r[m]).collect();
+        let y: Vec<bool> = l.iter().map(|r| r[m]).collect();
+        let auc = metrics::roc_auc(&s, &y);
+        if let Some(a) = auc {
+            aucs.push(a);
+        }
+        c.auc.insert(ds.members[m].name.clone(), auc);
+    }
+    c.mean_auc = if aucs.is_empty() {
+        0.0
+    } else {
+        aucs.iter().sum::<f64>() / aucs.len() as f64
+    };
+    c.ece = metrics::ece(&p, &l);
+    c.pair_acc = metrics::pair_accuracy(&p, &l);
+    c.pair_acc_prior = metrics::pair_accuracy(&prior, &l);
+    c.reliability = metrics::reliability(&p, &l, 10);
+    c
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn combinations_are_lexicographic() {
+        assert_eq!(combinations(4, 2).len(), 6);
+        assert_eq!(combinations(4, 2)[0], vec![0, 1]);
+        assert_eq!(combinations(4, 2)[5], vec![2, 3]);
+        assert_eq!(combinations_count(7, 3), 35);
+    }
+}

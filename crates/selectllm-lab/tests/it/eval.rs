@@ -1,0 +1,224 @@
+//! The evaluation pipeline on synthetic and real data.
+
+use selectllm_core::classifier::{Classifier, ClassifierError};
+use selectllm_core::vote::VoteMode;
+use selectllm_lab::data::registry::{LoadOptions, load};
+use selectllm_lab::eval::{EvalConfig, Report, evaluate};
+use selectllm_lab::train::{LexicalTrainer, TrainError, TrainSet, Trainer};
+
+use super::{data_dir, synthetic};
+
+/// A classifier that predicts each member's training label rate for every question.
+struct Prior {
+    members: Vec<String>,
+    rate: Vec<f32>,
+}
+
+impl Classifier for Prior {
+    fn name(&self) -> &str {
+        "prior"
+    }
+    fn members(&self) -> &[String] {
+        &self.members
+    }
+    fn predict_batch(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, ClassifierError> {
+        Ok(texts.iter().map(|_| self.rate.clone()).collect())
+    }
+}
+
+struct PriorTrainer;
+
+impl Trainer for PriorTrainer {
+    fn name(&self) -> String {
+        "prior".into()
+    }
+    fn fit(
+        &self,
+        members: &[String],
+        train: &TrainSet<'_>,
+        _val: &TrainSet<'_>,
+        _seed: u64,
+    ) -> Result<Box<dyn Classifier>, TrainError> {
+        let n = train.len().max(1) as f32;
+        let rate = (0..members.len())
+            .map(|m| train.labels.iter().filter(|l| l[m]).count() as f32 / n)
+            .collect();
+        Ok(Box::new(Prior {
+            members: members.to_vec(),
+            rate,
+        }))
+    }
+}
+
+fn quick() -> EvalConfig {
+    EvalConfig {
+        random_seeds: 10,
+        bootstrap: 100,
+        ..EvalConfig::default()
+    }
+}
+
+fn row<'a>(r: &'a Report, name: &str) -> &'a selectllm_lab::eval::Row {
+    r.row(name).unwrap_or_else(|| {
+        panic!(
+            "row {name} missing from {:?}",
+            r.rows.iter().map(|r| &r.name).collect::<Vec<_>>()
+        )
+    })
+}
+
+#[test]
+fn report_has_every_row_and_the_schema() {
+    let ds = synthetic(120, true);
+    let r = evaluate(&ds, &quick(), &LexicalTrainer::default(), &|_| {}).unwrap();
+    let mut names: Vec<String> = ["alpha", "beta", "gamma"]
+        .iter()
+        .map(|m| format!("single:{m}"))
+        .collect();
+    names.push("all".into());
+    for s in 1..=3 {
+        for k in [
+            "best-fixed",
+            "random",
+            "maxconf",
+            "labelledmaxconf",
+            "weightedmaxconf",
+        ] {
+            names.push(format!("{k}:{s}"));
+        }
+    }
+    names.extend([
+        "threshold:0.5".to_string(),
+        "budget:calls=3".into(),
+        "oracle".into(),
+    ]);
+    for n in &names {
+        row(&r, n);
+    }
+    let json: serde_json::Value = serde_json::to_value(&r).unwrap();
+    assert_eq!(json["dataset"], "synthetic");
+    for k in [
+        "name",
+        "mean_auc",
+        "auc",
+        "f1_micro",
+        "f1_macro",
+        "f1_weighted",
+        "ece",
+        "pair_acc",
+        "pair_acc_prior",
+    ] {
+        assert!(json["classifier"].get(k).is_some(), "classifier.{k}");
+    }
+    for k in [
+        "name",
+        "accuracy",
+        "calls",
+        "latency_sum",
+        "latency_max",
+        "ci_low",
+        "ci_high",
+    ] {
+        assert!(json["rows"][0].get(k).is_some(), "rows[].{k}");
+    }
+    // a real vote: no bounds
+    assert!(
+        r.rows
+            .iter()
+            .all(|r| !r.simulated && r.accuracy_low.is_none())
+    );
+    // the topic decides who is right, so the classifier must beat every single member
+    let best_single = r
+        .rows
+        .iter()
+        .filter(|r| r.kind == "single")
+        .map(|r| r.accuracy)
+        .fold(0.0, f64::max);
+    assert!(
+        row(&r, "maxconf:1").accuracy > best_single + 0.2,
+        "{}",
+        r.markdown()
+    );
+    assert!(r.classifier.mean_auc > 0.9);
+    assert!(r.classifier.pair_acc.unwrap() > r.classifier.pair_acc_prior.unwrap());
+    assert_eq!(row(&r, "oracle").accuracy, 1.0);
+    assert_eq!(row(&r, "all").calls, 3.0);
+    // files
+    let dir = tempfile::tempdir().unwrap();
+    r.write(dir.path()).unwrap();
+    let back: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("report.json")).unwrap())
+            .unwrap();
+    assert_eq!(back["rows"].as_array().unwrap().len(), r.rows.len());
+    let csv = std::fs::read_to_string(dir.path().join("report.csv")).unwrap();
+    assert_eq!(csv.lines().count(), r.rows.len() + 1);
+}
+
+#[test]
+fn simulated_bounds_contain_the_real_vote() {
+    // Real answer-level data: strip the answers, and the simulated bounds must contain the real vote.
+    let real = load("gsm8k-answers", &data_dir(), &LoadOptions::default()).unwrap();
+    let mut sim = real.clone();
+    for row in &mut sim.outcomes {
+        for o in row {
+            o.answers.clear();
+        }
+    }
+    for mode in [VoteMode::PerMember, VoteMode::Pooled] {
+        let cfg = EvalConfig {
+            vote: mode,
+            ..quick()
+        };
+        let a = evaluate(&real, &cfg, &PriorTrainer, &|_| {}).unwrap();
+        let b = evaluate(&sim, &cfg, &PriorTrainer, &|_| {}).unwrap();
+        assert!(b.vote.starts_with("simulated") && a.vote.starts_with("real"));
+        let mut checked = 0;
+        for ra in &a.rows {
+            let rb = row(&b, &ra.name);
+            if let (Some(lo), Some(hi)) = (rb.accuracy_low, rb.accuracy_high) {
+                // per-question bounds hold, so the means do
+                assert!(
+                    lo <= ra.accuracy + 1e-9 && ra.accuracy <= hi + 1e-9,
+                    "{}: {lo} <= {} <= {hi}",
+                    ra.name,
+                    ra.accuracy
+                );
+                checked += 1;
+            } else {
+                assert!(
+                    (rb.accuracy - ra.accuracy).abs() < 1e-9,
+                    "{} exact rows agree",
+                    ra.name
+                );
+            }
+        }
+        assert!(checked >= 5, "{checked}");
+    }
+}
+
+#[test]
+fn test_only_data_uses_kfold() {
+    let mut ds = synthetic(60, true);
+    for q in &mut ds.questions {
+        q.split = selectllm_core::Split::Test;
+    }
+    let r = evaluate(&ds, &quick(), &PriorTrainer, &|_| {}).unwrap();
+    assert!(r.protocol.starts_with("5-fold"), "{}", r.protocol);
+    assert_eq!(r.n_test, 60);
+}
+
+#[test]
+fn latency_settings_drive_the_latency_columns() {
+    let ds = synthetic(40, true);
+    let mut cfg = quick();
+    cfg.latency.insert("alpha".into(), 3.0);
+    let r = evaluate(&ds, &cfg, &PriorTrainer, &|_| {}).unwrap();
+    assert_eq!(row(&r, "single:alpha").latency_sum, 3.0);
+    assert_eq!(row(&r, "all").latency_sum, 5.0);
+    assert_eq!(row(&r, "all").latency_max, 3.0);
+    assert!(
+        r.latency_source.contains("1 configured"),
+        "{}",
+        r.latency_source
+    );
+}

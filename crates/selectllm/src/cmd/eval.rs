@@ -1,0 +1,110 @@
+//! `selectllm eval`.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use clap::Args;
+
+use selectllm_core::policy::Policy;
+use selectllm_core::vote::VoteMode;
+use selectllm_lab::data::registry::{DEFAULT_DATASETS, LoadOptions};
+use selectllm_lab::data::resolve_data_dir;
+use selectllm_lab::eval::EvalConfig;
+use selectllm_lab::eval::run::{EvalRun, run as run_eval};
+
+use super::progress::spinner;
+use super::train::{ClassifierArgs, trainer_for};
+
+#[derive(Debug, Args)]
+pub struct EvalArgs {
+    /// Dataset name or path; repeat for several (default: routerdc-gsm8k, routerdc-mmlu, gsm8k-answers).
+    #[arg(long = "dataset", value_name = "NAME|PATH")]
+    pub datasets: Vec<String>,
+    #[command(flatten)]
+    pub classifier: ClassifierArgs,
+    /// Output folder; each dataset writes <out>/<dataset>/report.{md,json,csv} and plots.
+    #[arg(long, default_value = "out")]
+    pub out: PathBuf,
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    /// Folds for datasets without a training split.
+    #[arg(long, default_value_t = 5)]
+    pub folds: usize,
+    /// Vote unit: per-member (its majority answer) or pooled (every sample).
+    #[arg(long, default_value = "per-member")]
+    pub vote: VoteMode,
+    /// Largest subset size s for the fixed, random and policy rows.
+    #[arg(long, default_value_t = 5)]
+    pub max_s: usize,
+    /// RouterDC label threshold: a member is correct when its score is at least this.
+    #[arg(long, default_value_t = 0.5)]
+    pub label_threshold: f64,
+    /// Confidence threshold of the `threshold` policy row.
+    #[arg(long, default_value_t = 0.5)]
+    pub tau: f32,
+    /// Budget of the `budget` policy row, e.g. `calls=3` or `latency=2.5,cost=0.01`.
+    #[arg(long, default_value = "calls=3")]
+    pub budget: String,
+    /// Seconds per call of a member, NAME=SECONDS (repeatable); overrides the data.
+    #[arg(long = "latency", value_name = "NAME=SECONDS")]
+    pub latency: Vec<String>,
+    /// Seconds per call for members whose latency the data does not give.
+    #[arg(long, default_value_t = 1.0)]
+    pub default_latency: f64,
+    /// Random subsets averaged per size.
+    #[arg(long, default_value_t = 100)]
+    pub random_seeds: usize,
+}
+
+pub fn run(a: EvalArgs, data: Option<&Path>) -> anyhow::Result<()> {
+    let data_dir = resolve_data_dir(data)?;
+    let budget = match Policy::parse(&format!("budget:{}", a.budget)).map_err(anyhow::Error::msg)? {
+        Policy::Budget(b) => b,
+        _ => unreachable!("budget: always parses to a budget"),
+    };
+    let mut latency = std::collections::HashMap::new();
+    for kv in &a.latency {
+        let (k, v) = kv
+            .split_once('=')
+            .with_context(|| format!("--latency `{kv}`: expected NAME=SECONDS"))?;
+        let v: f64 = v
+            .parse()
+            .ok()
+            .filter(|v: &f64| v.is_finite() && *v >= 0.0)
+            .with_context(|| format!("--latency `{kv}`: `{v}` is not a number of seconds"))?;
+        latency.insert(k.to_string(), v);
+    }
+    let datasets = if a.datasets.is_empty() {
+        DEFAULT_DATASETS.iter().map(|s| s.to_string()).collect()
+    } else {
+        a.datasets
+    };
+    let cfg = EvalRun {
+        datasets,
+        data_dir,
+        out: a.out,
+        load: LoadOptions {
+            threshold: a.label_threshold,
+        },
+        eval: EvalConfig {
+            seed: a.seed,
+            folds: a.folds,
+            vote: a.vote,
+            max_s: a.max_s,
+            random_seeds: a.random_seeds,
+            threshold_tau: a.tau,
+            budget,
+            default_latency: a.default_latency,
+            latency,
+            ..EvalConfig::default()
+        },
+    };
+    let trainer = trainer_for(&a.classifier)?;
+    let pb = spinner();
+    let progress = |m: &str| pb.set_message(m.to_string());
+    let mut stdout = std::io::stdout().lock();
+    let result = run_eval(&cfg, trainer.as_ref(), &mut stdout, &progress);
+    pb.finish_and_clear();
+    result?;
+    Ok(())
+}
