@@ -96,6 +96,15 @@ fn records_errors_resumes_and_exports() {
     let s = collect(&p, &qs, &db, &settings(3)).expect("second run");
     assert_eq!(s.recorded(), 12);
     assert_eq!(store.counts().expect("counts"), (60, 60, 12));
+    let other = CollectSettings {
+        sampling: Sampling {
+            max_tokens: 99,
+            ..settings(3).sampling
+        },
+        ..settings(3)
+    };
+    let e = collect(&p, &qs, &db, &other).expect_err("mixed settings");
+    assert!(e.to_string().contains("max tokens 16"), "{e}");
 
     // Good rows hold what the server said, scored against gold.
     for r in store.samples().expect("rows") {

@@ -126,6 +126,7 @@ pub fn collect(
             })
             .collect::<Vec<_>>(),
     )?;
+    check_settings(&store, pool, &ids, settings)?;
     let done = store.done()?;
     let mut summary = CollectSummary {
         questions: questions.len(),
@@ -223,6 +224,38 @@ pub fn collect(
     }
     summary.elapsed_s = start.elapsed().as_secs_f64();
     Ok(summary)
+}
+
+/// A resumed run must use the settings the store's rows were made with, or the samples of a
+/// (question, member) would mix prompts, temperatures or lengths.
+fn check_settings(
+    store: &Store,
+    pool: &Pool,
+    ids: &HashSet<&str>,
+    s: &CollectSettings,
+) -> Result<(), CollectError> {
+    for (q, member, style, temperature, max_tokens) in store.settings()? {
+        let Some(m) = pool.members.iter().find(|m| m.name == member) else {
+            continue;
+        };
+        if !ids.contains(q.as_str()) {
+            continue;
+        }
+        let want = s.prompt.unwrap_or(m.prompt).as_str();
+        if style != want
+            || temperature != s.sampling.temperature
+            || max_tokens != s.sampling.max_tokens
+        {
+            return Err(CollectError::Invalid(format!(
+                "{}: member `{member}` already answered `{q}` with prompt {style}, temperature {temperature}, max tokens {max_tokens}; \
+                 this run asks for prompt {want}, temperature {}, max tokens {}: use the same settings to resume, or another --db",
+                store.path().display(),
+                s.sampling.temperature,
+                s.sampling.max_tokens
+            )));
+        }
+    }
+    Ok(())
 }
 
 struct MemberJob {

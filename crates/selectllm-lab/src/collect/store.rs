@@ -160,6 +160,23 @@ impl Store {
         rows.collect::<Result<_, _>>().map_err(|e| self.err(e))
     }
 
+    /// Distinct `(question, member, prompt style, temperature, max tokens)` of the good rows.
+    pub fn settings(&self) -> Result<Vec<(String, String, String, f64, u32)>, CollectError> {
+        let mut st = self
+            .conn
+            .prepare(
+                "SELECT question_id, member, prompt_style, temperature, max_tokens
+                 FROM samples WHERE error IS NULL",
+            )
+            .map_err(|e| self.err(e))?;
+        let rows = st
+            .query_map([], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+            })
+            .map_err(|e| self.err(e))?;
+        rows.collect::<Result<_, _>>().map_err(|e| self.err(e))
+    }
+
     /// Writes rows in one transaction (an error row never replaces a good one).
     pub fn write(&mut self, rows: &[SampleRow]) -> Result<(), CollectError> {
         let path = self.path.clone();
