@@ -234,7 +234,9 @@ fn check_settings(
     ids: &HashSet<&str>,
     s: &CollectSettings,
 ) -> Result<(), CollectError> {
-    for (q, member, style, temperature, max_tokens) in store.settings()? {
+    for r in store.settings()? {
+        let (q, member, style) = (r.question_id, r.member, r.prompt_style);
+        let (temperature, max_tokens) = (r.temperature, r.max_tokens);
         let Some(m) = pool.members.iter().find(|m| m.name == member) else {
             continue;
         };

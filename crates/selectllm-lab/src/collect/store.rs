@@ -63,6 +63,16 @@ pub struct SampleRow {
     pub error: Option<String>,
 }
 
+/// The settings one good row was made with.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RowSettings {
+    pub question_id: String,
+    pub member: String,
+    pub prompt_style: String,
+    pub temperature: f64,
+    pub max_tokens: u32,
+}
+
 /// A member as recorded in the store.
 #[derive(Debug, Clone, PartialEq)]
 pub struct StoredMember {
@@ -160,8 +170,8 @@ impl Store {
         rows.collect::<Result<_, _>>().map_err(|e| self.err(e))
     }
 
-    /// Distinct `(question, member, prompt style, temperature, max tokens)` of the good rows.
-    pub fn settings(&self) -> Result<Vec<(String, String, String, f64, u32)>, CollectError> {
+    /// The settings each good row was made with.
+    pub fn settings(&self) -> Result<Vec<RowSettings>, CollectError> {
         let mut st = self
             .conn
             .prepare(
@@ -171,7 +181,13 @@ impl Store {
             .map_err(|e| self.err(e))?;
         let rows = st
             .query_map([], |r| {
-                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+                Ok(RowSettings {
+                    question_id: r.get(0)?,
+                    member: r.get(1)?,
+                    prompt_style: r.get(2)?,
+                    temperature: r.get(3)?,
+                    max_tokens: r.get(4)?,
+                })
             })
             .map_err(|e| self.err(e))?;
         rows.collect::<Result<_, _>>().map_err(|e| self.err(e))
