@@ -43,20 +43,42 @@ fn bad_inputs_exit_2_with_a_clear_message() {
     let tmp = tempfile::tempdir().unwrap();
     let d = tmp.path();
     check_error(
-        &["eval", "--data", "/nonexistent/dir"],
+        &[
+            "eval",
+            "--classifier",
+            "lexical",
+            "--data",
+            "/nonexistent/dir",
+        ],
         d,
         "/nonexistent/dir",
     );
     let data = data_dir();
     let data = data.to_str().unwrap();
     check_error(
-        &["--data", data, "eval", "--dataset", "nope"],
+        &[
+            "--data",
+            data,
+            "eval",
+            "--classifier",
+            "lexical",
+            "--dataset",
+            "nope",
+        ],
         d,
         "unknown dataset `nope`",
     );
     std::fs::write(d.join("bad.jsonl"), "{\"format\":\"selectllm-routing\",\"version\":1,\"name\":\"x\",\"members\":[{\"name\":\"a\"}]}\n{oops\n").unwrap();
     check_error(
-        &["--data", data, "eval", "--dataset", "bad.jsonl"],
+        &[
+            "--data",
+            data,
+            "eval",
+            "--classifier",
+            "lexical",
+            "--dataset",
+            "bad.jsonl",
+        ],
         d,
         "bad.jsonl:2:",
     );
@@ -78,7 +100,15 @@ fn bad_inputs_exit_2_with_a_clear_message() {
         "subset size",
     );
     check_error(
-        &["--data", data, "eval", "--latency", "a=fast"],
+        &[
+            "--data",
+            data,
+            "eval",
+            "--classifier",
+            "lexical",
+            "--latency",
+            "a=fast",
+        ],
         d,
         "--latency `a=fast`",
     );
@@ -93,6 +123,8 @@ fn train_route_and_eval_with_a_checkpoint() {
         "--data",
         data.to_str().unwrap(),
         "train",
+        "--classifier",
+        "lexical",
         "--dataset",
         "routerdc-gsm8k",
         "--out",
@@ -118,6 +150,8 @@ fn train_route_and_eval_with_a_checkpoint() {
         "--data",
         data.to_str().unwrap(),
         "eval",
+        "--classifier",
+        "lexical",
         "--dataset",
         "gsm8k-answers",
         "--checkpoint",
@@ -133,6 +167,8 @@ fn train_route_and_eval_with_a_checkpoint() {
         "--data",
         data.to_str().unwrap(),
         "eval",
+        "--classifier",
+        "lexical",
         "--dataset",
         "routerdc-gsm8k",
         "--checkpoint",
