@@ -83,7 +83,11 @@ impl EncoderFiles {
                 "model_type {t:?} is not a BERT-family encoder"
             )));
         }
-        if config.num_attention_heads == 0 || !config.hidden_size.is_multiple_of(config.num_attention_heads) {
+        if config.num_attention_heads == 0
+            || !config
+                .hidden_size
+                .is_multiple_of(config.num_attention_heads)
+        {
             return Err(bad(
                 "hidden_size is not a multiple of num_attention_heads".into()
             ));
