@@ -2,6 +2,7 @@
 
 pub mod checkpoint;
 pub mod lexical;
+pub mod neural;
 
 use sha2::{Digest, Sha256};
 

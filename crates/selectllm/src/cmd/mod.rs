@@ -1,8 +1,11 @@
 //! Subcommands: one module each, each a thin call into the library.
 
 mod bench;
+mod collect;
+mod config;
 mod data;
 mod eval;
+mod export;
 mod progress;
 mod route;
 mod train;
@@ -27,6 +30,15 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Ask every member of a pool every question, resumably, into a SQLite store.
+    Collect(collect::CollectArgs),
+    /// Samples recorded per second against the in-process fake server.
+    #[command(hide = true)]
+    CollectBench(collect::BenchArgs),
+    /// Check a pool file.
+    Config(config::ConfigArgs),
+    /// Export a collection store to our routing-dataset JSONL.
+    Export(export::ExportArgs),
     /// Evaluate SelectLLM against every baseline and the oracle; prints the results tables.
     Eval(eval::EvalArgs),
     /// Train a classifier on a dataset and write a checkpoint.
@@ -57,7 +69,12 @@ pub fn init_logging(verbose: u8) {
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {
     let data = cli.data;
+    let mut out = std::io::stdout().lock();
     match cli.command {
+        Command::Collect(a) => collect::run(a, data.as_deref(), &mut out),
+        Command::CollectBench(a) => collect::bench(a, &mut out),
+        Command::Config(a) => config::run(a, &mut out),
+        Command::Export(a) => export::run(a, &mut out),
         Command::Eval(a) => eval::run(a, data.as_deref()),
         Command::Train(a) => train::run(a, data.as_deref()),
         Command::Route(a) => route::run(a),

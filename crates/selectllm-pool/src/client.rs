@@ -1,0 +1,372 @@
+//! The OpenAI-compatible client of one member: a concurrency limit, a timeout per attempt,
+//! retries with exponential backoff and jitter on 429, 5xx, connection errors, timeouts and
+//! malformed bodies; measures latency (and time to first token when streaming), tokens, cost.
+//! The API key is read once from the configured variable and never appears in errors.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use futures_util::StreamExt;
+use tokio::sync::Semaphore;
+
+use crate::PoolError;
+use crate::config::MemberConfig;
+use crate::prompt::Prompt;
+use crate::wire;
+
+/// Sampling settings of one call.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Sampling {
+    pub temperature: f64,
+    pub top_p: f64,
+    pub max_tokens: u32,
+    pub seed: Option<u64>,
+}
+
+/// What a successful call returned and measured.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Completion {
+    pub text: String,
+    pub finish_reason: Option<String>,
+    /// Seconds of the successful attempt, request sent to body read.
+    pub latency_s: f64,
+    /// Seconds to the first non-empty streamed token (streaming only).
+    pub ttft_s: Option<f64>,
+    pub prompt_tokens: Option<u64>,
+    pub completion_tokens: Option<u64>,
+    pub cost: Option<f64>,
+    /// Attempts made, 1 when the first try succeeded.
+    pub attempts: u32,
+}
+
+/// Why a call failed (after its retries).
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum CallError {
+    #[error("HTTP {status}: {body}")]
+    Status { status: u16, body: String },
+    #[error("timeout after {0:.1} s")]
+    Timeout(f64),
+    #[error("connection: {0}")]
+    Transport(String),
+    #[error("malformed response: {0}")]
+    Malformed(String),
+}
+
+impl CallError {
+    /// 429, 5xx, timeouts, connection errors and malformed bodies are retried; other 4xx are not.
+    pub fn retryable(&self) -> bool {
+        match self {
+            CallError::Status { status, .. } => *status == 429 || *status >= 500,
+            _ => true,
+        }
+    }
+}
+
+/// A failed call: the last error and the attempts made.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CallFailure {
+    pub error: CallError,
+    pub attempts: u32,
+}
+
+/// The client of one member. Cheap to share behind an `Arc`.
+pub struct MemberClient {
+    cfg: MemberConfig,
+    http: reqwest::Client,
+    key: Option<String>,
+    permits: Arc<Semaphore>,
+    jitter: AtomicU64,
+}
+
+impl std::fmt::Debug for MemberClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MemberClient")
+            .field("member", &self.cfg.name)
+            .field("key", &self.key.as_ref().map(|_| "<redacted>"))
+            .finish()
+    }
+}
+
+impl MemberClient {
+    /// Builds the client; reads the API key from `api_key_env` when set.
+    pub fn new(cfg: &MemberConfig) -> Result<Self, PoolError> {
+        MemberClient::with_key_lookup(cfg, |var| std::env::var(var).ok())
+    }
+
+    /// Builds the client, looking the key variable up with `lookup` (tests pass their own).
+    pub fn with_key_lookup(
+        cfg: &MemberConfig,
+        lookup: impl Fn(&str) -> Option<String>,
+    ) -> Result<Self, PoolError> {
+        let key = match &cfg.api_key_env {
+            Some(var) => Some(lookup(var).ok_or_else(|| PoolError::MissingKey {
+                member: cfg.name.clone(),
+                var: var.clone(),
+            })?),
+            None => None,
+        };
+        let http = reqwest::Client::builder()
+            .timeout(cfg.timeout)
+            .connect_timeout(cfg.timeout.min(Duration::from_secs(10)))
+            .pool_max_idle_per_host(cfg.max_concurrency)
+            .tcp_nodelay(true)
+            .build()
+            .map_err(|e| PoolError::Client {
+                member: cfg.name.clone(),
+                msg: e.to_string(),
+            })?;
+        Ok(MemberClient {
+            cfg: cfg.clone(),
+            http,
+            key: key.filter(|k| !k.is_empty()),
+            permits: Arc::new(Semaphore::new(cfg.max_concurrency)),
+            jitter: AtomicU64::new(0x9E37_79B9_7F4A_7C15),
+        })
+    }
+
+    pub fn config(&self) -> &MemberConfig {
+        &self.cfg
+    }
+
+    /// One call with retries; waits for a concurrency permit first.
+    pub async fn complete(
+        &self,
+        prompt: &Prompt,
+        sampling: &Sampling,
+    ) -> Result<Completion, CallFailure> {
+        let _permit = self.permits.acquire().await.map_err(|_| CallFailure {
+            error: CallError::Transport("client closed".into()),
+            attempts: 0,
+        })?;
+        let body = self.body(prompt, sampling);
+        let url = match prompt {
+            Prompt::Chat { .. } => format!("{}/chat/completions", self.cfg.base_url),
+            Prompt::Completion { .. } => format!("{}/completions", self.cfg.base_url),
+        };
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let (result, retry_after) = self.attempt(&url, &body).await;
+            match result {
+                Ok(mut c) => {
+                    c.attempts = attempt;
+                    c.cost = self.cfg.cost(c.prompt_tokens, c.completion_tokens);
+                    return Ok(c);
+                }
+                Err(e) => {
+                    let e = self.redact(e);
+                    if !e.retryable() || attempt > self.cfg.retries {
+                        return Err(CallFailure {
+                            error: e,
+                            attempts: attempt,
+                        });
+                    }
+                    tracing::debug!(member = %self.cfg.name, attempt, error = %e, "retrying");
+                    tokio::time::sleep(self.backoff(attempt, retry_after)).await;
+                }
+            }
+        }
+    }
+
+    fn body(&self, prompt: &Prompt, s: &Sampling) -> Vec<u8> {
+        let stream = self.cfg.stream;
+        let r = match prompt {
+            Prompt::Chat { user } => serde_json::to_vec(&wire::ChatRequest {
+                model: &self.cfg.model,
+                messages: vec![wire::ChatMessage {
+                    role: "user",
+                    content: user,
+                }],
+                temperature: s.temperature,
+                top_p: s.top_p,
+                max_tokens: s.max_tokens,
+                seed: s.seed,
+                stream,
+            }),
+            Prompt::Completion { prompt, stop } => serde_json::to_vec(&wire::CompletionRequest {
+                model: &self.cfg.model,
+                prompt,
+                stop,
+                temperature: s.temperature,
+                top_p: s.top_p,
+                max_tokens: s.max_tokens,
+                seed: s.seed,
+                stream,
+            }),
+        };
+        r.unwrap_or_default()
+    }
+
+    async fn attempt(
+        &self,
+        url: &str,
+        body: &[u8],
+    ) -> (Result<Completion, CallError>, Option<Duration>) {
+        let start = Instant::now();
+        let mut req = self
+            .http
+            .post(url)
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .body(body.to_vec());
+        if let Some(k) = &self.key {
+            req = req.bearer_auth(k);
+        }
+        let resp = match req.send().await {
+            Ok(r) => r,
+            Err(e) => return (Err(self.transport(e)), None),
+        };
+        let status = resp.status();
+        if !status.is_success() {
+            let retry_after = resp
+                .headers()
+                .get(reqwest::header::RETRY_AFTER)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.trim().parse::<f64>().ok())
+                .filter(|v| v.is_finite() && *v >= 0.0)
+                .map(|v| Duration::from_secs_f64(v.min(60.0)));
+            let text = resp.text().await.unwrap_or_default();
+            let body: String = text.chars().take(300).collect();
+            let e = CallError::Status {
+                status: status.as_u16(),
+                body,
+            };
+            return (Err(e), retry_after);
+        }
+        let r = if self.cfg.stream {
+            self.read_stream(resp, start).await
+        } else {
+            self.read_whole(resp, start).await
+        };
+        (r, None)
+    }
+
+    async fn read_whole(
+        &self,
+        resp: reqwest::Response,
+        start: Instant,
+    ) -> Result<Completion, CallError> {
+        let bytes = resp.bytes().await.map_err(|e| self.transport(e))?;
+        let latency_s = start.elapsed().as_secs_f64();
+        let r: wire::Response =
+            serde_json::from_slice(&bytes).map_err(|e| CallError::Malformed(e.to_string()))?;
+        let choice = r
+            .choices
+            .first()
+            .ok_or_else(|| CallError::Malformed("no choices".into()))?;
+        let text = choice
+            .text()
+            .ok_or_else(|| CallError::Malformed("choice has no content".into()))?;
+        Ok(Completion {
+            text: text.to_string(),
+            finish_reason: choice.finish_reason.clone(),
+            latency_s,
+            ttft_s: None,
+            prompt_tokens: r.usage.as_ref().and_then(|u| u.prompt_tokens),
+            completion_tokens: r.usage.as_ref().and_then(|u| u.completion_tokens),
+            cost: None,
+            attempts: 0,
+        })
+    }
+
+    async fn read_stream(
+        &self,
+        resp: reqwest::Response,
+        start: Instant,
+    ) -> Result<Completion, CallError> {
+        let mut stream = resp.bytes_stream();
+        let mut buf: Vec<u8> = Vec::new();
+        let mut out = Completion {
+            text: String::new(),
+            finish_reason: None,
+            latency_s: 0.0,
+            ttft_s: None,
+            prompt_tokens: None,
+            completion_tokens: None,
+            cost: None,
+            attempts: 0,
+        };
+        let mut done = false;
+        while let Some(chunk) = stream.next().await {
+            buf.extend_from_slice(&chunk.map_err(|e| self.transport(e))?);
+            while let Some(pos) = buf.iter().position(|&b| b == b'\n') {
+                let line: Vec<u8> = buf.drain(..=pos).collect();
+                let line = String::from_utf8_lossy(&line);
+                let Some(data) = line.trim().strip_prefix("data:") else {
+                    continue;
+                };
+                let data = data.trim();
+                if data == "[DONE]" {
+                    done = true;
+                    continue;
+                }
+                let r: wire::Response = serde_json::from_str(data)
+                    .map_err(|e| CallError::Malformed(format!("stream chunk: {e}")))?;
+                if let Some(c) = r.choices.first() {
+                    if let Some(t) = c.text().filter(|t| !t.is_empty()) {
+                        if out.ttft_s.is_none() {
+                            out.ttft_s = Some(start.elapsed().as_secs_f64());
+                        }
+                        out.text.push_str(t);
+                    }
+                    if c.finish_reason.is_some() {
+                        out.finish_reason = c.finish_reason.clone();
+                    }
+                }
+                if let Some(u) = r.usage {
+                    out.prompt_tokens = u.prompt_tokens.or(out.prompt_tokens);
+                    out.completion_tokens = u.completion_tokens.or(out.completion_tokens);
+                }
+            }
+        }
+        if !done && out.finish_reason.is_none() {
+            return Err(CallError::Malformed("stream ended without [DONE]".into()));
+        }
+        out.latency_s = start.elapsed().as_secs_f64();
+        Ok(out)
+    }
+
+    fn transport(&self, e: reqwest::Error) -> CallError {
+        if e.is_timeout() {
+            CallError::Timeout(self.cfg.timeout.as_secs_f64())
+        } else {
+            // reqwest's Display names the URL; the source chain says what happened.
+            let mut msg = e.to_string();
+            let mut src = std::error::Error::source(&e);
+            while let Some(s) = src {
+                msg.push_str(": ");
+                msg.push_str(&s.to_string());
+                src = s.source();
+            }
+            CallError::Transport(msg)
+        }
+    }
+
+    /// Removes the API key from any text a server or library put in an error.
+    fn redact(&self, e: CallError) -> CallError {
+        let Some(k) = &self.key else { return e };
+        let r = |s: String| s.replace(k.as_str(), "<redacted>");
+        match e {
+            CallError::Status { status, body } => CallError::Status {
+                status,
+                body: r(body),
+            },
+            CallError::Transport(s) => CallError::Transport(r(s)),
+            CallError::Malformed(s) => CallError::Malformed(r(s)),
+            t => t,
+        }
+    }
+
+    fn backoff(&self, attempt: u32, retry_after: Option<Duration>) -> Duration {
+        let base = self.cfg.backoff.as_secs_f64() * 2f64.powi(attempt.saturating_sub(1) as i32);
+        // xorshift jitter in [0.5, 1.5): spreads retries without a shared RNG.
+        let mut x = self.jitter.load(Ordering::Relaxed);
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        self.jitter.store(x, Ordering::Relaxed);
+        let j = 0.5 + (x >> 11) as f64 / (1u64 << 53) as f64;
+        let d = Duration::from_secs_f64((base * j).min(30.0));
+        retry_after.map_or(d, |r| r.max(d))
+    }
+}

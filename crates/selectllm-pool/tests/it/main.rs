@@ -1,0 +1,147 @@
+//! Client against the in-process fake server: answers, streaming, retries, errors, secrets.
+
+use std::path::Path;
+
+use selectllm_core::answer::Task;
+use selectllm_pool::fake::{FakeServer, Fault};
+use selectllm_pool::prompt::{self, Prompt};
+use selectllm_pool::{CallError, MemberClient, Pool, PromptStyle, Sampling};
+
+fn client(server: &FakeServer, extra: &str) -> MemberClient {
+    let toml = format!(
+        "[[member]]\nname = \"m\"\nbase_url = \"{}\"\nmodel = \"fake\"\nprompt = \"chat-cot\"\nmax_concurrency = 1\nbackoff_ms = 1\nprice_in = 1.0\nprice_out = 2.0\n{extra}",
+        server.base_url()
+    );
+    let pool = Pool::parse(Path::new("t.toml"), &toml).expect("valid pool");
+    MemberClient::with_key_lookup(&pool.members[0], |v| {
+        (v == "FAKE_KEY").then(|| "sk-very-secret-123".to_string())
+    })
+    .expect("client")
+}
+
+fn sampling() -> Sampling {
+    Sampling {
+        temperature: 0.0,
+        top_p: 1.0,
+        max_tokens: 32,
+        seed: None,
+    }
+}
+
+fn chat(q: &str) -> Prompt {
+    prompt::build(PromptStyle::ChatCot, Task::Gsm8k, q)
+}
+
+fn rt() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime")
+}
+
+#[test]
+fn answers_with_tokens_and_cost() {
+    let s = FakeServer::start().expect("server");
+    let c = client(&s, "");
+    let r = rt()
+        .block_on(c.complete(&chat("What is 2+2?"), &sampling()))
+        .expect("answer");
+    assert!(Task::Gsm8k.extract(&r.text).is_some(), "{}", r.text);
+    assert_eq!(r.attempts, 1);
+    let (pt, ct) = (
+        r.prompt_tokens.expect("pt"),
+        r.completion_tokens.expect("ct"),
+    );
+    assert_eq!(r.cost, Some((pt as f64 + 2.0 * ct as f64) / 1e6));
+    assert_eq!(r.finish_reason.as_deref(), Some("stop"));
+    // Completion endpoint (few-shot style).
+    let p = prompt::build(PromptStyle::FewShot, Task::Mmlu, "Q?\nA. x\nB. y");
+    let r = rt().block_on(c.complete(&p, &sampling())).expect("answer");
+    assert!(r.text.contains("The answer is ("), "{}", r.text);
+}
+
+#[test]
+fn streaming_measures_time_to_first_token() {
+    let s = FakeServer::start().expect("server");
+    let plain = rt()
+        .block_on(client(&s, "").complete(&chat("Q1"), &sampling()))
+        .expect("plain");
+    let streamed = rt()
+        .block_on(client(&s, "stream = true").complete(&chat("Q1"), &sampling()))
+        .expect("streamed");
+    assert_eq!(plain.text, streamed.text);
+    let ttft = streamed.ttft_s.expect("ttft when streaming");
+    assert!(ttft <= streamed.latency_s);
+    assert!(plain.ttft_s.is_none());
+}
+
+#[test]
+fn retries_transient_failures() {
+    for (script, attempts) in [
+        (vec![Fault::Status(429), Fault::Status(500), Fault::Ok], 3),
+        (vec![Fault::Malformed, Fault::Ok], 2),
+        (vec![Fault::Drop, Fault::Ok], 2),
+        (vec![Fault::Status(503), Fault::Ok], 2),
+    ] {
+        let s = FakeServer::with_script(script.clone()).expect("server");
+        let r = rt()
+            .block_on(client(&s, "retries = 3").complete(&chat("Q"), &sampling()))
+            .unwrap_or_else(|e| panic!("{script:?}: {e:?}"));
+        assert_eq!(r.attempts, attempts, "{script:?}");
+    }
+}
+
+#[test]
+fn gives_up_after_retries_and_not_on_client_errors() {
+    let s = FakeServer::start().expect("server");
+    let c = client(&s, "retries = 2");
+    let e = rt()
+        .block_on(c.complete(&chat("[[fake:500]]"), &sampling()))
+        .expect_err("always 500");
+    assert_eq!(e.attempts, 3);
+    assert!(matches!(e.error, CallError::Status { status: 500, .. }));
+    let e = rt()
+        .block_on(c.complete(&chat("[[fake:404]]"), &sampling()))
+        .expect_err("404");
+    assert_eq!(e.attempts, 1, "4xx other than 429 is not retried");
+    let e = rt()
+        .block_on(c.complete(&chat("[[fake:malformed]]"), &sampling()))
+        .expect_err("malformed");
+    assert!(matches!(e.error, CallError::Malformed(_)));
+    let e = rt()
+        .block_on(c.complete(&chat("[[fake:drop]]"), &sampling()))
+        .expect_err("drop");
+    assert!(matches!(e.error, CallError::Transport(_)), "{:?}", e.error);
+}
+
+#[test]
+fn timeout_is_an_error() {
+    let s = FakeServer::start().expect("server");
+    let c = client(&s, "retries = 0\ntimeout_s = 0.3");
+    let e = rt()
+        .block_on(c.complete(&chat("[[fake:slow=5000]]"), &sampling()))
+        .expect_err("times out");
+    assert!(matches!(e.error, CallError::Timeout(_)), "{:?}", e.error);
+}
+
+#[test]
+fn key_is_sent_but_never_shown() {
+    let s = FakeServer::start().expect("server");
+    let c = client(&s, "api_key_env = \"FAKE_KEY\"");
+    let e = rt()
+        .block_on(c.complete(&chat("[[fake:echo-auth]]"), &sampling()))
+        .expect_err("401");
+    let shown = format!("{} {:?} {c:?}", e.error, e.error);
+    assert!(shown.contains("Bearer <redacted>"), "{shown}");
+    assert!(!shown.contains("very-secret"), "{shown}");
+    let pool = Pool::parse(
+        Path::new("t.toml"),
+        &format!(
+            "[[member]]\nname = \"m\"\nbase_url = \"{}\"\nmodel = \"f\"\nprompt = \"chat-cot\"\napi_key_env = \"FAKE_KEY\"\n",
+            s.base_url()
+        ),
+    )
+    .expect("pool");
+    let e = MemberClient::with_key_lookup(&pool.members[0], |_| None).expect_err("missing key");
+    assert!(e.to_string().contains("`FAKE_KEY`"), "{e}");
+}
