@@ -133,11 +133,12 @@ impl NeuralClassifier {
     }
 
     /// Fits one temperature per member on `val` (labels as targets) and reports the ECE
-    /// before and after on those same examples.
+    /// before and after on those same examples (embeddings through the cache when set).
     pub fn calibrate(&mut self, val: &[TrainExample]) -> Result<Calibration, NeuralError> {
         check_examples(&self.members, "calibration", val)?;
         let texts: Vec<&str> = val.iter().map(|x| x.text.as_str()).collect();
-        let emb = self.encoder.embed(&texts)?;
+        let emb =
+            crate::train::embed_cached(&self.encoder, self.cache_dir.as_deref(), &texts, &|_| ())?;
         self.calibrate_embedded(&emb, val)
     }
 

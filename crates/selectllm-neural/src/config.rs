@@ -92,7 +92,7 @@ impl Default for NeuralTrainConfig {
             seed: 42,
             loss: LossKind::Bce,
             target: Target::Label,
-            knn_k: 0,
+            knn_k: 30,
             finetune_layers: usize::MAX,
             relative_shrink: true,
         }

@@ -109,11 +109,16 @@ pub(crate) fn train_finetune(
         dev.clone(),
         cfg.max_len,
     )?;
+    // One scale for every dimension: a per-dimension standardization would amplify the
+    // encoder's drift on low-variance dimensions as it trains.
+    let (mean, std) = column_stats(e_train);
+    let scale = std.iter().sum::<f32>() / std.len().max(1) as f32;
+    let stats = (mean, vec![scale; std.len()]);
     let head = Head::new(
         dim,
         cfg.hidden,
         m,
-        column_stats(e_train),
+        stats,
         &label_rates(train, m),
         cfg.seed,
         &dev,

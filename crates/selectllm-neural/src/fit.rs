@@ -105,7 +105,17 @@ pub(crate) fn fit(
         order.shuffle(&mut rng);
         let mut train_total = 0.0;
         let steps = order.chunks(cfg.batch).collect::<Vec<_>>();
-        for group in steps.chunks(cfg.grad_accum) {
+        let started = std::time::Instant::now();
+        let mut last_note = started;
+        for (g, group) in steps.chunks(cfg.grad_accum).enumerate() {
+            if last_note.elapsed().as_secs() >= 30 {
+                last_note = std::time::Instant::now();
+                progress(&format!(
+                    "epoch {epoch}: step {g}/{} ({:.0} s)",
+                    steps.len().div_ceil(cfg.grad_accum),
+                    started.elapsed().as_secs_f64()
+                ));
+            }
             let mut acc: Option<GradStore> = None;
             for idx in group {
                 let z = model.train_logits(idx)?;

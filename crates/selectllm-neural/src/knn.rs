@@ -98,13 +98,18 @@ impl Knn {
         num.into_iter().map(|x| x / den).collect()
     }
 
-    /// The logit shift per member for embedding `q`.
+    /// The logit shift per member for embedding `q`: how much better than its prior each
+    /// member did on the neighbours, centred over members (so it only moves members relative
+    /// to each other, not the question's difficulty).
     pub fn shift(&self, q: &[f32], skip: Option<usize>) -> Vec<f32> {
-        self.evidence(q, skip)
+        let d: Vec<f32> = self
+            .evidence(q, skip)
             .iter()
             .zip(&self.prior)
             .map(|(&e, &p)| logit(e) - logit(p))
-            .collect()
+            .collect();
+        let mean = d.iter().sum::<f32>() / d.len().max(1) as f32;
+        d.iter().map(|x| x - mean).collect()
     }
 
     /// Chooses `beta` in [0, 3] minimising validation BCE of `logits + beta * shift`.

@@ -43,7 +43,7 @@ impl Shrink {
 
     /// Chooses lambda in {0, 0.05, ..., 1} maximising pair accuracy of `logits` on `labels`
     /// (the smallest lambda among equals: the prior is the safer ordering).
-    pub fn fit(&mut self, logits: &[Vec<f32>], labels: &[Vec<f32>]) {
+    pub fn fit(&mut self, logits: &[Vec<f32>], labels: &[Vec<f32>]) -> f64 {
         let mut best = (f64::MIN, 1.0f32);
         for i in 0..=20 {
             let lambda = i as f32 / 20.0;
@@ -65,6 +65,7 @@ impl Shrink {
             }
         }
         self.lambda = best.1;
+        best.0
     }
 }
 

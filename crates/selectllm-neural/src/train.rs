@@ -214,11 +214,31 @@ pub(crate) fn attach_shrink(
         return Ok(());
     }
     clf.shrink = None;
-    let z = clf.logits_from_embeddings(e_val)?;
     let labels: Vec<Vec<f32>> = val.iter().map(|x| x.labels.clone()).collect();
-    let mut s = Shrink::from_prior(&label_rates(train, clf.members.len()));
-    s.fit(&z, &labels);
-    clf.shrink = Some(s);
+    let prior = label_rates(train, clf.members.len());
+    // With kNN evidence, its weight and the shrinkage are chosen together for pair accuracy.
+    let betas: Vec<f32> = match &clf.knn {
+        Some(_) => (0..=8).map(|i| i as f32 / 4.0).collect(),
+        None => vec![0.0],
+    };
+    let mut best: Option<(f64, f32, Shrink)> = None;
+    for beta in betas {
+        if let Some(k) = clf.knn.as_mut() {
+            k.beta = beta;
+        }
+        let z = clf.logits_from_embeddings(e_val)?;
+        let mut s = Shrink::from_prior(&prior);
+        let acc = s.fit(&z, &labels);
+        if best.as_ref().is_none_or(|b| acc > b.0 + 1e-9) {
+            best = Some((acc, beta, s));
+        }
+    }
+    if let Some((_, beta, s)) = best {
+        if let Some(k) = clf.knn.as_mut() {
+            k.beta = beta;
+        }
+        clf.shrink = Some(s);
+    }
     Ok(())
 }
 
