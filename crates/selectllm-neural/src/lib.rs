@@ -1,1 +1,38 @@
-//! Neural classifiers on candle (see issue 3). Not yet implemented.
+//! Neural classifiers on candle (issue 3): a BERT-family sentence encoder (all-MiniLM-L6-v2 by
+//! default) and a multi-label head that predicts, per pool member, P(member answers correctly).
+//!
+//! - [`Encoder`]: local folder -> mean-pooled embeddings (CPU by default, `cuda` feature opt-in).
+//! - [`EmbeddingCache`]: on-disk cache keyed by encoder hash + text hash (frozen mode).
+//! - [`train`]: frozen (cached embeddings + MLP head) or fine-tuned (encoder + head end to end).
+//! - [`NeuralClassifier`]: the trained model; implements [`selectllm_core::Classifier`].
+//! - [`DynamicBatcher`]: groups single requests into batches on its own thread.
+//! - [`hub::download`]: fetches an encoder from the Hugging Face hub (`hub` feature).
+
+pub mod batcher;
+pub mod bert;
+pub mod cache;
+pub mod calibrate;
+pub mod checkpoint;
+pub mod classifier;
+pub mod config;
+pub mod encoder;
+pub mod error;
+mod finetune;
+pub mod fit;
+pub mod head;
+pub mod hub;
+pub mod knn;
+pub mod loss;
+pub mod relative;
+pub mod train;
+
+pub use batcher::DynamicBatcher;
+pub use cache::EmbeddingCache;
+pub use calibrate::{ece, reliability_svg};
+pub use classifier::{Calibration, NeuralClassifier};
+pub use config::{NeuralMode, NeuralTrainConfig, TrainExample};
+pub use encoder::{Encoder, cosine};
+pub use error::NeuralError;
+pub use fit::FitReport;
+pub use loss::{LossKind, Target};
+pub use train::{embed_cached, train};

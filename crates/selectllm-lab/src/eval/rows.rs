@@ -213,6 +213,20 @@ pub(super) fn build(
         seed
     };
 
+    // each fold's per-member training accuracy: the confidence of the fixed baselines' tie-breaks
+    let priors: Vec<Vec<f32>> = folds
+        .iter()
+        .map(|fold| {
+            let train: Vec<usize> = fold.train.iter().chain(&fold.val).copied().collect();
+            (0..n_m)
+                .map(|m| {
+                    train.iter().filter(|&&q| ds.outcomes[q][m].label).count() as f32
+                        / train.len().max(1) as f32
+                })
+                .collect()
+        })
+        .collect();
+
     // test questions in fold order, with the fold they belong to
     let tests: Vec<(usize, usize)> = folds
         .iter()
@@ -232,9 +246,9 @@ pub(super) fn build(
 
     // all members
     let mut acc = Acc::new("all", "baseline");
-    for &(_, q) in &tests {
+    for &(f, q) in &tests {
         acc.push(
-            ctx.correct(q, &all, None, &no_conf),
+            ctx.correct(q, &all, None, &priors[f]),
             n_m as f64,
             ctx.latency(&all),
         );
@@ -247,13 +261,13 @@ pub(super) fn build(
         let mut chosen: BTreeMap<String, usize> = BTreeMap::new();
         for (f, fold) in folds.iter().enumerate() {
             let pick: Vec<usize> = fold.train.iter().chain(&fold.val).copied().collect();
-            let best = best_fixed(&ctx, &pick, n_m, s);
+            let best = best_fixed(&ctx, &pick, n_m, s, &priors[f]);
             let names: Vec<&str> = best.iter().map(|&m| ds.members[m].name.as_str()).collect();
             *chosen.entry(names.join("+")).or_default() += 1;
             for &(tf, q) in &tests {
                 if tf == f {
                     acc.push(
-                        ctx.correct(q, &best, None, &no_conf),
+                        ctx.correct(q, &best, None, &priors[f]),
                         s as f64,
                         ctx.latency(&best),
                     );
@@ -283,12 +297,12 @@ pub(super) fn build(
             })
             .collect();
         let k = rngs.len() as f64;
-        for &(_, q) in &tests {
+        for &(f, q) in &tests {
             let (mut lo, mut hi, mut ls, mut lm, mut c) = (0.0, 0.0, 0.0, 0.0, 0.0);
             for rng in rngs.iter_mut() {
                 let mut subset = sample(rng, n_m, s).into_vec();
                 subset.sort_unstable();
-                let (a, b) = ctx.correct(q, &subset, None, &no_conf);
+                let (a, b) = ctx.correct(q, &subset, None, &priors[f]);
                 let (x, y, z) = ctx.latency(&subset);
                 lo += a;
                 hi += b;
@@ -336,7 +350,7 @@ pub(super) fn build(
     }
     rows.push(acc.finish(cfg, simulated, priced, next_seed()));
 
-    let classifier = classifier_metrics(ds, folds, &tests, probs, clf_name);
+    let classifier = classifier_metrics(ds, &priors, &tests, probs, clf_name);
     let mut notes = Vec::new();
     if simulated {
         notes.push(
@@ -349,7 +363,7 @@ pub(super) fn build(
         );
     }
     notes.push(format!(
-        "Vote ties go to the lower-latency member, then the higher confidence, then member order; an unweighted 2-member vote is decided by this tie-break alone. Random rows average {} seeds; CIs are 95% bootstrap intervals over questions ({} resamples).",
+        "Vote ties go to the lower-latency member, then the higher confidence (policies: the classifier's; fixed baselines `all`, `best-fixed`, `random`: each member's training accuracy), then member order; an unweighted 2-member vote is decided by this tie-break alone. Random rows average {} seeds; CIs are 95% bootstrap intervals over questions ({} resamples).",
         cfg.random_seeds, cfg.bootstrap
     ));
     Ok(Report {
@@ -376,11 +390,11 @@ pub(super) fn build(
 
 /// The subset of size `s` with the best mean vote accuracy (midpoint of the bounds) on `pick`;
 /// ties to the lower summed latency, then the lexicographically first.
-fn best_fixed(ctx: &Ctx<'_>, pick: &[usize], n_m: usize, s: usize) -> Vec<usize> {
+fn best_fixed(ctx: &Ctx<'_>, pick: &[usize], n_m: usize, s: usize, prior: &[f32]) -> Vec<usize> {
     let score = |set: &[usize]| -> f64 {
         pick.iter()
             .map(|&q| {
-                let (a, b) = ctx.correct(q, set, None, &[]);
+                let (a, b) = ctx.correct(q, set, None, prior);
                 (a + b) / 2.0
             })
             .sum()
@@ -433,7 +447,7 @@ fn combinations_count(n: usize, k: usize) -> usize {
 
 fn classifier_metrics(
     ds: &RoutingDataset,
-    folds: &[Fold],
+    priors: &[Vec<f32>],
     tests: &[(usize, usize)],
     probs: &[Option<Vec<f32>>],
     name: &str,
@@ -442,18 +456,6 @@ fn classifier_metrics(
     let mut p: Vec<Vec<f32>> = Vec::with_capacity(tests.len());
     let mut l: Vec<Vec<bool>> = Vec::with_capacity(tests.len());
     let mut prior: Vec<Vec<f32>> = Vec::with_capacity(tests.len());
-    let priors: Vec<Vec<f32>> = folds
-        .iter()
-        .map(|fold| {
-            let train: Vec<usize> = fold.train.iter().chain(&fold.val).copied().collect();
-            (0..n_m)
-                .map(|m| {
-                    train.iter().filter(|&&q| ds.outcomes[q][m].label).count() as f32
-                        / train.len().max(1) as f32
-                })
-                .collect()
-        })
-        .collect();
     for &(f, q) in tests {
         if let Some(pq) = &probs[q] {
             p.push(pq.clone());

@@ -49,7 +49,7 @@ pub fn run(
         writeln!(out, "{}", report.markdown())?;
         writeln!(
             out,
-            "Reports: {}/report.{{md,json,csv}}, plots: {}/accuracy-calls.{{svg,png}} ({:.1} s)\n",
+            "Reports: {}/report.{{md,json,csv}}, plots: {}/*.{{svg,png}} ({:.1} s)\n",
             dir.display(),
             dir.display(),
             report.timing.total_s

@@ -178,9 +178,14 @@ pub fn load(dir: &Path) -> Result<Box<dyn Classifier>, CheckpointError> {
     let manifest = read_manifest(dir)?;
     match manifest.kind.as_str() {
         "lexical" => Ok(Box::new(load_lexical(dir)?)),
+        k if super::neural::is_neural_kind(k) => Ok(Box::new(
+            selectllm_neural::NeuralClassifier::load(dir).map_err(|e| bad(dir, e.to_string()))?,
+        )),
         other => Err(bad(
             &dir.join(MANIFEST_FILE),
-            format!("unknown classifier kind `{other}` (this build knows: lexical)"),
+            format!(
+                "unknown classifier kind `{other}` (this build knows: lexical, minilm, minilm-finetune)"
+            ),
         )),
     }
 }

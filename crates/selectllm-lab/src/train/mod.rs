@@ -2,6 +2,7 @@
 
 pub mod checkpoint;
 pub mod lexical;
+pub mod neural;
 
 use sha2::{Digest, Sha256};
 
@@ -106,5 +107,39 @@ impl Trainer for LexicalTrainer {
         let (model, report) = lexical::train(&self.config, members, train, val, seed);
         tracing::info!(?report, "lexical classifier trained");
         Ok(Box::new(model))
+    }
+}
+
+/// A checkpoint trained earlier (`selectllm train`), used as is on every fold. Its members
+/// must be the dataset's, in the same order.
+#[derive(Debug, Clone)]
+pub struct Pretrained {
+    pub dir: std::path::PathBuf,
+}
+
+impl Trainer for Pretrained {
+    fn name(&self) -> String {
+        checkpoint::read_manifest(&self.dir).map_or_else(
+            |_| "checkpoint".into(),
+            |m| format!("{} (checkpoint)", m.kind),
+        )
+    }
+    fn fit(
+        &self,
+        members: &[String],
+        _train: &TrainSet<'_>,
+        _val: &TrainSet<'_>,
+        _seed: u64,
+    ) -> Result<Box<dyn selectllm_core::Classifier>, TrainError> {
+        let clf = checkpoint::load(&self.dir).map_err(|e| TrainError::Other(e.to_string()))?;
+        if clf.members() != members {
+            return Err(TrainError::Other(format!(
+                "checkpoint {} was trained for members [{}] but the dataset has [{}]",
+                self.dir.display(),
+                clf.members().join(", "),
+                members.join(", ")
+            )));
+        }
+        Ok(clf)
     }
 }

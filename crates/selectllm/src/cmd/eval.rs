@@ -11,6 +11,7 @@ use selectllm_lab::data::registry::{DEFAULT_DATASETS, LoadOptions};
 use selectllm_lab::data::resolve_data_dir;
 use selectllm_lab::eval::EvalConfig;
 use selectllm_lab::eval::run::{EvalRun, run as run_eval};
+use selectllm_lab::train::{Pretrained, Trainer};
 
 use super::progress::spinner;
 use super::train::{ClassifierArgs, trainer_for};
@@ -22,6 +23,9 @@ pub struct EvalArgs {
     pub datasets: Vec<String>,
     #[command(flatten)]
     pub classifier: ClassifierArgs,
+    /// Use this checkpoint (from `selectllm train`) instead of training on each fold.
+    #[arg(long, value_name = "DIR")]
+    pub checkpoint: Option<PathBuf>,
     /// Output folder; each dataset writes <out>/<dataset>/report.{md,json,csv} and plots.
     #[arg(long, default_value = "out")]
     pub out: PathBuf,
@@ -99,12 +103,33 @@ pub fn run(a: EvalArgs, data: Option<&Path>) -> anyhow::Result<()> {
             ..EvalConfig::default()
         },
     };
-    let trainer = trainer_for(&a.classifier)?;
+    let trainer: Box<dyn Trainer> = match &a.checkpoint {
+        Some(dir) => Box::new(Pretrained { dir: dir.clone() }),
+        None => trainer_for(&a.classifier)?,
+    };
     let pb = spinner();
     let progress = |m: &str| pb.set_message(m.to_string());
-    let mut stdout = std::io::stdout().lock();
+    let mut stdout = SuspendWriter {
+        pb: &pb,
+        inner: std::io::stdout().lock(),
+    };
     let result = run_eval(&cfg, trainer.as_ref(), &mut stdout, &progress);
     pb.finish_and_clear();
     result?;
     Ok(())
+}
+
+/// Writes through, pausing the spinner so the two never interleave on a terminal.
+struct SuspendWriter<'a, W> {
+    pb: &'a indicatif::ProgressBar,
+    inner: W,
+}
+
+impl<W: std::io::Write> std::io::Write for SuspendWriter<'_, W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.pb.suspend(|| self.inner.write(buf))
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
 }

@@ -1,5 +1,6 @@
 //! Subcommands: one module each, each a thin call into the library.
 
+mod bench;
 mod collect;
 mod config;
 mod data;
@@ -47,6 +48,9 @@ pub enum Command {
     /// Manage the public data (download it with `data pull`).
     #[command(subcommand)]
     Data(data::DataCmd),
+    /// Benchmark figures for the scripts under scripts/ (prints JSON).
+    #[command(subcommand, hide = true)]
+    Bench(bench::BenchCmd),
 }
 
 pub fn init_logging(verbose: u8) {
@@ -75,5 +79,6 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Train(a) => train::run(a, data.as_deref()),
         Command::Route(a) => route::run(a),
         Command::Data(c) => data::run(c, data.as_deref()),
+        Command::Bench(c) => bench::run(c, data.as_deref()),
     }
 }

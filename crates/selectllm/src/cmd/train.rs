@@ -6,25 +6,43 @@ use clap::{Args, ValueEnum};
 
 use selectllm_core::checkpoint::Manifest;
 use selectllm_lab::data::registry::{self, LoadOptions};
-use selectllm_lab::data::resolve_data_dir;
+use selectllm_lab::data::{default_cache_dir, resolve_data_dir};
 use selectllm_lab::eval::{EvalConfig, folds, metrics};
 use selectllm_lab::train::checkpoint::save_lexical;
 use selectllm_lab::train::lexical::{self, LexicalTrainConfig};
+use selectllm_lab::train::neural::{NeuralTrainer, resolve_encoder_dir};
 use selectllm_lab::train::{LexicalTrainer, TrainSet, Trainer};
+use selectllm_neural::{NeuralMode, NeuralTrainConfig};
 
 use super::progress::spinner;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum ClassifierKind {
+    /// `minilm` when the encoder folder is found, else `lexical` (with a notice).
+    Auto,
     /// Hashed word and character n-grams, TF-IDF, multi-label head (no model files needed).
     Lexical,
+    /// all-MiniLM-L6-v2 embeddings (frozen, cached on disk) and a trained head.
+    Minilm,
+    /// all-MiniLM-L6-v2 fine-tuned end to end with the head (the paper's method; slower).
+    MinilmFinetune,
 }
 
 #[derive(Debug, Args)]
 pub struct ClassifierArgs {
     /// Which classifier to train.
-    #[arg(long, value_enum, default_value = "lexical")]
+    #[arg(long, value_enum, default_value = "auto")]
     pub classifier: ClassifierKind,
+    /// Encoder folder (config.json, model.safetensors, tokenizer.json) for the MiniLM classifiers
+    /// (default: $SELECTLLM_ENCODER, else ../shared/models/all-MiniLM-L6-v2 when present).
+    #[arg(long, value_name = "DIR")]
+    pub encoder: Option<PathBuf>,
+    /// Folder of the on-disk embedding cache (default: the user cache folder).
+    #[arg(long, value_name = "DIR")]
+    pub embedding_cache: Option<PathBuf>,
+    /// Skip the per-member temperature scaling fitted on the validation questions.
+    #[arg(long)]
+    pub no_calibrate: bool,
     /// Hidden units of the lexical head (0 = linear / logistic).
     #[arg(long, default_value_t = 0)]
     pub hidden: usize,
@@ -76,12 +94,54 @@ pub fn lexical_config(a: &ClassifierArgs) -> anyhow::Result<LexicalTrainConfig> 
     Ok(c)
 }
 
-pub fn trainer_for(a: &ClassifierArgs) -> anyhow::Result<Box<dyn Trainer>> {
+/// The classifier `auto` resolves to, with a notice on stderr when it falls back.
+pub fn resolve_kind(a: &ClassifierArgs) -> ClassifierKind {
     match a.classifier {
-        ClassifierKind::Lexical => Ok(Box::new(LexicalTrainer {
-            config: lexical_config(a)?,
-        })),
+        ClassifierKind::Auto => match resolve_encoder_dir(a.encoder.as_deref()) {
+            Some(d) if d.join("config.json").is_file() => ClassifierKind::Minilm,
+            _ => {
+                eprintln!(
+                    "notice: no MiniLM encoder folder found (--encoder, $SELECTLLM_ENCODER, ../shared/models/all-MiniLM-L6-v2): using the lexical classifier"
+                );
+                ClassifierKind::Lexical
+            }
+        },
+        k => k,
     }
+}
+
+pub fn neural_trainer(a: &ClassifierArgs, mode: NeuralMode) -> anyhow::Result<NeuralTrainer> {
+    let encoder_dir = resolve_encoder_dir(a.encoder.as_deref()).ok_or_else(|| {
+        anyhow::anyhow!(
+            "no encoder folder: pass --encoder DIR or set $SELECTLLM_ENCODER (a folder with config.json, model.safetensors, tokenizer.json)"
+        )
+    })?;
+    let base = match mode {
+        NeuralMode::Frozen => NeuralTrainConfig::default(),
+        NeuralMode::FineTune => NeuralTrainConfig::finetune(),
+    };
+    Ok(NeuralTrainer {
+        config: NeuralTrainConfig {
+            encoder_dir,
+            cache_dir: Some(
+                a.embedding_cache
+                    .clone()
+                    .unwrap_or_else(|| default_cache_dir().join("embeddings")),
+            ),
+            ..base
+        },
+        calibrate: !a.no_calibrate,
+    })
+}
+
+pub fn trainer_for(a: &ClassifierArgs) -> anyhow::Result<Box<dyn Trainer>> {
+    Ok(match resolve_kind(a) {
+        ClassifierKind::Lexical | ClassifierKind::Auto => Box::new(LexicalTrainer {
+            config: lexical_config(a)?,
+        }),
+        ClassifierKind::Minilm => Box::new(neural_trainer(a, NeuralMode::Frozen)?),
+        ClassifierKind::MinilmFinetune => Box::new(neural_trainer(a, NeuralMode::FineTune)?),
+    })
 }
 
 #[derive(Debug, Args)]
@@ -125,34 +185,63 @@ pub fn run(a: TrainArgs, data: Option<&Path>) -> anyhow::Result<()> {
     let train = TrainSet::from_dataset(&ds, &train_idx);
     let val = TrainSet::from_dataset(&ds, &fold.val);
     let members = ds.member_names();
+    let kind = resolve_kind(&a.classifier);
     let pb = spinner();
     pb.set_message(format!(
-        "training {:?} on {} questions of {}",
-        a.classifier,
+        "training {kind:?} on {} questions of {}",
         train.len(),
         ds.name
     ));
+    let mut manifest = Manifest {
+        kind: String::new(),
+        members: members.clone(),
+        dataset: ds.name.clone(),
+        data_hash: train.hash(),
+        seed: a.seed,
+        hyperparameters: serde_json::json!({}),
+        metrics: serde_json::json!({}),
+        created_by: format!("selectllm {}", env!("CARGO_PKG_VERSION")),
+    };
+    let mode = match kind {
+        ClassifierKind::Minilm => Some(NeuralMode::Frozen),
+        ClassifierKind::MinilmFinetune => Some(NeuralMode::FineTune),
+        _ => None,
+    };
+    if let Some(mode) = mode {
+        let trainer = neural_trainer(&a.classifier, mode)?;
+        let clf = trainer.train(&members, &train, &val, a.seed)?;
+        pb.finish_and_clear();
+        let probs = selectllm_core::Classifier::predict_batch(&clf, &val.texts)?;
+        let val_auc = mean_auc(&probs, &val.labels);
+        manifest.kind = mode.kind().into();
+        manifest.hyperparameters = serde_json::to_value(&trainer.config)?;
+        manifest.metrics = serde_json::json!({
+            "protocol": protocol,
+            "train_questions": train.len(),
+            "val_questions": val.len(),
+            "val_mean_auc": val_auc,
+            "calibrated": trainer.calibrate,
+        });
+        clf.save(&a.out, &manifest)?;
+        println!(
+            "wrote {} ({} checkpoint, {} members, {} training questions, validation mean ROC-AUC {:.3})",
+            a.out.display(),
+            mode.kind(),
+            members.len(),
+            train.len(),
+            val_auc
+        );
+        return Ok(());
+    }
     let lcfg = lexical_config(&a.classifier)?;
     let (model, report) = lexical::train(&lcfg, &members, &train, &val, a.seed);
     pb.finish_and_clear();
     let clf: &dyn selectllm_core::Classifier = &model;
     let probs = clf.predict_batch(&val.texts)?;
-    let aucs: Vec<f64> = (0..members.len())
-        .filter_map(|m| {
-            let s: Vec<f32> = probs.iter().map(|r| r[m]).collect();
-            let y: Vec<bool> = val.labels.iter().map(|r| r[m]).collect();
-            metrics::roc_auc(&s, &y)
-        })
-        .collect();
-    let val_auc = aucs.iter().sum::<f64>() / aucs.len().max(1) as f64;
-    let manifest = Manifest {
-        kind: "lexical".into(),
-        members: members.clone(),
-        dataset: ds.name.clone(),
-        data_hash: train.hash(),
-        seed: a.seed,
-        hyperparameters: serde_json::to_value(&lcfg)?,
-        metrics: serde_json::json!({
+    let val_auc = mean_auc(&probs, &val.labels);
+    manifest.kind = "lexical".into();
+    manifest.hyperparameters = serde_json::to_value(&lcfg)?;
+    manifest.metrics = serde_json::json!({
             "protocol": protocol,
             "train_questions": train.len(),
             "val_questions": val.len(),
@@ -160,9 +249,7 @@ pub fn run(a: TrainArgs, data: Option<&Path>) -> anyhow::Result<()> {
             "val_loss": report.best_val_loss,
             "steps": report.steps,
             "best_epochs": report.best_epochs,
-        }),
-        created_by: format!("selectllm {}", env!("CARGO_PKG_VERSION")),
-    };
+    });
     save_lexical(&a.out, &model, &manifest)?;
     println!(
         "wrote {} ({} members, {} training questions, validation mean ROC-AUC {:.3}, {:.1} epochs, {} steps)",
@@ -174,4 +261,17 @@ pub fn run(a: TrainArgs, data: Option<&Path>) -> anyhow::Result<()> {
         report.steps
     );
     Ok(())
+}
+
+/// Mean of the per-member ROC-AUCs that are defined.
+fn mean_auc(probs: &[Vec<f32>], labels: &[Vec<bool>]) -> f64 {
+    let n = probs.first().map_or(0, Vec::len);
+    let aucs: Vec<f64> = (0..n)
+        .filter_map(|m| {
+            let s: Vec<f32> = probs.iter().map(|r| r[m]).collect();
+            let y: Vec<bool> = labels.iter().map(|r| r[m]).collect();
+            metrics::roc_auc(&s, &y)
+        })
+        .collect();
+    aucs.iter().sum::<f64>() / aucs.len().max(1) as f64
 }

@@ -1,0 +1,108 @@
+//! The neural classifiers of `selectllm-neural` behind the lab's [`Trainer`] interface.
+
+use std::path::{Path, PathBuf};
+
+use selectllm_core::Classifier;
+use selectllm_neural::{NeuralClassifier, NeuralMode, NeuralTrainConfig, TrainExample};
+
+use super::{TrainError, TrainSet, Trainer};
+
+/// Environment variable naming the encoder folder.
+pub const ENCODER_ENV: &str = "SELECTLLM_ENCODER";
+
+/// The encoder folder: the explicit setting, else `$SELECTLLM_ENCODER`, else
+/// `../shared/models/all-MiniLM-L6-v2` (or two levels up) when it exists. `None` when none is found.
+pub fn resolve_encoder_dir(explicit: Option<&Path>) -> Option<PathBuf> {
+    if let Some(p) = explicit {
+        return Some(p.to_path_buf());
+    }
+    if let Some(p) = std::env::var_os(ENCODER_ENV) {
+        return Some(PathBuf::from(p));
+    }
+    [
+        "../shared/models/all-MiniLM-L6-v2",
+        "../../shared/models/all-MiniLM-L6-v2",
+        "../../../shared/models/all-MiniLM-L6-v2",
+    ]
+    .iter()
+    .map(PathBuf::from)
+    .find(|p| p.join("config.json").is_file())
+}
+
+/// Trains a MiniLM classifier (frozen encoder + head, or fine-tuned), then fits per-member
+/// temperatures on the validation questions when `calibrate` is set.
+#[derive(Debug, Clone)]
+pub struct NeuralTrainer {
+    pub config: NeuralTrainConfig,
+    pub calibrate: bool,
+}
+
+fn examples(set: &TrainSet<'_>) -> Vec<TrainExample> {
+    set.texts
+        .iter()
+        .zip(&set.labels)
+        .zip(&set.success)
+        .map(|((t, l), s)| TrainExample {
+            text: t.to_string(),
+            labels: l.iter().map(|&b| if b { 1.0 } else { 0.0 }).collect(),
+            success: s.clone(),
+        })
+        .collect()
+}
+
+impl NeuralTrainer {
+    /// Trains and returns the concrete classifier (for saving).
+    pub fn train(
+        &self,
+        members: &[String],
+        train: &TrainSet<'_>,
+        val: &TrainSet<'_>,
+        seed: u64,
+    ) -> Result<NeuralClassifier, TrainError> {
+        if train.is_empty() {
+            return Err(TrainError::Empty);
+        }
+        let cfg = NeuralTrainConfig {
+            seed,
+            ..self.config.clone()
+        };
+        let tr = examples(train);
+        let va = examples(val);
+        let progress = |m: &str| tracing::info!("{m}");
+        let mut clf = selectllm_neural::train(&cfg, members, &tr, &va, &progress)
+            .map_err(|e| TrainError::Other(e.to_string()))?;
+        if self.calibrate && !va.is_empty() {
+            let c = clf
+                .calibrate(&va)
+                .map_err(|e| TrainError::Other(e.to_string()))?;
+            tracing::info!(?c, "calibrated");
+        }
+        Ok(clf)
+    }
+}
+
+impl Trainer for NeuralTrainer {
+    fn name(&self) -> String {
+        let base = self.config.mode.kind().to_string();
+        if self.calibrate {
+            format!("{base} (calibrated)")
+        } else {
+            base
+        }
+    }
+
+    fn fit(
+        &self,
+        members: &[String],
+        train: &TrainSet<'_>,
+        val: &TrainSet<'_>,
+        seed: u64,
+    ) -> Result<Box<dyn Classifier>, TrainError> {
+        Ok(Box::new(self.train(members, train, val, seed)?))
+    }
+}
+
+/// The neural checkpoint kinds `checkpoint::load` dispatches here.
+pub fn is_neural_kind(kind: &str) -> bool {
+    kind == NeuralMode::Frozen.kind() || kind == NeuralMode::FineTune.kind()
+}

@@ -1,0 +1,57 @@
+//! Embedding throughput of the candle encoder on the same questions as
+//! `scripts/bench_encoder.py` (run both through `scripts/bench-encoder.sh`).
+//!
+//! cargo run --release -p selectllm-neural --example embed_bench -- ENCODER_DIR QUESTIONS_FILE...
+//! Each QUESTIONS_FILE holds one question per line (JSON string). Prints one JSON line per
+//! file and mode: {"set", "mode", "n", "seconds", "ms_per_question"}; with `EMBED_OUT=DIR`
+//! also writes the batched embeddings to DIR/<set>.json.
+
+use std::time::Instant;
+
+use selectllm_neural::Encoder;
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let (dir, files) = args
+        .split_first()
+        .ok_or("usage: embed_bench ENCODER_DIR QUESTIONS_FILE...")?;
+    let enc = Encoder::load(std::path::Path::new(dir), 128)?;
+    for f in files {
+        let text = std::fs::read_to_string(f)?;
+        let qs: Vec<String> = text
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+            .map(serde_json::from_str)
+            .collect::<Result<_, _>>()?;
+        let qs: Vec<&str> = qs.iter().map(String::as_str).collect();
+        let set = std::path::Path::new(f)
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .unwrap_or("set");
+        // Warm-up (page in weights, allocator) on a few questions, not timed.
+        enc.embed(&qs[..qs.len().min(8)])?;
+        let t = Instant::now();
+        for q in &qs {
+            enc.embed(&[q])?;
+        }
+        let single = t.elapsed().as_secs_f64();
+        let t = Instant::now();
+        let v = enc.embed(&qs)?;
+        let batched = t.elapsed().as_secs_f64();
+        if v.len() != qs.len() {
+            return Err("wrong number of embeddings".into());
+        }
+        if let Ok(out) = std::env::var("EMBED_OUT") {
+            let path = std::path::Path::new(&out).join(format!("{set}.json"));
+            std::fs::write(path, serde_json::to_string(&v)?)?;
+        }
+        for (mode, s) in [("single", single), ("batched", batched)] {
+            println!(
+                "{{\"impl\": \"candle\", \"set\": \"{set}\", \"mode\": \"{mode}\", \"n\": {}, \"seconds\": {s:.4}, \"ms_per_question\": {:.3}}}",
+                qs.len(),
+                1000.0 * s / qs.len() as f64
+            );
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,154 @@
+//! On-disk embedding cache for frozen mode: one file per (encoder hash, max length), holding
+//! sha256(text) -> embedding. A second run with the same encoder does not re-encode.
+//!
+//! File layout (little endian): magic `SLEMB1\n\0`, u32 dim, then records of 32 key bytes
+//! followed by `dim` f32 values. Written atomically (temporary file + rename).
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use sha2::{Digest, Sha256};
+
+use crate::encoder::Encoder;
+use crate::error::NeuralError;
+
+const MAGIC: &[u8; 8] = b"SLEMB1\n\0";
+/// Texts encoded between two progress reports.
+const PROGRESS_CHUNK: usize = 256;
+
+type Key = [u8; 32];
+
+/// Embeddings of one encoder, loaded from and saved to one file.
+pub struct EmbeddingCache {
+    path: PathBuf,
+    dim: usize,
+    map: HashMap<Key, Vec<f32>>,
+}
+
+fn key(text: &str) -> Key {
+    Sha256::digest(text.as_bytes()).into()
+}
+
+impl EmbeddingCache {
+    /// The cache file for `encoder` inside `dir` (created when missing).
+    pub fn open(dir: &Path, encoder: &Encoder) -> Result<Self, NeuralError> {
+        let name = format!("emb-{}-L{}.bin", &encoder.hash()[..16], encoder.max_len());
+        let path = dir.join(name);
+        let dim = encoder.dim();
+        let mut map = HashMap::new();
+        if path.is_file() {
+            let bytes = std::fs::read(&path).map_err(|e| NeuralError::file(&path, e))?;
+            let corrupt = |why: &str| {
+                NeuralError::file(
+                    &path,
+                    format!("corrupt embedding cache ({why}); delete the file"),
+                )
+            };
+            if bytes.len() < 12 || &bytes[..8] != MAGIC {
+                return Err(corrupt("bad header"));
+            }
+            let file_dim = u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]) as usize;
+            if file_dim != dim {
+                return Err(corrupt("dimension differs from the encoder"));
+            }
+            let rec = 32 + 4 * dim;
+            let body = &bytes[12..];
+            if body.len() % rec != 0 {
+                return Err(corrupt("truncated record"));
+            }
+            for r in body.chunks_exact(rec) {
+                let mut k = [0u8; 32];
+                k.copy_from_slice(&r[..32]);
+                let v = r[32..]
+                    .chunks_exact(4)
+                    .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+                    .collect();
+                map.insert(k, v);
+            }
+        }
+        Ok(Self { path, dim, map })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+    pub fn len(&self) -> usize {
+        self.map.len()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.map.is_empty()
+    }
+
+    /// Embeddings for `texts`, encoding only the ones not cached yet, then saving the file.
+    pub fn embed(
+        &mut self,
+        encoder: &Encoder,
+        texts: &[&str],
+        progress: &dyn Fn(&str),
+    ) -> Result<Vec<Vec<f32>>, NeuralError> {
+        let keys: Vec<Key> = texts.iter().map(|t| key(t)).collect();
+        let mut missing: Vec<usize> = Vec::new();
+        let mut seen = std::collections::HashSet::new();
+        for (i, k) in keys.iter().enumerate() {
+            if !self.map.contains_key(k) && seen.insert(*k) {
+                missing.push(i);
+            }
+        }
+        if !missing.is_empty() {
+            let total = missing.len();
+            for (n, chunk) in missing.chunks(PROGRESS_CHUNK).enumerate() {
+                let batch: Vec<&str> = chunk.iter().map(|&i| texts[i]).collect();
+                let vecs = encoder.embed(&batch)?;
+                for (&i, v) in chunk.iter().zip(vecs) {
+                    self.map.insert(keys[i], v);
+                }
+                progress(&format!(
+                    "encoded {}/{total} texts",
+                    (n * PROGRESS_CHUNK + chunk.len()).min(total)
+                ));
+            }
+            self.save()?;
+        }
+        keys.iter()
+            .map(|k| {
+                self.map
+                    .get(k)
+                    .cloned()
+                    .ok_or_else(|| NeuralError::Data("embedding missing after encoding".into()))
+            })
+            .collect()
+    }
+
+    /// Writes the whole cache atomically.
+    pub fn save(&self) -> Result<(), NeuralError> {
+        let mut buf = Vec::with_capacity(12 + self.map.len() * (32 + 4 * self.dim));
+        buf.extend_from_slice(MAGIC);
+        buf.extend_from_slice(&(self.dim as u32).to_le_bytes());
+        let mut keys: Vec<&Key> = self.map.keys().collect();
+        keys.sort();
+        for k in keys {
+            buf.extend_from_slice(k);
+            for x in &self.map[k] {
+                buf.extend_from_slice(&x.to_le_bytes());
+            }
+        }
+        write_atomic(&self.path, &buf)
+    }
+}
+
+/// Writes `bytes` to `path` through a temporary file in the same folder and a rename.
+pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), NeuralError> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir).map_err(|e| NeuralError::file(dir, e))?;
+    let tmp = dir.join(format!(
+        ".{}.tmp{}",
+        path.file_name().and_then(|n| n.to_str()).unwrap_or("file"),
+        std::process::id()
+    ));
+    let mut f = std::fs::File::create(&tmp).map_err(|e| NeuralError::file(&tmp, e))?;
+    f.write_all(bytes).map_err(|e| NeuralError::file(&tmp, e))?;
+    f.sync_all().map_err(|e| NeuralError::file(&tmp, e))?;
+    drop(f);
+    std::fs::rename(&tmp, path).map_err(|e| NeuralError::file(path, e))
+}

@@ -1,0 +1,224 @@
+//! The trained neural classifier: encoder + head (+ optional kNN evidence) + per-member
+//! temperatures. Implements the core `Classifier` trait.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use candle_core::{Device, Tensor};
+use selectllm_core::classifier::{Classifier, ClassifierError, sigmoid};
+
+use crate::calibrate::{Bin, ECE_BINS, ece, fit_log_temperature, reliability};
+use crate::config::{NeuralMode, TrainExample, check_examples};
+use crate::encoder::Encoder;
+use crate::error::NeuralError;
+use crate::fit::FitReport;
+use crate::head::Head;
+use crate::knn::Knn;
+use crate::relative::Shrink;
+
+/// The raw files of a fine-tuned encoder, kept so the checkpoint is self-contained.
+pub(crate) struct FineTunedFiles {
+    pub config_bytes: Vec<u8>,
+    pub tokenizer_bytes: Vec<u8>,
+    pub tensors: HashMap<String, Tensor>,
+}
+
+/// A trained MiniLM classifier (frozen or fine-tuned).
+pub struct NeuralClassifier {
+    pub(crate) mode: NeuralMode,
+    pub(crate) members: Vec<String>,
+    pub(crate) encoder: Arc<Encoder>,
+    pub(crate) head: Head,
+    pub(crate) temperatures: Vec<f32>,
+    pub(crate) knn: Option<Knn>,
+    pub(crate) shrink: Option<Shrink>,
+    /// The training settings, recorded in the manifest.
+    pub(crate) settings: serde_json::Value,
+    pub(crate) finetuned: Option<FineTunedFiles>,
+    /// Learning curve and best epoch of the training run (absent after `load`).
+    pub report: Option<FitReport>,
+    /// Embedding cache used by `predict_batch` for batches of [`CACHED_BATCH`] or more.
+    pub(crate) cache_dir: Option<PathBuf>,
+}
+
+/// Smallest batch for which `predict_batch` goes through the embedding cache (when set).
+pub const CACHED_BATCH: usize = 16;
+
+/// What calibration did, measured on the examples it was fitted on.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Calibration {
+    pub temperatures: Vec<f32>,
+    pub ece_before: f64,
+    pub ece_after: f64,
+    pub bins_before: Vec<Bin>,
+    pub bins_after: Vec<Bin>,
+}
+
+impl NeuralClassifier {
+    pub fn mode(&self) -> NeuralMode {
+        self.mode
+    }
+    pub fn encoder(&self) -> &Encoder {
+        &self.encoder
+    }
+    pub fn temperatures(&self) -> &[f32] {
+        &self.temperatures
+    }
+    pub fn knn(&self) -> Option<&Knn> {
+        self.knn.as_ref()
+    }
+    pub fn shrink(&self) -> Option<&Shrink> {
+        self.shrink.as_ref()
+    }
+
+    /// Embeddings of `texts` with this classifier's encoder.
+    pub fn embed(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, NeuralError> {
+        self.encoder.embed(texts)
+    }
+
+    /// Makes `predict_batch` read and fill the on-disk embedding cache in `dir` (batches of
+    /// [`CACHED_BATCH`] or more), so a second evaluation does not re-encode.
+    pub fn set_cache_dir(&mut self, dir: Option<PathBuf>) {
+        self.cache_dir = dir;
+    }
+
+    /// Uncalibrated logits (head + kNN evidence) for embeddings.
+    pub fn logits_from_embeddings(&self, emb: &[Vec<f32>]) -> Result<Vec<Vec<f32>>, NeuralError> {
+        let mut z = self.raw_logits(emb)?;
+        for row in z.iter_mut() {
+            self.finish(row, &self.temperatures);
+        }
+        Ok(z)
+    }
+
+    /// Per-member temperature, then the relative shrinkage (which keeps the members' order
+    /// close to the prior's whatever the temperatures).
+    fn finish(&self, row: &mut [f32], temperatures: &[f32]) {
+        for (z, t) in row.iter_mut().zip(temperatures) {
+            *z /= t;
+        }
+        if let Some(s) = &self.shrink {
+            s.apply(row);
+        }
+    }
+
+    /// Head logits plus kNN evidence, before temperature and shrinkage.
+    fn raw_logits(&self, emb: &[Vec<f32>]) -> Result<Vec<Vec<f32>>, NeuralError> {
+        if emb.is_empty() {
+            return Ok(Vec::new());
+        }
+        let dim = emb[0].len();
+        let flat: Vec<f32> = emb.iter().flatten().copied().collect();
+        let x = Tensor::from_vec(flat, (emb.len(), dim), &Device::Cpu)?
+            .to_device(self.head.mean.device())?;
+        let mut z = self.head.logits(&x)?.to_vec2::<f32>()?;
+        if let Some(knn) = self.knn.as_ref().filter(|k| k.beta != 0.0) {
+            for (row, e) in z.iter_mut().zip(emb) {
+                for (l, d) in row.iter_mut().zip(knn.shift(e, None)) {
+                    *l += knn.beta * d;
+                }
+            }
+        }
+        Ok(z)
+    }
+
+    /// Calibrated probabilities for embeddings.
+    pub fn probs_from_embeddings(&self, emb: &[Vec<f32>]) -> Result<Vec<Vec<f32>>, NeuralError> {
+        Ok(self
+            .logits_from_embeddings(emb)?
+            .into_iter()
+            .map(|row| row.into_iter().map(sigmoid).collect())
+            .collect())
+    }
+
+    /// Fits one temperature per member on `val` (labels as targets) and reports the ECE
+    /// before and after on those same examples.
+    pub fn calibrate(&mut self, val: &[TrainExample]) -> Result<Calibration, NeuralError> {
+        check_examples(&self.members, "calibration", val)?;
+        let texts: Vec<&str> = val.iter().map(|x| x.text.as_str()).collect();
+        let emb = self.encoder.embed(&texts)?;
+        self.calibrate_embedded(&emb, val)
+    }
+
+    /// [`Self::calibrate`] with embeddings already computed (e.g. from the cache).
+    pub fn calibrate_embedded(
+        &mut self,
+        emb: &[Vec<f32>],
+        val: &[TrainExample],
+    ) -> Result<Calibration, NeuralError> {
+        let raw = self.raw_logits(emb)?;
+        let m = self.members.len();
+        let labels: Vec<Vec<f32>> = val.iter().map(|x| x.labels.clone()).collect();
+        let flat_y: Vec<f32> = labels.iter().flatten().copied().collect();
+        self.temperatures = vec![1.0; m];
+        let before: Vec<f32> = self
+            .probs_from_embeddings(emb)?
+            .into_iter()
+            .flatten()
+            .collect();
+        // Validation NLL of the final probabilities for a set of temperatures.
+        let nll = |ts: &[f32]| -> f64 {
+            let mut s = 0.0f64;
+            for (r, y) in raw.iter().zip(&labels) {
+                let mut row = r.clone();
+                self.finish(&mut row, ts);
+                for (z, y) in row.iter().zip(y) {
+                    let p = sigmoid(*z).clamp(1e-7, 1.0 - 1e-7) as f64;
+                    s -= *y as f64 * p.ln() + (1.0 - *y as f64) * (1.0 - p).ln();
+                }
+            }
+            s
+        };
+        // Coordinate descent over members (members are coupled only through the shrinkage).
+        let mut ts = vec![1.0f32; m];
+        let sweeps = if self.shrink.is_some() { 3 } else { 1 };
+        for _ in 0..sweeps {
+            for j in 0..m {
+                ts[j] = fit_log_temperature(|t| {
+                    let mut trial = ts.clone();
+                    trial[j] = t;
+                    nll(&trial)
+                });
+            }
+        }
+        if !val.is_empty() && nll(&ts) < nll(&vec![1.0; m]) {
+            self.temperatures = ts;
+        }
+        let after: Vec<f32> = self
+            .probs_from_embeddings(emb)?
+            .into_iter()
+            .flatten()
+            .collect();
+        Ok(Calibration {
+            temperatures: self.temperatures.clone(),
+            ece_before: ece(&before, &flat_y),
+            ece_after: ece(&after, &flat_y),
+            bins_before: reliability(&before, &flat_y, ECE_BINS),
+            bins_after: reliability(&after, &flat_y, ECE_BINS),
+        })
+    }
+}
+
+impl Classifier for NeuralClassifier {
+    fn name(&self) -> &str {
+        self.mode.kind()
+    }
+
+    fn members(&self) -> &[String] {
+        &self.members
+    }
+
+    fn predict_batch(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, ClassifierError> {
+        if texts.iter().any(|t| t.trim().is_empty()) {
+            return Err(ClassifierError::EmptyInput);
+        }
+        let emb = match &self.cache_dir {
+            Some(dir) if texts.len() >= CACHED_BATCH => {
+                crate::train::embed_cached(&self.encoder, Some(dir), texts, &|_| ())?
+            }
+            _ => self.encoder.embed(texts)?,
+        };
+        Ok(self.probs_from_embeddings(&emb)?)
+    }
+}

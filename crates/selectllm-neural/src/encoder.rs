@@ -1,0 +1,294 @@
+//! The sentence encoder: a local BERT-family folder (config.json, model.safetensors,
+//! tokenizer.json) -> mean-pooled embeddings.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use candle_core::{DType, Device, Tensor};
+use candle_nn::VarBuilder;
+use sha2::{Digest, Sha256};
+use tokenizers::{Tokenizer, TruncationParams};
+
+use crate::bert::{Bert, BertConfig, Exec, mean_pool};
+use crate::error::NeuralError;
+
+/// Texts longer than this many characters per allowed token are cut before tokenizing, which
+/// bounds time and memory on huge inputs; the kept prefix always holds far more than
+/// `max_len` tokens of ordinary text.
+const CHARS_PER_TOKEN_CAP: usize = 32;
+/// Questions per forward pass when embedding a list.
+pub const EMBED_BATCH: usize = 32;
+
+/// The files an encoder folder must hold.
+pub const ENCODER_FILES: [&str; 3] = ["config.json", "tokenizer.json", "model.safetensors"];
+
+/// A loaded encoder. Cheap to share behind an `Arc`; `embed` takes `&self`.
+pub struct Encoder {
+    pub(crate) model: Bert,
+    pub(crate) config: BertConfig,
+    tokenizer: Tokenizer,
+    pub(crate) device: Device,
+    max_len: usize,
+    hash: String,
+    dir: PathBuf,
+}
+
+/// The raw contents of an encoder folder, read and checked once.
+pub(crate) struct EncoderFiles {
+    pub config: BertConfig,
+    pub config_bytes: Vec<u8>,
+    pub tokenizer: Tokenizer,
+    pub tokenizer_bytes: Vec<u8>,
+    pub tensors: HashMap<String, Tensor>,
+    pub hash: String,
+}
+
+/// The device the crate computes on: the first CUDA GPU with the `cuda` feature, else the CPU.
+pub fn default_device() -> Device {
+    #[cfg(feature = "cuda")]
+    {
+        if let Ok(d) = Device::new_cuda(0) {
+            return d;
+        }
+    }
+    Device::Cpu
+}
+
+impl EncoderFiles {
+    pub(crate) fn read(dir: &Path, max_len: usize, device: &Device) -> Result<Self, NeuralError> {
+        let bad = |message: String| NeuralError::Encoder {
+            dir: dir.to_path_buf(),
+            message,
+        };
+        for f in ENCODER_FILES {
+            if !dir.join(f).is_file() {
+                return Err(bad(format!(
+                    "missing {f} (an encoder folder needs {ENCODER_FILES:?})"
+                )));
+            }
+        }
+        let read =
+            |f: &str| std::fs::read(dir.join(f)).map_err(|e| NeuralError::file(dir.join(f), e));
+        let config_bytes = read("config.json")?;
+        let config: BertConfig = serde_json::from_slice(&config_bytes).map_err(|e| {
+            NeuralError::file(dir.join("config.json"), format!("not a BERT config: {e}"))
+        })?;
+        if let Some(t) = &config.model_type
+            && !matches!(
+                t.as_str(),
+                "bert" | "roberta" | "xlm-roberta" | "distilbert" | "mpnet"
+            )
+        {
+            return Err(bad(format!(
+                "model_type {t:?} is not a BERT-family encoder"
+            )));
+        }
+        if config.num_attention_heads == 0
+            || !config
+                .hidden_size
+                .is_multiple_of(config.num_attention_heads)
+        {
+            return Err(bad(
+                "hidden_size is not a multiple of num_attention_heads".into()
+            ));
+        }
+        if max_len < 2 || max_len > config.max_position_embeddings {
+            return Err(bad(format!(
+                "max length {max_len} must be between 2 and max_position_embeddings ({})",
+                config.max_position_embeddings
+            )));
+        }
+        let tokenizer_bytes = read("tokenizer.json")?;
+        let mut tokenizer = Tokenizer::from_bytes(&tokenizer_bytes)
+            .map_err(|e| NeuralError::file(dir.join("tokenizer.json"), e))?;
+        let tok_vocab = tokenizer.get_vocab_size(true);
+        if tok_vocab > config.vocab_size {
+            return Err(bad(format!(
+                "tokenizer.json has {tok_vocab} tokens but config.json says vocab_size {}: they do not belong together",
+                config.vocab_size
+            )));
+        }
+        tokenizer.with_padding(None);
+        tokenizer
+            .with_truncation(Some(TruncationParams {
+                max_length: max_len,
+                ..Default::default()
+            }))
+            .map_err(|e| NeuralError::Tokenizer(e.to_string()))?;
+        let weights = read("model.safetensors")?;
+        let hash = files_hash(&config_bytes, &tokenizer_bytes, &weights);
+        let tensors = candle_core::safetensors::load_buffer(&weights, device)
+            .map_err(|e| NeuralError::file(dir.join("model.safetensors"), e))?;
+        let tensors = tensors
+            .into_iter()
+            .map(|(k, t)| {
+                Ok((
+                    k,
+                    if t.dtype() == DType::F32 {
+                        t
+                    } else {
+                        t.to_dtype(DType::F32)?
+                    },
+                ))
+            })
+            .collect::<Result<HashMap<_, _>, candle_core::Error>>()?;
+        Ok(Self {
+            config,
+            config_bytes,
+            tokenizer,
+            tokenizer_bytes,
+            tensors,
+            hash,
+        })
+    }
+}
+
+/// The encoder hash: sha256 over the three files (each prefixed by its length), hex.
+pub(crate) fn files_hash(config: &[u8], tokenizer: &[u8], weights: &[u8]) -> String {
+    let mut h = Sha256::new();
+    for part in [config, tokenizer, weights] {
+        h.update((part.len() as u64).to_le_bytes());
+        h.update(part);
+    }
+    hex(&h.finalize())
+}
+
+pub(crate) fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+impl Encoder {
+    /// Loads an encoder folder; `max_len` caps the tokens per text (128 in the paper).
+    pub fn load(dir: &Path, max_len: usize) -> Result<Self, NeuralError> {
+        let device = default_device();
+        let files = EncoderFiles::read(dir, max_len, &device)?;
+        let vb = VarBuilder::from_tensors(files.tensors, DType::F32, &device);
+        Self::from_parts(
+            dir,
+            files.config,
+            files.tokenizer,
+            files.hash,
+            vb,
+            device,
+            max_len,
+        )
+    }
+
+    pub(crate) fn from_parts(
+        dir: &Path,
+        config: BertConfig,
+        tokenizer: Tokenizer,
+        hash: String,
+        vb: VarBuilder,
+        device: Device,
+        max_len: usize,
+    ) -> Result<Self, NeuralError> {
+        let model = Bert::load(vb, &config).map_err(|e| NeuralError::Encoder {
+            dir: dir.to_path_buf(),
+            message: format!("weights do not match config.json: {e}"),
+        })?;
+        Ok(Self {
+            model,
+            config,
+            tokenizer,
+            device,
+            max_len,
+            hash,
+            dir: dir.to_path_buf(),
+        })
+    }
+
+    /// sha256 over config.json, tokenizer.json and model.safetensors: the embedding-cache key.
+    pub fn hash(&self) -> &str {
+        &self.hash
+    }
+    pub fn max_len(&self) -> usize {
+        self.max_len
+    }
+    pub fn dim(&self) -> usize {
+        self.config.hidden_size
+    }
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+    /// The model's name: the folder name (e.g. `all-MiniLM-L6-v2`).
+    pub fn model_id(&self) -> Option<String> {
+        self.dir
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+    }
+    pub(crate) fn set_hash(&mut self, hash: String) {
+        self.hash = hash;
+    }
+
+    /// Token ids per text, truncated to `max_len` (with the special tokens).
+    pub fn tokenize(&self, texts: &[&str]) -> Result<Vec<Vec<u32>>, NeuralError> {
+        let cap = self.max_len.saturating_mul(CHARS_PER_TOKEN_CAP).max(4096);
+        texts
+            .iter()
+            .map(|t| {
+                let t = match t.char_indices().nth(cap) {
+                    Some((i, _)) => &t[..i],
+                    None => t,
+                };
+                let enc = self
+                    .tokenizer
+                    .encode(t, true)
+                    .map_err(|e| NeuralError::Tokenizer(e.to_string()))?;
+                Ok(enc.get_ids().to_vec())
+            })
+            .collect()
+    }
+
+    /// Pads a batch of token ids into (ids, mask) tensors.
+    pub(crate) fn batch_tensors(&self, ids: &[&[u32]]) -> Result<(Tensor, Tensor), NeuralError> {
+        let len = ids.iter().map(|i| i.len()).max().unwrap_or(1).max(1);
+        let mut flat = Vec::with_capacity(ids.len() * len);
+        let mut mask = Vec::with_capacity(ids.len() * len);
+        for row in ids {
+            flat.extend_from_slice(row);
+            flat.extend(std::iter::repeat_n(0u32, len - row.len()));
+            mask.extend(std::iter::repeat_n(1f32, row.len()));
+            mask.extend(std::iter::repeat_n(0f32, len - row.len()));
+        }
+        let ids = Tensor::from_vec(flat, (ids.len(), len), &self.device)?;
+        let mask = Tensor::from_vec(mask, (ids.dim(0)?, len), &self.device)?;
+        Ok((ids, mask))
+    }
+
+    /// Mean-pooled states (batch, hidden) for already tokenized texts.
+    pub(crate) fn pooled(&self, ids: &[&[u32]], exec: Exec) -> Result<Tensor, NeuralError> {
+        let (ids, mask) = self.batch_tensors(ids)?;
+        let states = self.model.forward(&ids, &mask, exec)?;
+        Ok(mean_pool(&states, &mask)?)
+    }
+
+    /// Mean-pooled embeddings, one per text, in input order. Texts are sorted by length and
+    /// embedded in batches of [`EMBED_BATCH`] so padding stays small.
+    pub fn embed(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, NeuralError> {
+        let ids = self.tokenize(texts)?;
+        let mut order: Vec<usize> = (0..ids.len()).collect();
+        order.sort_by_key(|&i| ids[i].len());
+        let mut out = vec![Vec::new(); ids.len()];
+        for chunk in order.chunks(EMBED_BATCH) {
+            let batch: Vec<&[u32]> = chunk.iter().map(|&i| ids[i].as_slice()).collect();
+            let rows = self.pooled(&batch, Exec::Infer)?.to_vec2::<f32>()?;
+            for (&i, row) in chunk.iter().zip(rows) {
+                out[i] = row;
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// Cosine similarity of two vectors (0 when either is zero).
+pub fn cosine(a: &[f32], b: &[f32]) -> f32 {
+    let dot: f32 = a.iter().zip(b).map(|(x, y)| x * y).sum();
+    let na: f32 = a.iter().map(|x| x * x).sum::<f32>().sqrt();
+    let nb: f32 = b.iter().map(|x| x * x).sum::<f32>().sqrt();
+    if na == 0.0 || nb == 0.0 {
+        0.0
+    } else {
+        dot / (na * nb)
+    }
+}

@@ -1,0 +1,191 @@
+//! Training, checkpoints, the embedding cache and the Classifier impl on a small synthetic task:
+//! member 0 is right on arithmetic questions, member 1 on history questions, member 2 always.
+
+use selectllm_core::Classifier;
+use selectllm_core::checkpoint::Manifest;
+use selectllm_neural::{
+    EmbeddingCache, NeuralClassifier, NeuralMode, NeuralTrainConfig, TrainExample, train,
+};
+
+use crate::{encoder, encoder_dir};
+
+const MATH: [&str; 8] = [
+    "What is 12 plus 30?",
+    "Compute 7 times 8.",
+    "How much is 100 divided by 4?",
+    "Add 15 and 27 together.",
+    "What is the square root of 81?",
+    "Subtract 9 from 50.",
+    "Multiply 6 by 12.",
+    "What is 3 cubed?",
+];
+const HISTORY: [&str; 8] = [
+    "Who was the first emperor of Rome?",
+    "When did the French Revolution begin?",
+    "Which dynasty built the Great Wall of China?",
+    "Who signed the Magna Carta?",
+    "In which year did the Berlin Wall fall?",
+    "Who led the Mongol Empire at its founding?",
+    "Which war ended with the Treaty of Versailles?",
+    "Who was the pharaoh Tutankhamun?",
+];
+
+pub fn members() -> Vec<String> {
+    ["arith", "hist", "always"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect()
+}
+
+pub fn examples() -> Vec<TrainExample> {
+    let mk = |t: &str, math: bool| {
+        let labels = vec![f32::from(math), f32::from(!math), 1.0];
+        TrainExample {
+            text: t.to_string(),
+            success: labels.clone(),
+            labels,
+        }
+    };
+    MATH.iter()
+        .map(|t| mk(t, true))
+        .chain(HISTORY.iter().map(|t| mk(t, false)))
+        .collect()
+}
+
+fn manifest(kind: &str) -> Manifest {
+    Manifest {
+        kind: kind.into(),
+        members: members(),
+        dataset: "synthetic".into(),
+        data_hash: "test".into(),
+        seed: 7,
+        hyperparameters: serde_json::json!({ "note": "kept" }),
+        metrics: serde_json::Value::Null,
+        created_by: "test".into(),
+    }
+}
+
+fn config(mode: NeuralMode, cache: Option<&std::path::Path>) -> NeuralTrainConfig {
+    NeuralTrainConfig {
+        mode,
+        encoder_dir: encoder_dir(),
+        cache_dir: cache.map(|p| p.to_path_buf()),
+        epochs: 40,
+        hidden: 16,
+        lr: 1e-2,
+        seed: 7,
+        knn_k: 3,
+        ..NeuralTrainConfig::default()
+    }
+}
+
+#[test]
+fn frozen_learns_saves_and_reloads() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let cache = tmp.path().join("cache");
+    let xs = examples();
+    let (train_set, val) = (&xs[..], &xs[..4]);
+    let clf = train(
+        &config(NeuralMode::Frozen, Some(&cache)),
+        &members(),
+        train_set,
+        val,
+        &|_| (),
+    )
+    .expect("train");
+    let p = clf
+        .predict_batch(&["What is 5 plus 9?", "Who founded the Roman Republic?"])
+        .expect("predict");
+    assert!(p[0][0] > p[0][1], "arithmetic question: {:?}", p[0]);
+    assert!(p[1][1] > p[1][0], "history question: {:?}", p[1]);
+    assert_eq!(clf.name(), "minilm");
+
+    let dir = tmp.path().join("ckpt");
+    clf.save(&dir, &manifest("whatever")).expect("save");
+    let m: Manifest =
+        serde_json::from_slice(&std::fs::read(dir.join("manifest.json")).expect("read"))
+            .expect("json");
+    assert_eq!(m.kind, "minilm");
+    assert_eq!(m.hyperparameters["note"], "kept");
+    assert!(
+        m.hyperparameters["neural"]["encoder_hash"]
+            .as_str()
+            .is_some_and(|h| h.len() == 64)
+    );
+    let back = NeuralClassifier::load(&dir).expect("load");
+    assert_eq!(back.members(), &members()[..]);
+    let q = back
+        .predict_batch(&["What is 5 plus 9?", "Who founded the Roman Republic?"])
+        .expect("predict");
+    for (a, b) in p.iter().flatten().zip(q.iter().flatten()) {
+        assert!(
+            (a - b).abs() < 1e-5,
+            "reloaded model differs: {p:?} vs {q:?}"
+        );
+    }
+    // The cache now holds every training text: a second pass encodes nothing.
+    let mut c = EmbeddingCache::open(&cache, encoder()).expect("cache");
+    assert_eq!(c.len(), xs.len());
+    let texts: Vec<&str> = xs.iter().map(|x| x.text.as_str()).collect();
+    let called = std::cell::Cell::new(false);
+    c.embed(encoder(), &texts, &|_| called.set(true))
+        .expect("cached embed");
+    assert!(!called.get(), "cached texts were re-encoded");
+}
+
+#[test]
+fn bad_training_input_is_an_error() {
+    let mut xs = examples();
+    let cfg = config(NeuralMode::Frozen, None);
+    assert!(train(&cfg, &members(), &[], &[], &|_| ()).is_err());
+    xs[3].labels.pop();
+    let err = train(&cfg, &members(), &xs, &[], &|_| ())
+        .err()
+        .expect("must fail")
+        .to_string();
+    assert!(err.contains("training example 3"), "{err}");
+    let mut ys = examples();
+    ys[0].text = "  ".into();
+    assert!(train(&cfg, &members(), &ys, &[], &|_| ()).is_err());
+    let clf_err = NeuralClassifier::load(std::path::Path::new("/nonexistent/ckpt"))
+        .err()
+        .expect("must fail");
+    assert!(clf_err.to_string().contains("manifest.json"), "{clf_err}");
+}
+
+#[test]
+fn finetune_checkpoint_is_self_contained() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let xs = examples();
+    let cfg = NeuralTrainConfig {
+        epochs: 2,
+        batch: 4,
+        grad_accum: 2,
+        finetune_layers: 1,
+        knn_k: 0,
+        ..config(NeuralMode::FineTune, None)
+    };
+    let mut clf = train(&cfg, &members(), &xs, &xs[..4], &|_| ()).expect("finetune");
+    let report = clf.report.clone().expect("report");
+    assert_eq!(report.curve.len(), 2);
+    let cal = clf.calibrate(&xs[..8]).expect("calibrate");
+    assert_eq!(cal.temperatures.len(), 3);
+    let dir = tmp.path().join("ft");
+    clf.save(&dir, &manifest("minilm-finetune")).expect("save");
+    assert!(dir.join("encoder/model.safetensors").is_file());
+    let p = clf.predict("What is 5 plus 9?").expect("predict");
+    let back = NeuralClassifier::load(&dir).expect("load");
+    assert_eq!(back.name(), "minilm-finetune");
+    assert_eq!(back.encoder().dir(), dir.join("encoder"));
+    let q = back.predict("What is 5 plus 9?").expect("predict");
+    for (a, b) in p.iter().zip(&q) {
+        assert!(
+            (a - b).abs() < 1e-5,
+            "reloaded fine-tuned model differs: {p:?} vs {q:?}"
+        );
+    }
+    assert!(
+        back.predict("   ").is_err(),
+        "an empty question is an error"
+    );
+}

@@ -1,0 +1,83 @@
+//! `selectllm bench`: figures for the benchmark scripts (not a test; prints JSON).
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use clap::Subcommand;
+
+use selectllm_core::dataset::Split;
+use selectllm_lab::data::registry::{self, LoadOptions};
+use selectllm_lab::data::resolve_data_dir;
+use selectllm_lab::eval::metrics;
+use selectllm_lab::train::checkpoint;
+
+#[derive(Debug, Subcommand)]
+pub enum BenchCmd {
+    /// Per-question routing time (featurize + predict, one question at a time) and test ROC-AUC of a checkpoint.
+    Route {
+        #[arg(long)]
+        checkpoint: PathBuf,
+        #[arg(long, default_value = "routerdc-gsm8k")]
+        dataset: String,
+        /// Questions timed (the first N of the test split).
+        #[arg(long, default_value_t = 200)]
+        n: usize,
+    },
+}
+
+pub fn run(c: BenchCmd, data: Option<&Path>) -> anyhow::Result<()> {
+    match c {
+        BenchCmd::Route {
+            checkpoint: dir,
+            dataset,
+            n,
+        } => {
+            let ds = registry::load(&dataset, &resolve_data_dir(data)?, &LoadOptions::default())?;
+            let clf = checkpoint::load(&dir)?;
+            if clf.members() != ds.member_names().as_slice() {
+                anyhow::bail!(
+                    "checkpoint {} does not match the members of {dataset}",
+                    dir.display()
+                );
+            }
+            let test = ds.split_indices(Split::Test);
+            let texts: Vec<&str> = test
+                .iter()
+                .map(|&q| ds.questions[q].text.as_str())
+                .collect();
+            let probs = clf.predict_batch(&texts)?;
+            let aucs: Vec<f64> = (0..ds.members.len())
+                .filter_map(|m| {
+                    let s: Vec<f32> = probs.iter().map(|r| r[m]).collect();
+                    let y: Vec<bool> = test.iter().map(|&q| ds.outcomes[q][m].label).collect();
+                    metrics::roc_auc(&s, &y)
+                })
+                .collect();
+            let timed = &texts[..n.min(texts.len())];
+            // warm up, then repeat the pass until at least one second has been measured
+            for t in timed.iter().take(10) {
+                clf.predict(t)?;
+            }
+            let t0 = Instant::now();
+            let mut done = 0usize;
+            while t0.elapsed().as_secs_f64() < 1.0 {
+                for t in timed {
+                    std::hint::black_box(clf.predict(t)?);
+                }
+                done += timed.len();
+            }
+            let per_q = t0.elapsed().as_secs_f64() / done as f64;
+            println!(
+                "{}",
+                serde_json::json!({
+                    "dataset": dataset,
+                    "classifier": clf.name(),
+                    "mean_auc": aucs.iter().sum::<f64>() / aucs.len().max(1) as f64,
+                    "route_us_per_question": per_q * 1e6,
+                    "n_timed": done,
+                })
+            );
+            Ok(())
+        }
+    }
+}
