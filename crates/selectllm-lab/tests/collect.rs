@@ -114,7 +114,7 @@ fn records_errors_resumes_and_exports() {
         }
         let q = qs.iter().find(|q| q.id == r.question_id).expect("question");
         let raw = r.raw.as_deref().expect("raw");
-        let Prompt::Chat { user } = prompt::build(PromptStyle::ChatCot, q.task, &q.text) else {
+        let Prompt::Chat { user, .. } = prompt::build(PromptStyle::ChatCot, q.task, &q.text) else {
             panic!("chat prompt")
         };
         assert_eq!(raw, fake::answer(&r.member, &user));

@@ -172,12 +172,19 @@ impl MemberClient {
     fn body(&self, prompt: &Prompt, s: &Sampling) -> Vec<u8> {
         let stream = self.cfg.stream;
         let r = match prompt {
-            Prompt::Chat { user } => serde_json::to_vec(&wire::ChatRequest {
+            Prompt::Chat { system, user } => serde_json::to_vec(&wire::ChatRequest {
                 model: &self.cfg.model,
-                messages: vec![wire::ChatMessage {
-                    role: "user",
-                    content: user,
-                }],
+                messages: system
+                    .iter()
+                    .map(|s| wire::ChatMessage {
+                        role: "system",
+                        content: s,
+                    })
+                    .chain(std::iter::once(wire::ChatMessage {
+                        role: "user",
+                        content: user,
+                    }))
+                    .collect(),
                 temperature: s.temperature,
                 top_p: s.top_p,
                 max_tokens: s.max_tokens,

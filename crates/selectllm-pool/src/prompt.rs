@@ -12,8 +12,11 @@ pub const END_ANSWER: &str = "<END_ANSWER>";
 /// What to send: a chat conversation or a completion prompt.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Prompt {
-    /// `/chat/completions` with one user message.
-    Chat { user: String },
+    /// `/chat/completions` with an optional system message and one user message.
+    Chat {
+        system: Option<String>,
+        user: String,
+    },
     /// `/completions` with a prompt and stop strings.
     Completion { prompt: String, stop: Vec<String> },
 }
@@ -23,6 +26,7 @@ pub fn build(style: PromptStyle, task: Task, question: &str) -> Prompt {
     let question = question.trim();
     match style {
         PromptStyle::ChatCot => Prompt::Chat {
+            system: None,
             user: match task {
                 Task::Mmlu => format!(
                     "{question}\n\nLet's think step by step, then finish with \"The answer is (X)\" where X is the letter of the correct option."
@@ -32,7 +36,13 @@ pub fn build(style: PromptStyle, task: Task, question: &str) -> Prompt {
                 ),
             },
         },
+        // Small instruction-tuned models often start explaining despite the user's "only";
+        // a system message makes them comply (measured on Qwen2.5-Coder-1.5B).
         PromptStyle::ChatDirect => Prompt::Chat {
+            system: Some(match task {
+                Task::Mmlu => "You answer multiple-choice questions with a single letter (A, B, C or D) and nothing else.".into(),
+                _ => "You answer questions with the final answer only and nothing else.".into(),
+            }),
             user: match task {
                 Task::Mmlu => format!(
                     "{question}\n\nAnswer with the letter of the correct option (A, B, C or D) only."
@@ -107,7 +117,10 @@ mod tests {
         for style in [PromptStyle::ChatCot, PromptStyle::ChatDirect] {
             for task in [Task::Gsm8k, Task::Mmlu] {
                 match build(style, task, "Q?\nA. x") {
-                    Prompt::Chat { user } => assert!(user.starts_with("Q?\nA. x\n\n")),
+                    Prompt::Chat { user, system } => {
+                        assert!(user.starts_with("Q?\nA. x\n\n"));
+                        assert_eq!(system.is_some(), style == PromptStyle::ChatDirect);
+                    }
                     p => panic!("expected chat, got {p:?}"),
                 }
             }
