@@ -4,6 +4,7 @@
 //! - `routerdc-<stem>`: any other RouterDC file pair `<stem>_train.json` + `<stem>_test.json`
 //!   (or a single `<stem>.json`, evaluated with k-fold).
 //! - `gsm8k-answers`: the answer-level 6-member GSM8K pool (test only: k-fold).
+//! - `local-3-mmlu`: our own data under `data/` (three local LLMs, measured latency; k-fold).
 //! - a path to our `.jsonl` format, or to a RouterDC-shaped `.json` file (k-fold).
 
 use std::collections::HashMap;
@@ -52,15 +53,29 @@ pub fn load(spec: &str, data_dir: &Path, opts: &LoadOptions) -> Result<RoutingDa
         }
     } else if spec == "gsm8k-answers" {
         answer_level::gsm8k_answers(data_dir)?
+    } else if let Some(path) = committed_dataset(spec) {
+        jsonl::read(&path)?
     } else if let Some(stem) = spec.strip_prefix("routerdc-") {
         routerdc_named(spec, stem, data_dir, opts)?
     } else {
         return Err(DataError::Other(format!(
-            "unknown dataset `{spec}`: expected one of routerdc-gsm8k, routerdc-mmlu, routerdc-<file stem>, gsm8k-answers, or a path to a .jsonl / RouterDC .json file"
+            "unknown dataset `{spec}`: expected one of routerdc-gsm8k, routerdc-mmlu, routerdc-<file stem>, gsm8k-answers, local-3-mmlu, or a path to a .jsonl / RouterDC .json file"
         )));
     };
     ds.validate().map_err(DataError::Other)?;
     Ok(ds)
+}
+
+/// Our own datasets committed under `data/` (e.g. `local-3-mmlu` ->
+/// `data/local-3/local-3-mmlu.jsonl`), looked up from the working directory, then from the
+/// source tree this binary was built from.
+fn committed_dataset(spec: &str) -> Option<PathBuf> {
+    let family = spec.rsplit_once('-').map(|(f, _)| f)?;
+    let rel = Path::new("data").join(family).join(format!("{spec}.jsonl"));
+    let built_from = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .join(&rel);
+    [rel, built_from].into_iter().find(|p| p.is_file())
 }
 
 fn stem_of(p: &Path) -> String {

@@ -88,3 +88,15 @@ fn jsonl_roundtrip() {
     let via = load(path.to_str().unwrap(), dir.path(), &LoadOptions::default()).unwrap();
     assert_eq!(via, ds);
 }
+
+#[test]
+fn committed_local3_mmlu_has_measured_latency() {
+    let ds = load("local-3-mmlu", &data_dir(), &LoadOptions::default()).unwrap();
+    assert_eq!((ds.questions.len(), ds.members.len()), (500, 3));
+    assert!(ds.answer_level());
+    assert!(
+        ds.members
+            .iter()
+            .all(|m| m.latency_s.is_some_and(|l| l > 0.0))
+    );
+}
