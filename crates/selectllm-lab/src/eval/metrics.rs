@@ -32,6 +32,24 @@ pub fn roc_auc(scores: &[f32], labels: &[bool]) -> Option<f64> {
     Some((rank_sum_pos - np * (np + 1.0) / 2.0) / (np * n_neg as f64))
 }
 
+/// Mean of the per-member ROC-AUCs that are defined, over a questions x members matrix
+/// (0 when none is).
+pub fn mean_auc(probs: &[Vec<f32>], labels: &[Vec<bool>]) -> f64 {
+    let n = probs.first().map_or(0, Vec::len);
+    let aucs: Vec<f64> = (0..n)
+        .filter_map(|m| {
+            let s: Vec<f32> = probs.iter().map(|r| r[m]).collect();
+            let y: Vec<bool> = labels.iter().map(|r| r[m]).collect();
+            roc_auc(&s, &y)
+        })
+        .collect();
+    if aucs.is_empty() {
+        0.0
+    } else {
+        aucs.iter().sum::<f64>() / aucs.len() as f64
+    }
+}
+
 /// F1 scores at threshold 0.5 over a questions x members matrix.
 #[derive(Debug, Clone, Copy, Serialize, PartialEq)]
 pub struct F1 {

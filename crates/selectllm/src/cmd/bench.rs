@@ -46,13 +46,8 @@ pub fn run(c: BenchCmd, data: Option<&Path>) -> anyhow::Result<()> {
                 .map(|&q| ds.questions[q].text.as_str())
                 .collect();
             let probs = clf.predict_batch(&texts)?;
-            let aucs: Vec<f64> = (0..ds.members.len())
-                .filter_map(|m| {
-                    let s: Vec<f32> = probs.iter().map(|r| r[m]).collect();
-                    let y: Vec<bool> = test.iter().map(|&q| ds.outcomes[q][m].label).collect();
-                    metrics::roc_auc(&s, &y)
-                })
-                .collect();
+            let labels: Vec<Vec<bool>> = test.iter().map(|&q| ds.labels(q)).collect();
+            let mean_auc = metrics::mean_auc(&probs, &labels);
             let timed = &texts[..n.min(texts.len())];
             // warm up, then repeat the pass until at least one second has been measured
             for t in timed.iter().take(10) {
@@ -72,7 +67,7 @@ pub fn run(c: BenchCmd, data: Option<&Path>) -> anyhow::Result<()> {
                 serde_json::json!({
                     "dataset": dataset,
                     "classifier": clf.name(),
-                    "mean_auc": aucs.iter().sum::<f64>() / aucs.len().max(1) as f64,
+                    "mean_auc": mean_auc,
                     "route_us_per_question": per_q * 1e6,
                     "n_timed": done,
                 })

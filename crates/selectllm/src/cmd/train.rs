@@ -212,7 +212,7 @@ pub fn run(a: TrainArgs, data: Option<&Path>) -> anyhow::Result<()> {
         let clf = trainer.train(&members, &train, &val, a.seed)?;
         pb.finish_and_clear();
         let probs = selectllm_core::Classifier::predict_batch(&clf, &val.texts)?;
-        let val_auc = mean_auc(&probs, &val.labels);
+        let val_auc = metrics::mean_auc(&probs, &val.labels);
         manifest.kind = mode.kind().into();
         manifest.hyperparameters = serde_json::to_value(&trainer.config)?;
         manifest.metrics = serde_json::json!({
@@ -238,7 +238,7 @@ pub fn run(a: TrainArgs, data: Option<&Path>) -> anyhow::Result<()> {
     pb.finish_and_clear();
     let clf: &dyn selectllm_core::Classifier = &model;
     let probs = clf.predict_batch(&val.texts)?;
-    let val_auc = mean_auc(&probs, &val.labels);
+    let val_auc = metrics::mean_auc(&probs, &val.labels);
     manifest.kind = "lexical".into();
     manifest.hyperparameters = serde_json::to_value(&lcfg)?;
     manifest.metrics = serde_json::json!({
@@ -261,17 +261,4 @@ pub fn run(a: TrainArgs, data: Option<&Path>) -> anyhow::Result<()> {
         report.steps
     );
     Ok(())
-}
-
-/// Mean of the per-member ROC-AUCs that are defined.
-fn mean_auc(probs: &[Vec<f32>], labels: &[Vec<bool>]) -> f64 {
-    let n = probs.first().map_or(0, Vec::len);
-    let aucs: Vec<f64> = (0..n)
-        .filter_map(|m| {
-            let s: Vec<f32> = probs.iter().map(|r| r[m]).collect();
-            let y: Vec<bool> = labels.iter().map(|r| r[m]).collect();
-            metrics::roc_auc(&s, &y)
-        })
-        .collect();
-    aucs.iter().sum::<f64>() / aucs.len().max(1) as f64
 }
