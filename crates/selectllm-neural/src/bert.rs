@@ -45,7 +45,7 @@ pub enum Exec {
 
 /// A dense layer applied to the last dimension, with one 2-D matmul for any leading shape.
 #[derive(Debug, Clone)]
-struct Dense {
+pub(crate) struct Dense {
     w_t: Tensor,
     b: Tensor,
 }
@@ -73,7 +73,7 @@ impl Module for Dense {
 }
 
 #[derive(Debug, Clone)]
-struct Norm {
+pub(crate) struct Norm {
     w: Tensor,
     b: Tensor,
     eps: f64,
@@ -87,7 +87,7 @@ impl Norm {
         Ok(Self { w, b, eps })
     }
 
-    fn forward(&self, x: &Tensor, exec: Exec) -> Result<Tensor> {
+    pub(crate) fn forward(&self, x: &Tensor, exec: Exec) -> Result<Tensor> {
         match exec {
             Exec::Infer => {
                 candle_nn::ops::layer_norm(&x.contiguous()?, &self.w, &self.b, self.eps as f32)
@@ -110,17 +110,17 @@ fn softmax_last(x: &Tensor, exec: Exec) -> Result<Tensor> {
     }
 }
 
-struct Layer {
-    q: Dense,
-    k: Dense,
-    v: Dense,
+pub(crate) struct Layer {
+    pub(crate) q: Dense,
+    pub(crate) k: Dense,
+    pub(crate) v: Dense,
     attn_out: Dense,
     attn_norm: Norm,
     inter: Dense,
     out: Dense,
     out_norm: Norm,
-    heads: usize,
-    head_dim: usize,
+    pub(crate) heads: usize,
+    pub(crate) head_dim: usize,
     exact_gelu: bool,
 }
 
@@ -162,9 +162,15 @@ impl Layer {
             .matmul(&v)?
             .transpose(1, 2)?
             .reshape((b, s, self.heads * self.head_dim))?;
+        self.after_attention(&ctx, x, exec)
+    }
+
+    /// Attention output projection, residual + norm, feed-forward, residual + norm: everything
+    /// after the attention context, for any leading shape of `ctx` and `x`.
+    pub(crate) fn after_attention(&self, ctx: &Tensor, x: &Tensor, exec: Exec) -> Result<Tensor> {
         let a = self
             .attn_norm
-            .forward(&(self.attn_out.forward(&ctx)? + x)?, exec)?;
+            .forward(&(self.attn_out.forward(ctx)? + x)?, exec)?;
         let i = self.inter.forward(&a)?;
         let i = if self.exact_gelu {
             i.gelu_erf()?
@@ -177,11 +183,11 @@ impl Layer {
 
 /// The BERT encoder: embeddings plus transformer layers (the pooler is not used).
 pub struct Bert {
-    word: Tensor,
-    position: Tensor,
-    token_type: Tensor,
-    emb_norm: Norm,
-    layers: Vec<Layer>,
+    pub(crate) word: Tensor,
+    pub(crate) position: Tensor,
+    pub(crate) token_type: Tensor,
+    pub(crate) emb_norm: Norm,
+    pub(crate) layers: Vec<Layer>,
 }
 
 impl Bert {

@@ -213,6 +213,7 @@ impl NeuralClassifier {
             finetuned,
             report: None,
             cache_dir: None,
+            packing: crate::encoder::Packing::default(),
         })
     }
 }

@@ -10,7 +10,7 @@ use selectllm_core::classifier::{Classifier, ClassifierError, sigmoid};
 
 use crate::calibrate::{Bin, ECE_BINS, ece, fit_log_temperature, reliability};
 use crate::config::{NeuralMode, TrainExample, check_examples};
-use crate::encoder::Encoder;
+use crate::encoder::{Encoder, Packing};
 use crate::error::NeuralError;
 use crate::fit::FitReport;
 use crate::head::Head;
@@ -40,6 +40,8 @@ pub struct NeuralClassifier {
     pub report: Option<FitReport>,
     /// Embedding cache used by `predict_batch` for batches of [`CACHED_BATCH`] or more.
     pub(crate) cache_dir: Option<PathBuf>,
+    /// How `predict_batch` runs the encoder (packed by default).
+    pub(crate) packing: Packing,
 }
 
 /// Smallest batch for which `predict_batch` goes through the embedding cache (when set).
@@ -75,6 +77,12 @@ impl NeuralClassifier {
     /// Embeddings of `texts` with this classifier's encoder.
     pub fn embed(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, NeuralError> {
         self.encoder.embed(texts)
+    }
+
+    /// Chooses how `predict` / `predict_batch` run the encoder (for benchmarks: packed is
+    /// the default and gives the same embeddings as padded within float rounding).
+    pub fn set_packing(&mut self, packing: Packing) {
+        self.packing = packing;
     }
 
     /// Makes `predict_batch` read and fill the on-disk embedding cache in `dir` (batches of
@@ -218,7 +226,7 @@ impl Classifier for NeuralClassifier {
             Some(dir) if texts.len() >= CACHED_BATCH => {
                 crate::train::embed_cached(&self.encoder, Some(dir), texts, &|_| ())?
             }
-            _ => self.encoder.embed(texts)?,
+            _ => self.encoder.embed_with(texts, self.packing)?,
         };
         Ok(self.probs_from_embeddings(&emb)?)
     }

@@ -16,8 +16,22 @@ use crate::error::NeuralError;
 /// bounds time and memory on huge inputs; the kept prefix always holds far more than
 /// `max_len` tokens of ordinary text.
 const CHARS_PER_TOKEN_CAP: usize = 32;
-/// Questions per forward pass when embedding a list.
+/// Questions per forward pass when embedding a list with padding.
 pub const EMBED_BATCH: usize = 32;
+/// Most tokens per forward pass when embedding a list packed (bounds memory: the largest
+/// intermediate is this many rows of `intermediate_size` floats, 25 MB for MiniLM).
+pub const PACKED_TOKENS: usize = 4096;
+
+/// How a batch of texts of different lengths goes through the encoder.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Packing {
+    /// All tokens of the batch in one unpadded matrix, attention per text (CPU); the default.
+    #[default]
+    Packed,
+    /// Texts sorted by length, batches of [`EMBED_BATCH`] padded to their longest text, with an
+    /// attention mask (the reference path, and the only one on GPUs).
+    Padded,
+}
 
 /// The files an encoder folder must hold.
 pub const ENCODER_FILES: [&str; 3] = ["config.json", "tokenizer.json", "model.safetensors"];
@@ -263,10 +277,53 @@ impl Encoder {
         Ok(mean_pool(&states, &mask)?)
     }
 
-    /// Mean-pooled embeddings, one per text, in input order. Texts are sorted by length and
-    /// embedded in batches of [`EMBED_BATCH`] so padding stays small.
+    /// Mean-pooled embeddings, one per text, in input order ([`Packing::Packed`] on the CPU).
     pub fn embed(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, NeuralError> {
+        self.embed_with(texts, Packing::default())
+    }
+
+    /// [`Self::embed`] with a chosen [`Packing`]; packed falls back to padded off the CPU.
+    pub fn embed_with(
+        &self,
+        texts: &[&str],
+        packing: Packing,
+    ) -> Result<Vec<Vec<f32>>, NeuralError> {
         let ids = self.tokenize(texts)?;
+        self.embed_tokens(&ids, packing)
+    }
+
+    /// Embeddings of already tokenized texts (see [`Self::tokenize`]), in input order.
+    pub fn embed_tokens(
+        &self,
+        ids: &[Vec<u32>],
+        packing: Packing,
+    ) -> Result<Vec<Vec<f32>>, NeuralError> {
+        match packing {
+            Packing::Packed if self.device.is_cpu() => self.embed_packed(ids),
+            _ => self.embed_padded(ids),
+        }
+    }
+
+    /// Packed passes of at most [`PACKED_TOKENS`] tokens (at least one text), in input order.
+    fn embed_packed(&self, ids: &[Vec<u32>]) -> Result<Vec<Vec<f32>>, NeuralError> {
+        let mut out = Vec::with_capacity(ids.len());
+        let mut start = 0;
+        while start < ids.len() {
+            let mut end = start + 1;
+            let mut tokens = ids[start].len();
+            while end < ids.len() && tokens + ids[end].len() <= PACKED_TOKENS {
+                tokens += ids[end].len();
+                end += 1;
+            }
+            let batch: Vec<&[u32]> = ids[start..end].iter().map(Vec::as_slice).collect();
+            out.extend(self.model.embed_packed(&batch, &self.device)?);
+            start = end;
+        }
+        Ok(out)
+    }
+
+    /// Texts sorted by length and embedded in padded batches of [`EMBED_BATCH`].
+    fn embed_padded(&self, ids: &[Vec<u32>]) -> Result<Vec<Vec<f32>>, NeuralError> {
         let mut order: Vec<usize> = (0..ids.len()).collect();
         order.sort_by_key(|&i| ids[i].len());
         let mut out = vec![Vec::new(); ids.len()];

@@ -23,6 +23,7 @@ pub mod head;
 pub mod hub;
 pub mod knn;
 pub mod loss;
+mod packed;
 pub mod relative;
 pub mod train;
 
@@ -31,7 +32,7 @@ pub use cache::EmbeddingCache;
 pub use calibrate::{ece, reliability_svg};
 pub use classifier::{Calibration, NeuralClassifier};
 pub use config::{NeuralMode, NeuralTrainConfig, TrainExample};
-pub use encoder::{Encoder, cosine};
+pub use encoder::{Encoder, Packing, cosine};
 pub use error::NeuralError;
 pub use fit::FitReport;
 pub use loss::{LossKind, Target};

@@ -1,4 +1,4 @@
-use selectllm_neural::{Encoder, cosine};
+use selectllm_neural::{Encoder, Packing, cosine};
 
 use crate::encoder;
 
@@ -104,4 +104,52 @@ fn bad_encoder_folders_give_clear_errors() {
         .expect("must fail")
         .to_string();
     assert!(err.contains("config.json"), "{err}");
+}
+
+#[test]
+fn packed_embeddings_equal_padded_ones() {
+    let e = encoder();
+    let long = "The quick brown fox jumps over the lazy dog. ".repeat(40);
+    let texts = [
+        "",
+        "Hi",
+        "Natalia sold clips to 48 of her friends in April, and then she sold half as many clips in May. How many clips did Natalia sell altogether in April and May?",
+        long.as_str(),
+        "Which of the following is a prime number?",
+    ];
+    let mut ids = e.tokenize(&texts).expect("tokenize");
+    ids.push(vec![101]); // a single token ([CLS])
+    let lens: Vec<usize> = ids.iter().map(Vec::len).collect();
+    assert_eq!(lens.iter().max(), Some(&128), "{lens:?}");
+    assert_eq!(lens.iter().min(), Some(&1), "{lens:?}");
+    let packed = e.embed_tokens(&ids, Packing::Packed).expect("packed");
+    let padded = e.embed_tokens(&ids, Packing::Padded).expect("padded");
+    assert_eq!(packed.len(), ids.len());
+    for (i, (a, b)) in packed.iter().zip(&padded).enumerate() {
+        let diff = a
+            .iter()
+            .zip(b)
+            .map(|(x, y)| (x - y).abs())
+            .fold(0.0f32, f32::max);
+        assert!(
+            diff < 1e-5,
+            "text {i} ({} tokens): max |packed - padded| = {diff}",
+            lens[i]
+        );
+    }
+    // Order is preserved: each text alone gives its own row of the batch.
+    for (i, row) in ids.iter().enumerate() {
+        let single = e
+            .embed_tokens(std::slice::from_ref(row), Packing::Packed)
+            .expect("single");
+        let diff = single[0]
+            .iter()
+            .zip(&packed[i])
+            .map(|(x, y)| (x - y).abs())
+            .fold(0.0f32, f32::max);
+        assert!(
+            diff < 1e-5,
+            "text {i}: batch row differs from the text alone by {diff}"
+        );
+    }
 }
