@@ -1,59 +1,108 @@
-//! Dynamic-batching throughput: classifications per second for GSM8K-length questions, with
-//! many concurrent callers through `DynamicBatcher` versus one caller classifying one question
-//! at a time, measured in one run.
+//! Classification throughput, padded against packed encoder inference, side by side in one
+//! run: one question at a time, direct `predict_batch` calls on batches of 32, and many
+//! concurrent callers through `DynamicBatcher` (batches of up to 32 within 10 ms). Prints one
+//! JSON line per (packing, mode), then a table with the packed/padded ratios, the mean tokens
+//! per question and the achieved GFLOP/s of the encoder.
 //!
-//! cargo run --release -p selectllm-neural --example batcher_bench -- CHECKPOINT_DIR QUESTIONS_JSONL [N] [CLIENTS]
-//! (CHECKPOINT_DIR from `--example routerdc -- gsm8k --save DIR`; QUESTIONS_JSONL one JSON
-//! string per line, e.g. the first 200 RouterDC GSM8K test questions.)
+//! cargo run --release -p selectllm-neural --example batcher_bench -- CHECKPOINT_DIR QUESTIONS [N] [CLIENTS]
+//! CHECKPOINT_DIR from `--example routerdc -- gsm8k --save DIR`; QUESTIONS is a RouterDC file
+//! (`.json`, an array of objects with "question", e.g. ../shared/data/routerdc/gsm8k-test.json)
+//! or JSONL with one JSON string per line. N questions (default 400) go through each batched
+//! mode, N/4 through the one-at-a-time mode; questions are taken in file order, repeated if
+//! the file holds fewer.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use selectllm_core::Classifier;
 use selectllm_neural::batcher::BatcherConfig;
-use selectllm_neural::{DynamicBatcher, NeuralClassifier};
+use selectllm_neural::{DynamicBatcher, Encoder, NeuralClassifier, Packing};
 
-fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    if args.len() < 2 {
-        return Err("usage: batcher_bench CHECKPOINT_DIR QUESTIONS_JSONL [N] [CLIENTS]".into());
+type Error = Box<dyn std::error::Error>;
+
+fn read_questions(path: &str) -> Result<Vec<String>, Error> {
+    let text = std::fs::read_to_string(path)?;
+    if path.ends_with(".json") {
+        let rows: Vec<serde_json::Value> = serde_json::from_str(&text)?;
+        return rows
+            .iter()
+            .enumerate()
+            .map(|(i, r)| {
+                r["question"]
+                    .as_str()
+                    .map(str::to_string)
+                    .ok_or_else(|| format!("{path}: row {i} has no string \"question\"").into())
+            })
+            .collect();
     }
-    let clf = Arc::new(NeuralClassifier::load(std::path::Path::new(&args[0]))?);
-    let qs: Vec<String> = std::fs::read_to_string(&args[1])?
+    Ok(text
         .lines()
         .filter(|l| !l.trim().is_empty())
         .map(serde_json::from_str)
-        .collect::<Result<_, _>>()?;
-    let n: usize = args.get(2).map_or(Ok(400), |s| s.parse())?;
-    let clients: usize = args.get(3).map_or(Ok(64), |s| s.parse())?;
-    let q = |i: usize| qs[i % qs.len()].clone();
-    clf.predict(&q(0))?; // warm-up
+        .collect::<Result<_, _>>()?)
+}
 
+/// Encoder FLOPs for `texts`: 2 per weight of the layers per token, plus attention
+/// (q k^T and p v: 2 x 2 x len^2 x hidden per layer).
+fn encoder_flops(enc: &Encoder, texts: &[String]) -> Result<(f64, f64), Error> {
+    let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+    let lens: Vec<f64> = enc
+        .tokenize(&refs)?
+        .iter()
+        .map(|t| t.len() as f64)
+        .collect();
+    let cfg: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(enc.dir().join("config.json"))?)?;
+    let get = |k: &str| cfg[k].as_f64().ok_or(format!("config.json: no {k}"));
+    let (h, i, layers) = (
+        get("hidden_size")?,
+        get("intermediate_size")?,
+        get("num_hidden_layers")?,
+    );
+    let per_token = 2.0 * layers * (4.0 * h * h + 2.0 * h * i);
+    let flops: f64 = lens
+        .iter()
+        .map(|l| per_token * l + layers * 4.0 * l * l * h)
+        .sum();
+    Ok((flops, lens.iter().sum::<f64>() / lens.len().max(1) as f64))
+}
+
+struct Run {
+    packing: &'static str,
+    mode: &'static str,
+    questions: usize,
+    seconds: f64,
+}
+
+fn one_at_a_time(clf: &NeuralClassifier, qs: &[String]) -> Result<f64, Error> {
     let t = Instant::now();
-    for i in 0..n / 4 {
-        clf.predict(&q(i))?;
+    for q in qs {
+        clf.predict(q)?;
     }
-    let single = (n / 4) as f64 / t.elapsed().as_secs_f64();
+    Ok(t.elapsed().as_secs_f64())
+}
 
+fn direct(clf: &NeuralClassifier, qs: &[String]) -> Result<f64, Error> {
     let t = Instant::now();
-    let all: Vec<String> = (0..n / 4).map(q).collect();
-    for chunk in all.chunks(32) {
+    for chunk in qs.chunks(32) {
         let texts: Vec<&str> = chunk.iter().map(String::as_str).collect();
         clf.predict_batch(&texts)?;
     }
-    let direct = (n / 4) as f64 / t.elapsed().as_secs_f64();
+    Ok(t.elapsed().as_secs_f64())
+}
 
+fn dynamic(clf: Arc<NeuralClassifier>, qs: &[String], clients: usize) -> Result<f64, Error> {
     let cfg = BatcherConfig {
         max_batch: 32,
         max_wait: Duration::from_millis(10),
         queue: 4096,
     };
-    let batcher = Arc::new(DynamicBatcher::new(clf.clone(), cfg));
+    let batcher = Arc::new(DynamicBatcher::new(clf, cfg));
     let t = Instant::now();
     let handles: Vec<_> = (0..clients)
         .map(|c| {
             let b = batcher.clone();
-            let mine: Vec<String> = (0..n).filter(|i| i % clients == c).map(q).collect();
+            let mine: Vec<String> = qs.iter().skip(c).step_by(clients).cloned().collect();
             std::thread::spawn(move || -> Result<(), String> {
                 for text in mine {
                     b.submit(&text).map_err(|e| e.to_string())?;
@@ -65,10 +114,97 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     for h in handles {
         h.join().map_err(|_| "client thread panicked")??;
     }
-    let batched = n as f64 / t.elapsed().as_secs_f64();
+    Ok(t.elapsed().as_secs_f64())
+}
+
+fn main() -> Result<(), Error> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.len() < 2 {
+        return Err("usage: batcher_bench CHECKPOINT_DIR QUESTIONS [N] [CLIENTS]".into());
+    }
+    let path = std::path::Path::new(&args[0]);
+    let mut padded = NeuralClassifier::load(path)?;
+    padded.set_packing(Packing::Padded);
+    let padded = Arc::new(padded);
+    let packed = Arc::new(NeuralClassifier::load(path)?);
+    let all = read_questions(&args[1])?;
+    if all.is_empty() {
+        return Err(format!("{}: no questions", args[1]).into());
+    }
+    let n: usize = args.get(2).map_or(Ok(400), |s| s.parse())?;
+    let clients: usize = args.get(3).map_or(Ok(64), |s| s.parse())?;
+    let qs: Vec<String> = (0..n).map(|i| all[i % all.len()].clone()).collect();
+    let few = &qs[..(n / 4).max(1)];
+    for clf in [&padded, &packed] {
+        clf.predict_batch(&[qs[0].as_str(), qs[1 % n].as_str()])?; // warm-up
+    }
+
+    let mut runs = Vec::new();
+    for (packing, clf) in [("padded", &padded), ("packed", &packed)] {
+        let s = one_at_a_time(clf, few)?;
+        runs.push(Run {
+            packing,
+            mode: "one_at_a_time",
+            questions: few.len(),
+            seconds: s,
+        });
+    }
+    for (packing, clf) in [("padded", &padded), ("packed", &packed)] {
+        let s = direct(clf, &qs)?;
+        runs.push(Run {
+            packing,
+            mode: "direct_batches_of_32",
+            questions: n,
+            seconds: s,
+        });
+    }
+    for (packing, clf) in [("padded", &padded), ("packed", &packed)] {
+        let s = dynamic(clf.clone(), &qs, clients)?;
+        runs.push(Run {
+            packing,
+            mode: "dynamic_batching",
+            questions: n,
+            seconds: s,
+        });
+    }
+
+    let (flops_all, mean_tokens) = encoder_flops(packed.encoder(), &qs)?;
+    let (flops_few, _) = encoder_flops(packed.encoder(), few)?;
     println!(
-        "{{\"questions\": {n}, \"clients\": {clients}, \"max_batch\": 32, \"max_wait_ms\": 10, \"one_at_a_time_per_s\": {single:.1}, \"direct_batches_of_32_per_s\": {direct:.1}, \"dynamic_batching_per_s\": {batched:.1}, \"speedup\": {:.2}}}",
-        batched / single
+        "{{\"questions\": {n}, \"clients\": {clients}, \"max_batch\": 32, \"max_wait_ms\": 10, \"mean_tokens\": {mean_tokens:.1}, \"encoder_gflop_per_question\": {:.3}, \"rayon_threads\": {}}}",
+        flops_all / n as f64 / 1e9,
+        rayon::current_num_threads()
     );
+    let rate = |r: &Run| r.questions as f64 / r.seconds;
+    for r in &runs {
+        println!(
+            "{{\"packing\": \"{}\", \"mode\": \"{}\", \"questions\": {}, \"seconds\": {:.3}, \"per_s\": {:.1}}}",
+            r.packing,
+            r.mode,
+            r.questions,
+            r.seconds,
+            rate(r)
+        );
+    }
+    println!(
+        "| mode | padded /s | packed /s | packed / padded | padded GFLOP/s | packed GFLOP/s |"
+    );
+    println!("|---|---|---|---|---|---|");
+    for pair in runs.chunks(2) {
+        let flops = if pair[1].questions == n {
+            flops_all
+        } else {
+            flops_few
+        };
+        println!(
+            "| {} | {:.1} | {:.1} | {:.2}x | {:.1} | {:.1} |",
+            pair[1].mode,
+            rate(&pair[0]),
+            rate(&pair[1]),
+            rate(&pair[1]) / rate(&pair[0]),
+            flops / pair[0].seconds / 1e9,
+            flops / pair[1].seconds / 1e9
+        );
+    }
     Ok(())
 }

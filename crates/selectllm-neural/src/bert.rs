@@ -58,6 +58,13 @@ impl Dense {
     }
 }
 
+impl Dense {
+    /// `x w^T` without the bias, for a 2-D `x` (rows, in).
+    pub(crate) fn matmul_2d(&self, x: &Tensor) -> Result<Tensor> {
+        x.matmul(&self.w_t)
+    }
+}
+
 impl Module for Dense {
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
         let dims = x.dims().to_vec();
@@ -162,15 +169,29 @@ impl Layer {
             .matmul(&v)?
             .transpose(1, 2)?
             .reshape((b, s, self.heads * self.head_dim))?;
-        self.after_attention(&ctx, x, exec)
+        self.after_attention(&ctx, x, exec, false)
     }
 
     /// Attention output projection, residual + norm, feed-forward, residual + norm: everything
-    /// after the attention context, for any leading shape of `ctx` and `x`.
-    pub(crate) fn after_attention(&self, ctx: &Tensor, x: &Tensor, exec: Exec) -> Result<Tensor> {
+    /// after the attention context, for any leading shape of `ctx` and `x`. `fused` (packed
+    /// inference on the CPU, 2-D inputs): bias + exact GELU in one vectorized kernel.
+    pub(crate) fn after_attention(
+        &self,
+        ctx: &Tensor,
+        x: &Tensor,
+        exec: Exec,
+        fused: bool,
+    ) -> Result<Tensor> {
         let a = self
             .attn_norm
             .forward(&(self.attn_out.forward(ctx)? + x)?, exec)?;
+        if fused && self.exact_gelu && exec == Exec::Infer && a.device().is_cpu() {
+            let i = self
+                .inter
+                .matmul_2d(&a)?
+                .apply_op2_no_bwd(&self.inter.b, &crate::kernels::BiasGeluErf)?;
+            return self.out_norm.forward(&(self.out.forward(&i)? + a)?, exec);
+        }
         let i = self.inter.forward(&a)?;
         let i = if self.exact_gelu {
             i.gelu_erf()?

@@ -21,6 +21,7 @@ mod finetune;
 pub mod fit;
 pub mod head;
 pub mod hub;
+mod kernels;
 pub mod knn;
 pub mod loss;
 mod packed;

@@ -75,7 +75,7 @@ impl Layer {
             head_dim: self.head_dim,
         };
         let ctx = q.apply_op3_no_bwd(&k, &v, &op)?;
-        self.after_attention(&ctx, x, Exec::Infer)
+        self.after_attention(&ctx, x, Exec::Infer, true)
     }
 }
 
@@ -147,7 +147,8 @@ impl CustomOp3 for PackedAttention<'_> {
         }
         parts.into_par_iter().for_each(|(start, len, o)| {
             let rows = start * hidden..(start + len) * hidden;
-            self.attend(&q[rows.clone()], &k[rows.clone()], &v[rows], len, o);
+            let (q, k, v) = (&q[rows.clone()], &k[rows.clone()], &v[rows]);
+            pulp::Arch::new().dispatch(|| self.attend(q, k, v, len, o));
         });
         Ok((CpuStorage::F32(out), Shape::from((total, hidden))))
     }
@@ -155,6 +156,7 @@ impl CustomOp3 for PackedAttention<'_> {
 
 impl PackedAttention<'_> {
     /// Attention of one text: `q`, `k`, `v`, `out` are its `(len, hidden)` rows.
+    #[inline(always)]
     fn attend(&self, q: &[f32], k: &[f32], v: &[f32], len: usize, out: &mut [f32]) {
         let (hd, hidden) = (self.head_dim, self.heads * self.head_dim);
         let scale = 1.0 / (hd as f32).sqrt();
@@ -180,7 +182,7 @@ impl PackedAttention<'_> {
                 let max = scores.iter().copied().fold(f32::NEG_INFINITY, f32::max);
                 let mut sum = 0.0f32;
                 for s in scores.iter_mut() {
-                    *s = (*s - max).exp();
+                    *s = crate::kernels::exp(*s - max);
                     sum += *s;
                 }
                 let inv = 1.0 / sum;
