@@ -47,7 +47,7 @@ pub enum Exec {
 #[derive(Debug, Clone)]
 pub(crate) struct Dense {
     w_t: Tensor,
-    b: Tensor,
+    pub(crate) b: Tensor,
 }
 
 impl Dense {
@@ -174,7 +174,8 @@ impl Layer {
 
     /// Attention output projection, residual + norm, feed-forward, residual + norm: everything
     /// after the attention context, for any leading shape of `ctx` and `x`. `fused` (packed
-    /// inference on the CPU, 2-D inputs): bias + exact GELU in one vectorized kernel.
+    /// inference on the CPU, 2-D inputs): bias + residual and bias + exact GELU each in one
+    /// vectorized kernel instead of candle's elementwise ops.
     pub(crate) fn after_attention(
         &self,
         ctx: &Tensor,
@@ -182,15 +183,29 @@ impl Layer {
         exec: Exec,
         fused: bool,
     ) -> Result<Tensor> {
-        let a = self
-            .attn_norm
-            .forward(&(self.attn_out.forward(ctx)? + x)?, exec)?;
-        if fused && self.exact_gelu && exec == Exec::Infer && a.device().is_cpu() {
+        let fused = fused && exec == Exec::Infer && x.device().is_cpu();
+        let a = if fused {
+            let y = self.attn_out.matmul_2d(ctx)?.apply_op3_no_bwd(
+                &self.attn_out.b,
+                x,
+                &crate::kernels::BiasResidual,
+            )?;
+            self.attn_norm.forward(&y, exec)?
+        } else {
+            self.attn_norm
+                .forward(&(self.attn_out.forward(ctx)? + x)?, exec)?
+        };
+        if fused && self.exact_gelu {
             let i = self
                 .inter
                 .matmul_2d(&a)?
                 .apply_op2_no_bwd(&self.inter.b, &crate::kernels::BiasGeluErf)?;
-            return self.out_norm.forward(&(self.out.forward(&i)? + a)?, exec);
+            let o = self.out.matmul_2d(&i)?.apply_op3_no_bwd(
+                &self.out.b,
+                &a,
+                &crate::kernels::BiasResidual,
+            )?;
+            return self.out_norm.forward(&o, exec);
         }
         let i = self.inter.forward(&a)?;
         let i = if self.exact_gelu {

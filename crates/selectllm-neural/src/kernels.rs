@@ -8,7 +8,7 @@
 //! - [`BiasGeluErf`]: `gelu(y + b)` with the exact (erf) GELU in one pass, fusing the bias add
 //!   of the feed-forward layer; candle's `gelu_erf` calls libm's scalar `erf` per element.
 
-use candle_core::{CpuStorage, CustomOp2, Layout, Result, Shape};
+use candle_core::{CpuStorage, CustomOp2, CustomOp3, Layout, Result, Shape};
 
 const LOG2E: f32 = std::f32::consts::LOG2_E;
 const LN2_HI: f32 = 0.693_359_4;
@@ -54,7 +54,7 @@ pub(crate) fn gelu_erf_in_place(xs: &mut [f32]) {
 /// `gelu_erf(y + b)` for `y` of shape (rows, n) and a bias `b` of shape (n), both contiguous f32.
 pub(crate) struct BiasGeluErf;
 
-fn f32_slice<'a>(s: &'a CpuStorage, l: &Layout) -> Result<&'a [f32]> {
+pub(crate) fn f32_slice<'a>(s: &'a CpuStorage, l: &Layout) -> Result<&'a [f32]> {
     match (s, l.contiguous_offsets()) {
         (CpuStorage::F32(v), Some((a, b))) => Ok(&v[a..b]),
         _ => Err(candle_core::Error::Msg(
@@ -91,6 +91,45 @@ impl CustomOp2 for BiasGeluErf {
                 }
             }
             gelu_erf_in_place(block);
+        });
+        Ok((CpuStorage::F32(out), l1.shape().clone()))
+    }
+}
+
+/// `y + b + x` for `y`, `x` of shape (rows, n) and a bias `b` of shape (n): a dense layer's bias
+/// add and its residual connection in one pass.
+pub(crate) struct BiasResidual;
+
+impl CustomOp3 for BiasResidual {
+    fn name(&self) -> &'static str {
+        "bias-residual"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+        s3: &CpuStorage,
+        l3: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        let (y, b, x) = (f32_slice(s1, l1)?, f32_slice(s2, l2)?, f32_slice(s3, l3)?);
+        let n = b.len();
+        if n == 0 || l1.shape().dims().last() != Some(&n) || l1.shape() != l3.shape() {
+            return Err(candle_core::Error::Msg(format!(
+                "bias-residual: inputs {:?} and {:?}, bias ({n}) do not match",
+                l1.shape(),
+                l3.shape()
+            )));
+        }
+        let mut out = y.to_vec();
+        pulp::Arch::new().dispatch(|| {
+            for (row, xr) in out.chunks_exact_mut(n).zip(x.chunks_exact(n)) {
+                for ((o, bi), xi) in row.iter_mut().zip(b).zip(xr) {
+                    *o += bi + xi;
+                }
+            }
         });
         Ok((CpuStorage::F32(out), l1.shape().clone()))
     }

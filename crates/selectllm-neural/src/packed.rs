@@ -6,7 +6,7 @@
 //!
 //! Inference only (no backward pass): fine-tuning keeps the padded [`Exec::Train`] path.
 
-use candle_core::{CpuStorage, CustomOp3, Device, Layout, Module, Result, Shape, Tensor};
+use candle_core::{CpuStorage, CustomOp3, Device, Layout, Result, Shape, Tensor};
 use rayon::prelude::*;
 
 use crate::bert::{Bert, Exec, Layer};
@@ -66,13 +66,19 @@ impl Bert {
 impl Layer {
     /// One transformer layer on packed rows `x` (total tokens, hidden).
     fn forward_packed(&self, x: &Tensor, segments: &Segments) -> Result<Tensor> {
-        let q = self.q.forward(x)?.contiguous()?;
-        let k = self.k.forward(x)?.contiguous()?;
-        let v = self.v.forward(x)?.contiguous()?;
+        // Projections without their biases: the attention kernel adds them as it reads.
+        let q = self.q.matmul_2d(x)?.contiguous()?;
+        let k = self.k.matmul_2d(x)?.contiguous()?;
+        let v = self.v.matmul_2d(x)?.contiguous()?;
         let op = PackedAttention {
             segments,
             heads: self.heads,
             head_dim: self.head_dim,
+            bias: [
+                self.q.b.to_vec1::<f32>()?,
+                self.k.b.to_vec1::<f32>()?,
+                self.v.b.to_vec1::<f32>()?,
+            ],
         };
         let ctx = q.apply_op3_no_bwd(&k, &v, &op)?;
         self.after_attention(&ctx, x, Exec::Infer, true)
@@ -96,11 +102,13 @@ fn mean_rows(rows: &[f32], dim: usize) -> Vec<f32> {
 }
 
 /// Multi-head self-attention of each segment over its own rows: `softmax(q k^T / sqrt(d)) v`
-/// per text and head. Inputs and output are `(total tokens, hidden)`.
+/// per text and head, with `q`, `k`, `v` given before their biases (`bias`, in that order).
+/// Inputs and output are `(total tokens, hidden)`.
 struct PackedAttention<'a> {
     segments: &'a Segments,
     heads: usize,
     head_dim: usize,
+    bias: [Vec<f32>; 3],
 }
 
 fn f32_slice<'a>(s: &'a CpuStorage, l: &Layout) -> Result<&'a [f32]> {
@@ -129,6 +137,11 @@ impl CustomOp3 for PackedAttention<'_> {
         let (q, k, v) = (f32_slice(s1, l1)?, f32_slice(s2, l2)?, f32_slice(s3, l3)?);
         let hidden = self.heads * self.head_dim;
         let total: usize = self.segments.iter().map(|s| s.1).sum();
+        if self.bias.iter().any(|b| b.len() != hidden) {
+            return Err(candle_core::Error::Msg(
+                "packed attention: bias length differs from hidden size".into(),
+            ));
+        }
         for l in [l1, l2, l3] {
             if l.shape().dims() != [total, hidden] {
                 return Err(candle_core::Error::Msg(format!(
@@ -160,21 +173,22 @@ impl PackedAttention<'_> {
     fn attend(&self, q: &[f32], k: &[f32], v: &[f32], len: usize, out: &mut [f32]) {
         let (hd, hidden) = (self.head_dim, self.heads * self.head_dim);
         let scale = 1.0 / (hd as f32).sqrt();
-        // k of one head transposed to (head_dim, len), so the score loop is contiguous.
+        let [bq, bk, bv] = &self.bias;
+        // k (+ bias) of one head transposed to (head_dim, len), so the score loop is contiguous.
         let mut kt = vec![0.0f32; hd * len];
         let mut scores = vec![0.0f32; len];
         for h in 0..self.heads {
             let col = h * hd;
             for j in 0..len {
                 for d in 0..hd {
-                    kt[d * len + j] = k[j * hidden + col + d];
+                    kt[d * len + j] = k[j * hidden + col + d] + bk[col + d];
                 }
             }
             for i in 0..len {
                 let qi = &q[i * hidden + col..i * hidden + col + hd];
                 scores.fill(0.0);
-                for (d, &qd) in qi.iter().enumerate() {
-                    let a = qd * scale;
+                for (d, (&qd, &b)) in qi.iter().zip(&bq[col..col + hd]).enumerate() {
+                    let a = (qd + b) * scale;
                     for (s, kd) in scores.iter_mut().zip(&kt[d * len..(d + 1) * len]) {
                         *s += a * kd;
                     }
@@ -187,6 +201,8 @@ impl PackedAttention<'_> {
                 }
                 let inv = 1.0 / sum;
                 let oi = &mut out[i * hidden + col..i * hidden + col + hd];
+                // The probabilities sum to 1, so v's bias adds once to each output.
+                oi.copy_from_slice(&bv[col..col + hd]);
                 for (j, &p) in scores.iter().enumerate() {
                     let p = p * inv;
                     let vj = &v[j * hidden + col..j * hidden + col + hd];
