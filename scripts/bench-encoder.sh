@@ -36,7 +36,7 @@ if ! "$venv/bin/python" -c "import sentence_transformers" 2>/dev/null; then
   "$venv/bin/pip" install -q -r "$root/scripts/requirements-bench.txt"
 fi
 
-(cd "$root" && cargo build -q --release -p selectllm-neural --example embed_bench)
+(cd "$root" && cargo build -q --release -p selectllm-neural ${BENCH_FEATURES:+--features "$BENCH_FEATURES"} --example embed_bench)
 bin=${CARGO_TARGET_DIR:-$root/target}/release/examples/embed_bench
 
 RAYON_NUM_THREADS=$threads EMBED_OUT="$work/candle" "$bin" "$model" "$work/gsm8k.jsonl" "$work/mmlu.jsonl" > "$work/candle.jsonl"

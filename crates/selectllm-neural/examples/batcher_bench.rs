@@ -2,7 +2,8 @@
 //! run: one question at a time, direct `predict_batch` calls on batches of 32, and many
 //! concurrent callers through `DynamicBatcher` (batches of up to 32 within 10 ms). Prints one
 //! JSON line per (packing, mode), then a table with the packed/padded ratios, the mean tokens
-//! per question and the achieved GFLOP/s of the encoder.
+//! per question, the achieved GFLOP/s of the encoder (useful FLOPs, padding not counted) and,
+//! for packed, GFLOP per CPU-second and the cores used (the machine may be shared).
 //!
 //! cargo run --release -p selectllm-neural --example batcher_bench -- CHECKPOINT_DIR QUESTIONS [N] [CLIENTS]
 //! CHECKPOINT_DIR from `--example routerdc -- gsm8k --save DIR`; QUESTIONS is a RouterDC file
@@ -72,33 +73,56 @@ struct Run {
     mode: &'static str,
     questions: usize,
     seconds: f64,
+    /// CPU time of this process (all threads) during the run.
+    cpu_seconds: f64,
 }
 
-fn one_at_a_time(clf: &NeuralClassifier, qs: &[String]) -> Result<f64, Error> {
-    let t = Instant::now();
+/// User + system CPU seconds of this process so far (Linux `/proc/self/stat`; 0 elsewhere).
+/// Clock ticks are taken as 100 per second (the Linux default `USER_HZ`).
+fn cpu_seconds() -> f64 {
+    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else {
+        return 0.0;
+    };
+    // Fields after the command name (which is in parentheses): utime is the 12th, stime the 13th.
+    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let f: Vec<f64> = rest
+        .split_whitespace()
+        .skip(11)
+        .take(2)
+        .filter_map(|x| x.parse().ok())
+        .collect();
+    f.iter().sum::<f64>() / 100.0
+}
+
+/// Runs `f` and returns (wall seconds, CPU seconds).
+fn timed(f: impl FnOnce() -> Result<(), Error>) -> Result<(f64, f64), Error> {
+    let (t, c) = (Instant::now(), cpu_seconds());
+    f()?;
+    Ok((t.elapsed().as_secs_f64(), cpu_seconds() - c))
+}
+
+fn one_at_a_time(clf: &NeuralClassifier, qs: &[String]) -> Result<(), Error> {
     for q in qs {
         clf.predict(q)?;
     }
-    Ok(t.elapsed().as_secs_f64())
+    Ok(())
 }
 
-fn direct(clf: &NeuralClassifier, qs: &[String]) -> Result<f64, Error> {
-    let t = Instant::now();
+fn direct(clf: &NeuralClassifier, qs: &[String]) -> Result<(), Error> {
     for chunk in qs.chunks(32) {
         let texts: Vec<&str> = chunk.iter().map(String::as_str).collect();
         clf.predict_batch(&texts)?;
     }
-    Ok(t.elapsed().as_secs_f64())
+    Ok(())
 }
 
-fn dynamic(clf: Arc<NeuralClassifier>, qs: &[String], clients: usize) -> Result<f64, Error> {
+fn dynamic(clf: Arc<NeuralClassifier>, qs: &[String], clients: usize) -> Result<(), Error> {
     let cfg = BatcherConfig {
         max_batch: 32,
         max_wait: Duration::from_millis(10),
         queue: 4096,
     };
     let batcher = Arc::new(DynamicBatcher::new(clf, cfg));
-    let t = Instant::now();
     let handles: Vec<_> = (0..clients)
         .map(|c| {
             let b = batcher.clone();
@@ -114,7 +138,7 @@ fn dynamic(clf: Arc<NeuralClassifier>, qs: &[String], clients: usize) -> Result<
     for h in handles {
         h.join().map_err(|_| "client thread panicked")??;
     }
-    Ok(t.elapsed().as_secs_f64())
+    Ok(())
 }
 
 fn main() -> Result<(), Error> {
@@ -141,30 +165,33 @@ fn main() -> Result<(), Error> {
 
     let mut runs = Vec::new();
     for (packing, clf) in [("padded", &padded), ("packed", &packed)] {
-        let s = one_at_a_time(clf, few)?;
+        let (seconds, cpu_seconds) = timed(|| one_at_a_time(clf, few))?;
         runs.push(Run {
             packing,
             mode: "one_at_a_time",
             questions: few.len(),
-            seconds: s,
+            seconds,
+            cpu_seconds,
         });
     }
     for (packing, clf) in [("padded", &padded), ("packed", &packed)] {
-        let s = direct(clf, &qs)?;
+        let (seconds, cpu_seconds) = timed(|| direct(clf, &qs))?;
         runs.push(Run {
             packing,
             mode: "direct_batches_of_32",
             questions: n,
-            seconds: s,
+            seconds,
+            cpu_seconds,
         });
     }
     for (packing, clf) in [("padded", &padded), ("packed", &packed)] {
-        let s = dynamic(clf.clone(), &qs, clients)?;
+        let (seconds, cpu_seconds) = timed(|| dynamic(clf.clone(), &qs, clients))?;
         runs.push(Run {
             packing,
             mode: "dynamic_batching",
             questions: n,
-            seconds: s,
+            seconds,
+            cpu_seconds,
         });
     }
 
@@ -178,18 +205,19 @@ fn main() -> Result<(), Error> {
     let rate = |r: &Run| r.questions as f64 / r.seconds;
     for r in &runs {
         println!(
-            "{{\"packing\": \"{}\", \"mode\": \"{}\", \"questions\": {}, \"seconds\": {:.3}, \"per_s\": {:.1}}}",
+            "{{\"packing\": \"{}\", \"mode\": \"{}\", \"questions\": {}, \"seconds\": {:.3}, \"cpu_seconds\": {:.2}, \"per_s\": {:.1}}}",
             r.packing,
             r.mode,
             r.questions,
             r.seconds,
+            r.cpu_seconds,
             rate(r)
         );
     }
     println!(
-        "| mode | padded /s | packed /s | packed / padded | padded GFLOP/s | packed GFLOP/s |"
+        "| mode | padded /s | packed /s | packed / padded | padded GFLOP/s | packed GFLOP/s | packed GFLOP per CPU-s | packed CPU use |"
     );
-    println!("|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|");
     for pair in runs.chunks(2) {
         let flops = if pair[1].questions == n {
             flops_all
@@ -197,13 +225,15 @@ fn main() -> Result<(), Error> {
             flops_few
         };
         println!(
-            "| {} | {:.1} | {:.1} | {:.2}x | {:.1} | {:.1} |",
+            "| {} | {:.1} | {:.1} | {:.2}x | {:.1} | {:.1} | {:.1} | {:.2} cores |",
             pair[1].mode,
             rate(&pair[0]),
             rate(&pair[1]),
             rate(&pair[1]) / rate(&pair[0]),
             flops / pair[0].seconds / 1e9,
-            flops / pair[1].seconds / 1e9
+            flops / pair[1].seconds / 1e9,
+            flops / pair[1].cpu_seconds.max(1e-9) / 1e9,
+            pair[1].cpu_seconds / pair[1].seconds
         );
     }
     Ok(())
