@@ -201,6 +201,8 @@ impl NeuralClassifier {
         } else {
             None
         };
+        // A saved model with temperatures other than 1 was calibrated.
+        let calibrated = meta.temperatures.iter().any(|&t| t != 1.0);
         Ok(Self {
             mode: meta.mode,
             members: manifest.members,
@@ -213,6 +215,7 @@ impl NeuralClassifier {
             finetuned,
             report: None,
             cache_dir: None,
+            calibrated,
         })
     }
 }

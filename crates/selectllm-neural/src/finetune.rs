@@ -197,6 +197,7 @@ pub(crate) fn train_finetune(
         }),
         report: Some(report),
         cache_dir: None,
+        calibrated: false,
     };
     let emb = |c: &NeuralClassifier, xs: &[TrainExample]| {
         c.embed(&xs.iter().map(|x| x.text.as_str()).collect::<Vec<_>>())

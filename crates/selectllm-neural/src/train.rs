@@ -197,6 +197,7 @@ fn train_frozen(
         finetuned: None,
         report: Some(report),
         cache_dir: cfg.cache_dir.clone(),
+        calibrated: false,
     };
     attach_knn(cfg, &mut clf, (train, e_train), (val, e_val))?;
     attach_shrink(cfg, &mut clf, train, (val, e_val))?;
