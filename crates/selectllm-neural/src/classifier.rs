@@ -31,6 +31,9 @@ pub struct NeuralClassifier {
     pub(crate) encoder: Arc<Encoder>,
     pub(crate) head: Head,
     pub(crate) temperatures: Vec<f32>,
+    /// Logit each member's temperature scales around: its training label rate's logit, so a
+    /// large temperature moves a member toward its base rate rather than toward 0.5.
+    pub(crate) temperature_center: Vec<f32>,
     pub(crate) knn: Option<Knn>,
     pub(crate) shrink: Option<Shrink>,
     /// The training settings, recorded in the manifest.
@@ -127,11 +130,15 @@ impl NeuralClassifier {
         Ok(z)
     }
 
-    /// Per-member temperature, then the relative shrinkage (which keeps the members' order
+    /// Per-member temperature (around the member's base-rate logit), then the relative shrinkage (which keeps the members' order
     /// close to the prior's whatever the temperatures).
     fn finish(&self, row: &mut [f32], temperatures: &[f32]) {
-        for (z, t) in row.iter_mut().zip(temperatures) {
-            *z /= t;
+        for ((z, t), c) in row
+            .iter_mut()
+            .zip(temperatures)
+            .zip(&self.temperature_center)
+        {
+            *z = c + (*z - c) / t;
         }
         if let Some(s) = &self.shrink {
             s.apply(row);

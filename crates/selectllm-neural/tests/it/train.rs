@@ -123,6 +123,18 @@ fn frozen_learns_saves_and_reloads() {
             "reloaded model differs: {p:?} vs {q:?}"
         );
     }
+    // A huge temperature leaves a member no information beyond its training base rate.
+    let mut flat = back;
+    flat.set_temperatures(vec![1e6; 3]).expect("temperatures");
+    let p = flat.predict("What is 5 plus 9?").expect("predict");
+    for (j, pj) in p.iter().enumerate() {
+        let rate = xs.iter().map(|x| x.labels[j]).sum::<f32>() / xs.len() as f32;
+        let rate = rate.clamp(1e-4, 1.0 - 1e-4);
+        assert!(
+            (pj - rate).abs() < 1e-3,
+            "member {j}: {pj} vs base rate {rate}"
+        );
+    }
     // The cache now holds every training text: a second pass encodes nothing.
     let mut c = EmbeddingCache::open(&cache, encoder()).expect("cache");
     assert_eq!(c.len(), xs.len());
