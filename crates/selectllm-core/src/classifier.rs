@@ -11,6 +11,9 @@ pub enum ClassifierError {
 
 /// A trained multi-label classifier. Implementations: the lexical model in this crate, the
 /// MiniLM encoder models in `selectllm-neural`. Inference only; training lives in the lab.
+/// Calibrated probabilities per text, and the uncalibrated ones when they differ.
+pub type Probabilities = (Vec<Vec<f32>>, Option<Vec<Vec<f32>>>);
+
 pub trait Classifier: Send + Sync {
     /// A short name for reports (`lexical`, `minilm`, ...).
     fn name(&self) -> &str;
@@ -20,6 +23,16 @@ pub trait Classifier: Send + Sync {
 
     /// Probabilities for a batch of questions: `out[i][m]` = P(member m correct on text i).
     fn predict_batch(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, ClassifierError>;
+
+    /// [`Self::predict_batch`], plus the same probabilities before post-hoc calibration when
+    /// the classifier has one (e.g. per-member temperatures), so evaluation can report both.
+    /// `None` for classifiers without a separate calibration step.
+    fn predict_batch_with_uncalibrated(
+        &self,
+        texts: &[&str],
+    ) -> Result<Probabilities, ClassifierError> {
+        Ok((self.predict_batch(texts)?, None))
+    }
 
     /// Probabilities for one question.
     fn predict(&self, text: &str) -> Result<Vec<f32>, ClassifierError> {

@@ -34,6 +34,9 @@ struct NeuralMeta {
     max_len: usize,
     hidden: usize,
     temperatures: Vec<f32>,
+    /// Logits the temperatures scale around (absent in older checkpoints: 0).
+    #[serde(default)]
+    temperature_center: Vec<f32>,
     knn_k: usize,
     knn_beta: f32,
     #[serde(default)]
@@ -86,6 +89,7 @@ impl NeuralClassifier {
             max_len: self.encoder.max_len(),
             hidden: self.head.hidden(),
             temperatures: self.temperatures.clone(),
+            temperature_center: self.temperature_center.clone(),
             knn_k: self.knn.as_ref().map_or(0, |k| k.k),
             knn_beta: self.knn.as_ref().map_or(0.0, |k| k.beta),
             shrink: self.shrink.clone(),
@@ -201,12 +205,25 @@ impl NeuralClassifier {
         } else {
             None
         };
+        // A saved model with temperatures other than 1 was calibrated.
+        let calibrated = meta.temperatures.iter().any(|&t| t != 1.0);
+        let temperature_center = match meta.temperature_center.len() {
+            0 => vec![0.0; m],
+            n if n == m => meta.temperature_center,
+            n => {
+                return Err(NeuralError::Checkpoint {
+                    dir: dir.to_path_buf(),
+                    message: format!("{n} temperature centres for {m} members"),
+                });
+            }
+        };
         Ok(Self {
             mode: meta.mode,
             members: manifest.members,
             encoder: Arc::new(encoder),
             head,
             temperatures: meta.temperatures,
+            temperature_center,
             knn,
             shrink: meta.shrink,
             settings: meta.settings,
@@ -214,6 +231,7 @@ impl NeuralClassifier {
             report: None,
             cache_dir: None,
             packing: crate::encoder::Packing::default(),
+            calibrated,
         })
     }
 }

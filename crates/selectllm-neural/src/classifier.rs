@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use candle_core::{Device, Tensor};
-use selectllm_core::classifier::{Classifier, ClassifierError, sigmoid};
+use selectllm_core::classifier::{Classifier, ClassifierError, Probabilities, sigmoid};
 
 use crate::calibrate::{Bin, ECE_BINS, ece, fit_log_temperature, reliability};
 use crate::config::{NeuralMode, TrainExample, check_examples};
@@ -31,6 +31,9 @@ pub struct NeuralClassifier {
     pub(crate) encoder: Arc<Encoder>,
     pub(crate) head: Head,
     pub(crate) temperatures: Vec<f32>,
+    /// Logit each member's temperature scales around: its training label rate's logit, so a
+    /// large temperature moves a member toward its base rate rather than toward 0.5.
+    pub(crate) temperature_center: Vec<f32>,
     pub(crate) knn: Option<Knn>,
     pub(crate) shrink: Option<Shrink>,
     /// The training settings, recorded in the manifest.
@@ -42,6 +45,9 @@ pub struct NeuralClassifier {
     pub(crate) cache_dir: Option<PathBuf>,
     /// How `predict_batch` runs the encoder (packed by default).
     pub(crate) packing: Packing,
+    /// Whether temperatures were fitted or set (then evaluation also reports the
+    /// uncalibrated probabilities, even when the fit kept every temperature at 1).
+    pub(crate) calibrated: bool,
 }
 
 /// Smallest batch for which `predict_batch` goes through the embedding cache (when set).
@@ -74,6 +80,25 @@ impl NeuralClassifier {
         self.shrink.as_ref()
     }
 
+    /// Sets the per-member temperatures (e.g. fitted elsewhere on a larger calibration set).
+    pub fn set_temperatures(&mut self, temperatures: Vec<f32>) -> Result<(), NeuralError> {
+        if temperatures.len() != self.members.len() {
+            return Err(NeuralError::Config(format!(
+                "{} temperatures for {} members",
+                temperatures.len(),
+                self.members.len()
+            )));
+        }
+        if let Some(t) = temperatures.iter().find(|t| !(t.is_finite() && **t > 0.0)) {
+            return Err(NeuralError::Config(format!(
+                "temperature {t} is not a positive number"
+            )));
+        }
+        self.temperatures = temperatures;
+        self.calibrated = true;
+        Ok(())
+    }
+
     /// Embeddings of `texts` with this classifier's encoder.
     pub fn embed(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, NeuralError> {
         self.encoder.embed(texts)
@@ -91,7 +116,20 @@ impl NeuralClassifier {
         self.cache_dir = dir;
     }
 
-    /// Uncalibrated logits (head + kNN evidence) for embeddings.
+    /// Embeddings for `predict_batch` (through the cache for large enough batches).
+    fn embed_for_prediction(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, ClassifierError> {
+        if texts.iter().any(|t| t.trim().is_empty()) {
+            return Err(ClassifierError::EmptyInput);
+        }
+        Ok(match &self.cache_dir {
+            Some(dir) if texts.len() >= CACHED_BATCH => {
+                crate::train::embed_cached(&self.encoder, Some(dir), texts, &|_| ())?
+            }
+            _ => self.encoder.embed_with(texts, self.packing)?,
+        })
+    }
+
+    /// Calibrated logits (head + kNN evidence, temperatures, shrinkage) for embeddings.
     pub fn logits_from_embeddings(&self, emb: &[Vec<f32>]) -> Result<Vec<Vec<f32>>, NeuralError> {
         let mut z = self.raw_logits(emb)?;
         for row in z.iter_mut() {
@@ -100,11 +138,15 @@ impl NeuralClassifier {
         Ok(z)
     }
 
-    /// Per-member temperature, then the relative shrinkage (which keeps the members' order
+    /// Per-member temperature (around the member's base-rate logit), then the relative shrinkage (which keeps the members' order
     /// close to the prior's whatever the temperatures).
     fn finish(&self, row: &mut [f32], temperatures: &[f32]) {
-        for (z, t) in row.iter_mut().zip(temperatures) {
-            *z /= t;
+        for ((z, t), c) in row
+            .iter_mut()
+            .zip(temperatures)
+            .zip(&self.temperature_center)
+        {
+            *z = c + (*z - c) / t;
         }
         if let Some(s) = &self.shrink {
             s.apply(row);
@@ -166,13 +208,13 @@ impl NeuralClassifier {
             .into_iter()
             .flatten()
             .collect();
-        // Validation NLL of the final probabilities for a set of temperatures.
-        let nll = |ts: &[f32]| -> f64 {
+        // NLL of the final probabilities of the questions `idx` for a set of temperatures.
+        let nll = |ts: &[f32], idx: &[usize]| -> f64 {
             let mut s = 0.0f64;
-            for (r, y) in raw.iter().zip(&labels) {
-                let mut row = r.clone();
+            for &i in idx {
+                let mut row = raw[i].clone();
                 self.finish(&mut row, ts);
-                for (z, y) in row.iter().zip(y) {
+                for (z, y) in row.iter().zip(&labels[i]) {
                     let p = sigmoid(*z).clamp(1e-7, 1.0 - 1e-7) as f64;
                     s -= *y as f64 * p.ln() + (1.0 - *y as f64) * (1.0 - p).ln();
                 }
@@ -180,20 +222,42 @@ impl NeuralClassifier {
             s
         };
         // Coordinate descent over members (members are coupled only through the shrinkage).
-        let mut ts = vec![1.0f32; m];
         let sweeps = if self.shrink.is_some() { 3 } else { 1 };
-        for _ in 0..sweeps {
-            for j in 0..m {
-                ts[j] = fit_log_temperature(|t| {
-                    let mut trial = ts.clone();
-                    trial[j] = t;
-                    nll(&trial)
-                });
+        let fit = |idx: &[usize]| -> Vec<f32> {
+            let mut ts = vec![1.0f32; m];
+            for _ in 0..sweeps {
+                for j in 0..m {
+                    ts[j] = fit_log_temperature(|t| {
+                        let mut trial = ts.clone();
+                        trial[j] = t;
+                        nll(&trial, idx)
+                    });
+                }
             }
+            ts
+        };
+        let shared =
+            |idx: &[usize]| -> Vec<f32> { vec![fit_log_temperature(|t| nll(&vec![t; m], idx)); m] };
+        // Choose among no temperature, one shared temperature and one per member by 2-fold
+        // cross-validation over the calibration questions: with few questions, fitted
+        // temperatures lower their own NLL and can raise the test ECE.
+        let (even, odd): (Vec<usize>, Vec<usize>) = (0..val.len()).partition(|i| i % 2 == 0);
+        let all: Vec<usize> = (0..val.len()).collect();
+        let held_out =
+            |f: &dyn Fn(&[usize]) -> Vec<f32>| nll(&f(&even), &odd) + nll(&f(&odd), &even);
+        let none = |_: &[usize]| vec![1.0f32; m];
+        if !odd.is_empty() {
+            let scores = [held_out(&none), held_out(&shared), held_out(&fit)];
+            let best = (0..3)
+                .min_by(|&a, &b| scores[a].total_cmp(&scores[b]))
+                .unwrap_or(0);
+            self.temperatures = match best {
+                1 => shared(&all),
+                2 => fit(&all),
+                _ => none(&all),
+            };
         }
-        if !val.is_empty() && nll(&ts) < nll(&vec![1.0; m]) {
-            self.temperatures = ts;
-        }
+        self.calibrated = true;
         let after: Vec<f32> = self
             .probs_from_embeddings(emb)?
             .into_iter()
@@ -219,15 +283,29 @@ impl Classifier for NeuralClassifier {
     }
 
     fn predict_batch(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, ClassifierError> {
-        if texts.iter().any(|t| t.trim().is_empty()) {
-            return Err(ClassifierError::EmptyInput);
-        }
-        let emb = match &self.cache_dir {
-            Some(dir) if texts.len() >= CACHED_BATCH => {
-                crate::train::embed_cached(&self.encoder, Some(dir), texts, &|_| ())?
-            }
-            _ => self.encoder.embed_with(texts, self.packing)?,
-        };
+        let emb = self.embed_for_prediction(texts)?;
         Ok(self.probs_from_embeddings(&emb)?)
+    }
+
+    fn predict_batch_with_uncalibrated(
+        &self,
+        texts: &[&str],
+    ) -> Result<Probabilities, ClassifierError> {
+        let emb = self.embed_for_prediction(texts)?;
+        let raw = self.raw_logits(&emb)?;
+        let probs = |temperatures: &[f32]| -> Vec<Vec<f32>> {
+            raw.iter()
+                .map(|r| {
+                    let mut row = r.clone();
+                    self.finish(&mut row, temperatures);
+                    row.into_iter().map(sigmoid).collect()
+                })
+                .collect()
+        };
+        let calibrated = probs(&self.temperatures);
+        let uncalibrated = self
+            .calibrated
+            .then(|| probs(&vec![1.0; self.temperatures.len()]));
+        Ok((calibrated, uncalibrated))
     }
 }

@@ -16,7 +16,7 @@ use crate::encoder::{Encoder, EncoderFiles, hex};
 use crate::error::NeuralError;
 use crate::fit::{Group, Model, fit};
 use crate::head::{Head, column_stats};
-use crate::train::{attach_knn, attach_shrink, label_rates, matrix, targets};
+use crate::train::{attach_knn, attach_shrink, label_rates, matrix, rate_logits, targets};
 
 struct FineTune {
     encoder: Encoder,
@@ -187,6 +187,7 @@ pub(crate) fn train_finetune(
         encoder: Arc::new(encoder),
         head,
         temperatures: vec![1.0; m],
+        temperature_center: rate_logits(&label_rates(train, m)),
         knn: None,
         shrink: None,
         settings,
@@ -198,6 +199,7 @@ pub(crate) fn train_finetune(
         report: Some(report),
         cache_dir: None,
         packing: crate::encoder::Packing::default(),
+        calibrated: false,
     };
     let emb = |c: &NeuralClassifier, xs: &[TrainExample]| {
         c.embed(&xs.iter().map(|x| x.text.as_str()).collect::<Vec<_>>())

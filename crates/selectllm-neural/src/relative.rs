@@ -17,7 +17,8 @@ pub struct Shrink {
     pub offsets: Vec<f32>,
 }
 
-fn logit(p: f32) -> f32 {
+/// Logit of a rate, clamped to [1e-4, 1 - 1e-4].
+pub(crate) fn logit(p: f32) -> f32 {
     let p = p.clamp(1e-4, 1.0 - 1e-4);
     (p / (1.0 - p)).ln()
 }

@@ -50,6 +50,11 @@ pub(crate) fn matrix(rows: &[Vec<f32>], cols: usize, dev: &Device) -> Result<Ten
     Ok(Tensor::from_vec(flat, (rows.len(), cols), dev)?)
 }
 
+/// Logits of rates (clamped away from 0 and 1 as the shrinkage's prior is).
+pub(crate) fn rate_logits(rates: &[f32]) -> Vec<f32> {
+    rates.iter().map(|&r| crate::relative::logit(r)).collect()
+}
+
 /// Mean label per member over the training set.
 pub(crate) fn label_rates(train: &[TrainExample], m: usize) -> Vec<f32> {
     let n = train.len().max(1) as f32;
@@ -191,6 +196,7 @@ fn train_frozen(
         encoder: Arc::new(encoder),
         head,
         temperatures: vec![1.0; m],
+        temperature_center: rate_logits(&label_rates(train, m)),
         knn: None,
         shrink: None,
         settings: serde_json::to_value(cfg).unwrap_or_default(),
@@ -198,6 +204,7 @@ fn train_frozen(
         report: Some(report),
         cache_dir: cfg.cache_dir.clone(),
         packing: crate::encoder::Packing::default(),
+        calibrated: false,
     };
     attach_knn(cfg, &mut clf, (train, e_train), (val, e_val))?;
     attach_shrink(cfg, &mut clf, train, (val, e_val))?;

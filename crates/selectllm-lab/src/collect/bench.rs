@@ -1,4 +1,4 @@
-//! `collect-bench`: samples recorded per second by the real collector (client, extraction,
+//! `selectllm bench collect`: samples recorded per second by the real collector (client, extraction,
 //! SQLite writer) against the in-process fake server answering instantly, on synthetic
 //! GSM8K-style questions. Server and collector share the machine, as they would not in use.
 

@@ -4,7 +4,8 @@
 //! - `routerdc-<stem>`: any other RouterDC file pair `<stem>_train.json` + `<stem>_test.json`
 //!   (or a single `<stem>.json`, evaluated with k-fold).
 //! - `gsm8k-answers`: the answer-level 6-member GSM8K pool (test only: k-fold).
-//! - `local-3-mmlu`: our own data under `data/` (three local LLMs, measured latency; k-fold).
+//! - `local-3-mmlu` (and `local-3-gsm8k` once collected): our own data under `data/` (three
+//!   local LLMs, measured latency; k-fold).
 //! - a path to our `.jsonl` format, or to a RouterDC-shaped `.json` file (k-fold).
 
 use std::collections::HashMap;
@@ -16,7 +17,12 @@ use selectllm_core::dataset::{Question, RoutingDataset, Split};
 use super::{DataError, answer_level, jsonl, raw, routerdc};
 
 /// The datasets `selectllm eval` runs when none is named.
-pub const DEFAULT_DATASETS: [&str; 3] = ["routerdc-gsm8k", "routerdc-mmlu", "gsm8k-answers"];
+pub const DEFAULT_DATASETS: [&str; 4] = [
+    "routerdc-gsm8k",
+    "routerdc-mmlu",
+    "gsm8k-answers",
+    "local-3-mmlu",
+];
 
 /// Settings that change how a dataset is read.
 #[derive(Debug, Clone)]
@@ -59,7 +65,7 @@ pub fn load(spec: &str, data_dir: &Path, opts: &LoadOptions) -> Result<RoutingDa
         routerdc_named(spec, stem, data_dir, opts)?
     } else {
         return Err(DataError::Other(format!(
-            "unknown dataset `{spec}`: expected one of routerdc-gsm8k, routerdc-mmlu, routerdc-<file stem>, gsm8k-answers, local-3-mmlu, or a path to a .jsonl / RouterDC .json file"
+            "unknown dataset `{spec}`: expected one of routerdc-gsm8k, routerdc-mmlu, routerdc-<file stem>, gsm8k-answers, local-3-mmlu, local-3-gsm8k, or a path to a .jsonl / RouterDC .json file"
         )));
     };
     ds.validate().map_err(DataError::Other)?;

@@ -229,6 +229,7 @@ pub fn evaluate(
     let members = ds.member_names();
     let n = ds.questions.len();
     let mut probs: Vec<Option<Vec<f32>>> = vec![None; n];
+    let mut uncalibrated: Vec<Option<Vec<f32>>> = vec![None; n];
     let mut fold_of: Vec<usize> = vec![usize::MAX; n];
     for (fi, fold) in folds.iter().enumerate() {
         progress(&format!(
@@ -248,10 +249,13 @@ pub fn evaluate(
             .map(|&q| ds.questions[q].text.as_str())
             .collect();
         for (chunk_q, chunk_t) in fold.test.chunks(256).zip(texts.chunks(256)) {
-            let p = clf.predict_batch(chunk_t)?;
+            let (p, raw) = clf.predict_batch_with_uncalibrated(chunk_t)?;
             for (&q, pq) in chunk_q.iter().zip(p) {
                 probs[q] = Some(pq);
                 fold_of[q] = fi;
+            }
+            for (&q, pq) in chunk_q.iter().zip(raw.into_iter().flatten()) {
+                uncalibrated[q] = Some(pq);
             }
         }
     }
@@ -259,6 +263,7 @@ pub fn evaluate(
     progress(&format!("{}: evaluating policies and baselines", ds.name));
     let (pool, latency_source) = pool_info(ds, cfg);
     let mut report = rows::build(ds, cfg, &folds, &probs, &pool, &trainer.name())?;
+    rows::add_uncalibrated(&mut report.classifier, ds, &folds, &uncalibrated);
     report.protocol = protocol;
     report.latency_source = latency_source;
     report.timing.train_s = train_s;

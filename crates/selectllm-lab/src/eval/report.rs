@@ -24,6 +24,10 @@ pub struct ClassifierMetrics {
     /// The same for a constant per-member prior (each member's training label rate).
     pub pair_acc_prior: Option<f64>,
     pub reliability: Vec<Bin>,
+    /// ECE of the same classifier before post-hoc calibration (when it has one).
+    pub ece_uncalibrated: Option<f64>,
+    /// Reliability bins before post-hoc calibration (empty when not calibrated).
+    pub reliability_uncalibrated: Vec<Bin>,
 }
 
 impl ClassifierMetrics {
@@ -39,6 +43,8 @@ impl ClassifierMetrics {
             pair_acc: None,
             pair_acc_prior: None,
             reliability: Vec::new(),
+            ece_uncalibrated: None,
+            reliability_uncalibrated: Vec::new(),
         }
     }
 }
@@ -122,13 +128,16 @@ impl Report {
         let c = &self.classifier;
         let _ = writeln!(
             s,
-            "- classifier `{}`: mean ROC-AUC {:.3}, F1 micro/macro/weighted {:.3}/{:.3}/{:.3}, ECE {:.3}, pair accuracy {} (constant prior {})\n",
+            "- classifier `{}`: mean ROC-AUC {:.3}, F1 micro/macro/weighted {:.3}/{:.3}/{:.3}, ECE {:.3}{}, pair accuracy {} (constant prior {})\n",
             c.name,
             c.mean_auc,
             c.f1_micro,
             c.f1_macro,
             c.f1_weighted,
             c.ece,
+            c.ece_uncalibrated
+                .map(|e| format!(" ({e:.3} before calibration)"))
+                .unwrap_or_default(),
             fmt_opt(c.pair_acc),
             fmt_opt(c.pair_acc_prior)
         );

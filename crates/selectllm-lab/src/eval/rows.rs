@@ -445,6 +445,32 @@ fn combinations_count(n: usize, k: usize) -> usize {
     c as usize
 }
 
+/// Adds the ECE and reliability bins of the uncalibrated probabilities (the classifier's
+/// output before its post-hoc calibration) when the classifier gave them for every test question.
+pub(super) fn add_uncalibrated(
+    c: &mut ClassifierMetrics,
+    ds: &RoutingDataset,
+    folds: &[Fold],
+    uncalibrated: &[Option<Vec<f32>>],
+) {
+    let mut p = Vec::new();
+    let mut l = Vec::new();
+    for q in folds.iter().flat_map(|f| f.test.iter().copied()) {
+        match &uncalibrated[q] {
+            Some(pq) => {
+                p.push(pq.clone());
+                l.push(ds.labels(q));
+            }
+            None => return,
+        }
+    }
+    if p.is_empty() {
+        return;
+    }
+    c.ece_uncalibrated = Some(metrics::ece(&p, &l));
+    c.reliability_uncalibrated = metrics::reliability(&p, &l, 10);
+}
+
 fn classifier_metrics(
     ds: &RoutingDataset,
     priors: &[Vec<f32>],

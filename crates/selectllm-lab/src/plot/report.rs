@@ -87,14 +87,24 @@ pub fn write_report_plots(dir: &Path, report: &Report) -> Result<(), DataError> 
             accuracy_chart(&title("cost"), "mean cost per question (USD)", pts),
         ));
     }
-    let bins: Vec<(f64, f64, usize)> = report
-        .classifier
-        .reliability
-        .iter()
-        .map(|b| (b.confidence, b.accuracy, b.count))
-        .collect();
-    if !bins.is_empty() {
-        let curves: [Curve<'_>; 1] = [(report.classifier.name.as_str(), &bins)];
+    let points = |bins: &[crate::eval::metrics::Bin]| -> Vec<(f64, f64, usize)> {
+        bins.iter()
+            .map(|b| (b.confidence, b.accuracy, b.count))
+            .collect()
+    };
+    let c = &report.classifier;
+    let (after, before) = (points(&c.reliability), points(&c.reliability_uncalibrated));
+    if !after.is_empty() {
+        let after_name = format!("{}, ECE {:.3}", c.name, c.ece);
+        let before_name = format!(
+            "before calibration, ECE {:.3}",
+            c.ece_uncalibrated.unwrap_or(f64::NAN)
+        );
+        let mut curves: Vec<Curve<'_>> = Vec::new();
+        if !before.is_empty() {
+            curves.push((before_name.as_str(), &before));
+        }
+        curves.push((after_name.as_str(), &after));
         let t = format!("{}: reliability of the classifier (test)", report.dataset);
         charts.push(("reliability", reliability_chart(&t, &curves)));
     }

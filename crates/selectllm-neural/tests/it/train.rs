@@ -123,6 +123,18 @@ fn frozen_learns_saves_and_reloads() {
             "reloaded model differs: {p:?} vs {q:?}"
         );
     }
+    // A huge temperature leaves a member no information beyond its training base rate.
+    let mut flat = back;
+    flat.set_temperatures(vec![1e6; 3]).expect("temperatures");
+    let p = flat.predict("What is 5 plus 9?").expect("predict");
+    for (j, pj) in p.iter().enumerate() {
+        let rate = xs.iter().map(|x| x.labels[j]).sum::<f32>() / xs.len() as f32;
+        let rate = rate.clamp(1e-4, 1.0 - 1e-4);
+        assert!(
+            (pj - rate).abs() < 1e-3,
+            "member {j}: {pj} vs base rate {rate}"
+        );
+    }
     // The cache now holds every training text: a second pass encodes nothing.
     let mut c = EmbeddingCache::open(&cache, encoder()).expect("cache");
     assert_eq!(c.len(), xs.len());
@@ -168,8 +180,28 @@ fn finetune_checkpoint_is_self_contained() {
     let mut clf = train(&cfg, &members(), &xs, &xs[..4], &|_| ()).expect("finetune");
     let report = clf.report.clone().expect("report");
     assert_eq!(report.curve.len(), 2);
+    let texts = ["What is 5 plus 9?", "Who founded the Roman Republic?"];
+    let (_, none) = clf
+        .predict_batch_with_uncalibrated(&texts)
+        .expect("predict");
+    assert!(none.is_none(), "no calibration yet, nothing to compare");
     let cal = clf.calibrate(&xs[..8]).expect("calibrate");
     assert_eq!(cal.temperatures.len(), 3);
+    assert_eq!(clf.temperatures(), &cal.temperatures[..]);
+    let (_, raw) = clf
+        .predict_batch_with_uncalibrated(&texts)
+        .expect("predict");
+    assert!(raw.is_some(), "a calibrated model reports both");
+    assert!(clf.set_temperatures(vec![1.0, 2.0]).is_err());
+    assert!(clf.set_temperatures(vec![1.0, 0.0, 1.0]).is_err());
+    clf.set_temperatures(vec![0.5, 2.0, 1.5])
+        .expect("temperatures");
+    let (calibrated, raw) = clf
+        .predict_batch_with_uncalibrated(&texts)
+        .expect("predict");
+    assert_eq!(calibrated, clf.predict_batch(&texts).expect("predict"));
+    let raw = raw.expect("uncalibrated probabilities of a calibrated model");
+    assert_ne!(raw, calibrated, "temperatures changed nothing");
     let dir = tmp.path().join("ft");
     clf.save(&dir, &manifest("minilm-finetune")).expect("save");
     assert!(dir.join("encoder/model.safetensors").is_file());

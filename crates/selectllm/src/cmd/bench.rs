@@ -23,10 +23,13 @@ pub enum BenchCmd {
         #[arg(long, default_value_t = 200)]
         n: usize,
     },
+    /// Samples recorded per second by the collector against the in-process fake server.
+    Collect(super::collect::BenchArgs),
 }
 
-pub fn run(c: BenchCmd, data: Option<&Path>) -> anyhow::Result<()> {
+pub fn run(c: BenchCmd, data: Option<&Path>, out: &mut dyn std::io::Write) -> anyhow::Result<()> {
     match c {
+        BenchCmd::Collect(a) => super::collect::bench(a, out),
         BenchCmd::Route {
             checkpoint: dir,
             dataset,

@@ -1,5 +1,5 @@
 //! `selectllm collect`: pool x dataset x samples into a resumable SQLite store.
-//! `selectllm collect-bench` (hidden): samples recorded per second against the fake server.
+//! `selectllm bench collect` (hidden): samples recorded per second against the fake server.
 
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
@@ -120,7 +120,7 @@ pub fn bench(args: BenchArgs, out: &mut dyn Write) -> anyhow::Result<()> {
     })?;
     writeln!(
         out,
-        "collect-bench: {} questions x {} members x {} samples, concurrency {} per member, fake server in-process on 127.0.0.1",
+        "bench collect: {} questions x {} members x {} samples, concurrency {} per member, fake server in-process on 127.0.0.1",
         args.questions, args.members, args.samples, args.concurrency
     )?;
     writeln!(

@@ -32,9 +32,6 @@ pub struct Cli {
 pub enum Command {
     /// Ask every member of a pool every question, resumably, into a SQLite store.
     Collect(collect::CollectArgs),
-    /// Samples recorded per second against the in-process fake server.
-    #[command(hide = true)]
-    CollectBench(collect::BenchArgs),
     /// Check a pool file.
     Config(config::ConfigArgs),
     /// Export a collection store to our routing-dataset JSONL.
@@ -72,13 +69,12 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
     let mut out = std::io::stdout().lock();
     match cli.command {
         Command::Collect(a) => collect::run(a, data.as_deref(), &mut out),
-        Command::CollectBench(a) => collect::bench(a, &mut out),
         Command::Config(a) => config::run(a, &mut out),
         Command::Export(a) => export::run(a, &mut out),
         Command::Eval(a) => eval::run(a, data.as_deref()),
         Command::Train(a) => train::run(a, data.as_deref()),
         Command::Route(a) => route::run(a),
         Command::Data(c) => data::run(c, data.as_deref()),
-        Command::Bench(c) => bench::run(c, data.as_deref()),
+        Command::Bench(c) => bench::run(c, data.as_deref(), &mut out),
     }
 }
