@@ -5,7 +5,7 @@
 //! per question, the achieved GFLOP/s of the encoder (useful FLOPs, padding not counted) and,
 //! for packed, GFLOP per CPU-second and the cores used (the machine may be shared).
 //!
-//! cargo run --release -p selectllm-neural --example batcher_bench -- CHECKPOINT_DIR QUESTIONS [N] [CLIENTS]
+//! [MAX_BATCH=32] cargo run --release -p selectllm-neural --example batcher_bench -- CHECKPOINT_DIR QUESTIONS [N] [CLIENTS]
 //! CHECKPOINT_DIR from `--example routerdc -- gsm8k --save DIR`; QUESTIONS is a RouterDC file
 //! (`.json`, an array of objects with "question", e.g. ../shared/data/routerdc/gsm8k-test.json)
 //! or JSONL with one JSON string per line. N questions (default 400) go through each batched
@@ -101,6 +101,15 @@ fn timed(f: impl FnOnce() -> Result<(), Error>) -> Result<(f64, f64), Error> {
     Ok((t.elapsed().as_secs_f64(), cpu_seconds() - c))
 }
 
+/// Largest batch: `$MAX_BATCH`, default 32.
+fn max_batch() -> usize {
+    std::env::var("MAX_BATCH")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .filter(|&b| b > 0)
+        .unwrap_or(32)
+}
+
 fn one_at_a_time(clf: &NeuralClassifier, qs: &[String]) -> Result<(), Error> {
     for q in qs {
         clf.predict(q)?;
@@ -109,7 +118,7 @@ fn one_at_a_time(clf: &NeuralClassifier, qs: &[String]) -> Result<(), Error> {
 }
 
 fn direct(clf: &NeuralClassifier, qs: &[String]) -> Result<(), Error> {
-    for chunk in qs.chunks(32) {
+    for chunk in qs.chunks(max_batch()) {
         let texts: Vec<&str> = chunk.iter().map(String::as_str).collect();
         clf.predict_batch(&texts)?;
     }
@@ -118,7 +127,7 @@ fn direct(clf: &NeuralClassifier, qs: &[String]) -> Result<(), Error> {
 
 fn dynamic(clf: Arc<NeuralClassifier>, qs: &[String], clients: usize) -> Result<(), Error> {
     let cfg = BatcherConfig {
-        max_batch: 32,
+        max_batch: max_batch(),
         max_wait: Duration::from_millis(10),
         queue: 4096,
     };
@@ -198,7 +207,8 @@ fn main() -> Result<(), Error> {
     let (flops_all, mean_tokens) = encoder_flops(packed.encoder(), &qs)?;
     let (flops_few, _) = encoder_flops(packed.encoder(), few)?;
     println!(
-        "{{\"questions\": {n}, \"clients\": {clients}, \"max_batch\": 32, \"max_wait_ms\": 10, \"mean_tokens\": {mean_tokens:.1}, \"encoder_gflop_per_question\": {:.3}, \"rayon_threads\": {}}}",
+        "{{\"questions\": {n}, \"clients\": {clients}, \"max_batch\": {}, \"max_wait_ms\": 10, \"mean_tokens\": {mean_tokens:.1}, \"encoder_gflop_per_question\": {:.3}, \"rayon_threads\": {}}}",
+        max_batch(),
         flops_all / n as f64 / 1e9,
         rayon::current_num_threads()
     );

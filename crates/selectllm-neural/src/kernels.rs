@@ -9,6 +9,7 @@
 //!   of the feed-forward layer; candle's `gelu_erf` calls libm's scalar `erf` per element.
 
 use candle_core::{CpuStorage, CustomOp2, CustomOp3, Layout, Result, Shape};
+use rayon::prelude::*;
 
 const LOG2E: f32 = std::f32::consts::LOG2_E;
 const LN2_HI: f32 = 0.693_359_4;
@@ -84,7 +85,8 @@ impl CustomOp2 for BiasGeluErf {
             )));
         }
         let mut out = y.to_vec();
-        out.chunks_mut(n * 64).for_each(|block| {
+        // Blocks of 64 rows on rayon's threads (the matmuls around it use both cores too).
+        out.par_chunks_mut(n * 64).for_each(|block| {
             for row in block.chunks_exact_mut(n) {
                 for (x, bi) in row.iter_mut().zip(b) {
                     *x += bi;
@@ -124,13 +126,17 @@ impl CustomOp3 for BiasResidual {
             )));
         }
         let mut out = y.to_vec();
-        pulp::Arch::new().dispatch(|| {
-            for (row, xr) in out.chunks_exact_mut(n).zip(x.chunks_exact(n)) {
-                for ((o, bi), xi) in row.iter_mut().zip(b).zip(xr) {
-                    *o += bi + xi;
-                }
-            }
-        });
+        out.par_chunks_mut(n * 64)
+            .zip(x.par_chunks(n * 64))
+            .for_each(|(block, xb)| {
+                pulp::Arch::new().dispatch(|| {
+                    for (row, xr) in block.chunks_exact_mut(n).zip(xb.chunks_exact(n)) {
+                        for ((o, bi), xi) in row.iter_mut().zip(b).zip(xr) {
+                            *o += bi + xi;
+                        }
+                    }
+                });
+            });
         Ok((CpuStorage::F32(out), l1.shape().clone()))
     }
 }
