@@ -10,6 +10,7 @@ use candle_core::{CpuStorage, CustomOp3, Device, Layout, Result, Shape, Tensor};
 use rayon::prelude::*;
 
 use crate::bert::{Bert, Exec, Layer};
+use crate::kernels::f32_slice;
 
 /// Where each text's tokens sit in the packed matrix: `(first row, length)`, in order, adjacent.
 type Segments = Vec<(usize, usize)>;
@@ -109,15 +110,6 @@ struct PackedAttention<'a> {
     heads: usize,
     head_dim: usize,
     bias: [Vec<f32>; 3],
-}
-
-fn f32_slice<'a>(s: &'a CpuStorage, l: &Layout) -> Result<&'a [f32]> {
-    match (s, l.contiguous_offsets()) {
-        (CpuStorage::F32(v), Some((a, b))) => Ok(&v[a..b]),
-        _ => Err(candle_core::Error::Msg(
-            "packed attention needs contiguous f32 inputs".into(),
-        )),
-    }
 }
 
 impl CustomOp3 for PackedAttention<'_> {
