@@ -4,8 +4,8 @@
 //! - `routerdc-<stem>`: any other RouterDC file pair `<stem>_train.json` + `<stem>_test.json`
 //!   (or a single `<stem>.json`, evaluated with k-fold).
 //! - `gsm8k-answers`: the answer-level 6-member GSM8K pool (test only: k-fold).
-//! - `local-3-mmlu` (and `local-3-gsm8k` once collected): our own data under `data/` (three
-//!   local LLMs, measured latency; k-fold).
+//! - `local-3-gsm8k`, `local-3-mmlu`: our own data under `data/` (three local LLMs, measured
+//!   latency; k-fold).
 //! - a path to our `.jsonl` format, or to a RouterDC-shaped `.json` file (k-fold).
 
 use std::collections::HashMap;
@@ -17,10 +17,11 @@ use selectllm_core::dataset::{Question, RoutingDataset, Split};
 use super::{DataError, answer_level, jsonl, raw, routerdc};
 
 /// The datasets `selectllm eval` runs when none is named.
-pub const DEFAULT_DATASETS: [&str; 4] = [
+pub const DEFAULT_DATASETS: [&str; 5] = [
     "routerdc-gsm8k",
     "routerdc-mmlu",
     "gsm8k-answers",
+    "local-3-gsm8k",
     "local-3-mmlu",
 ];
 

@@ -90,13 +90,20 @@ fn jsonl_roundtrip() {
 }
 
 #[test]
-fn committed_local3_mmlu_has_measured_latency() {
-    let ds = load("local-3-mmlu", &data_dir(), &LoadOptions::default()).unwrap();
-    assert_eq!((ds.questions.len(), ds.members.len()), (500, 3));
-    assert!(ds.answer_level());
-    assert!(
-        ds.members
-            .iter()
-            .all(|m| m.latency_s.is_some_and(|l| l > 0.0))
-    );
+fn committed_local3_datasets_have_measured_latency() {
+    for (name, n) in [("local-3-mmlu", 500), ("local-3-gsm8k", 300)] {
+        let ds = load(name, &data_dir(), &LoadOptions::default()).unwrap();
+        assert_eq!((ds.questions.len(), ds.members.len()), (n, 3), "{name}");
+        assert!(ds.answer_level(), "{name}");
+        assert!(
+            ds.members
+                .iter()
+                .all(|m| m.latency_s.is_some_and(|l| l > 0.0)),
+            "{name}"
+        );
+        assert!(
+            ds.questions.iter().all(|q| q.gold.is_some()),
+            "{name}: every question has its gold answer"
+        );
+    }
 }
