@@ -37,6 +37,9 @@ struct NeuralMeta {
     /// Logits the temperatures scale around (absent in older checkpoints: 0).
     #[serde(default)]
     temperature_center: Vec<f32>,
+    /// Whether calibration ran (it may keep every temperature at 1; absent in older checkpoints).
+    #[serde(default)]
+    calibrated: bool,
     knn_k: usize,
     knn_beta: f32,
     #[serde(default)]
@@ -90,6 +93,7 @@ impl NeuralClassifier {
             hidden: self.head.hidden(),
             temperatures: self.temperatures.clone(),
             temperature_center: self.temperature_center.clone(),
+            calibrated: self.calibrated,
             knn_k: self.knn.as_ref().map_or(0, |k| k.k),
             knn_beta: self.knn.as_ref().map_or(0.0, |k| k.beta),
             shrink: self.shrink.clone(),
@@ -205,8 +209,8 @@ impl NeuralClassifier {
         } else {
             None
         };
-        // A saved model with temperatures other than 1 was calibrated.
-        let calibrated = meta.temperatures.iter().any(|&t| t != 1.0);
+        // Older checkpoints do not say: temperatures other than 1 mean it was calibrated.
+        let calibrated = meta.calibrated || meta.temperatures.iter().any(|&t| t != 1.0);
         let temperature_center = match meta.temperature_center.len() {
             0 => vec![0.0; m],
             n if n == m => meta.temperature_center,

@@ -46,31 +46,6 @@ pub fn mean_auc(p: &[Vec<f32>], y: &[Vec<f32>]) -> f64 {
     v.iter().sum::<f64>() / v.len().max(1) as f64
 }
 
-/// Over (question, member pair) with exactly one member right: share where the right one has
-/// the higher probability (ties count 0.5).
-pub fn pair_accuracy(p: &[Vec<f32>], y: &[Vec<f32>]) -> f64 {
-    let (mut good, mut n) = (0.0f64, 0usize);
-    for (pr, yr) in p.iter().zip(y) {
-        for i in 0..yr.len() {
-            for j in i + 1..yr.len() {
-                if (yr[i] > 0.5) == (yr[j] > 0.5) {
-                    continue;
-                }
-                let (r, w) = if yr[i] > 0.5 { (i, j) } else { (j, i) };
-                n += 1;
-                good += if pr[r] > pr[w] {
-                    1.0
-                } else if pr[r] == pr[w] {
-                    0.5
-                } else {
-                    0.0
-                };
-            }
-        }
-    }
-    good / n.max(1) as f64
-}
-
 /// Accuracy of picking the single most probable member per question (maxconf:1).
 pub fn top1_accuracy(p: &[Vec<f32>], y: &[Vec<f32>]) -> f64 {
     let hits: f64 = p
