@@ -5,6 +5,8 @@
 //! per question, the achieved GFLOP/s of the encoder (useful FLOPs, padding not counted) and,
 //! for packed, GFLOP per CPU-second and the cores used (the machine may be shared).
 //!
+//! PROFILE_PACKED=1 runs only packed dynamic batching (for a profiler) and prints its rate.
+//!
 //! [MAX_BATCH=32] cargo run --release -p selectllm-neural --example batcher_bench -- CHECKPOINT_DIR QUESTIONS [N] [CLIENTS]
 //! CHECKPOINT_DIR from `--example routerdc -- gsm8k --save DIR`; QUESTIONS is a RouterDC file
 //! (`.json`, an array of objects with "question", e.g. ../shared/data/routerdc/gsm8k-test.json)
@@ -172,6 +174,12 @@ fn main() -> Result<(), Error> {
         clf.predict_batch(&[qs[0].as_str(), qs[1 % n].as_str()])?; // warm-up
     }
 
+    if std::env::var("PROFILE_PACKED").is_ok() {
+        // Packed dynamic batching only, for a profiler (perf record ...); no table.
+        let (seconds, _) = timed(|| dynamic(packed.clone(), &qs, clients))?;
+        println!("packed dynamic batching: {:.1}/s", n as f64 / seconds);
+        return Ok(());
+    }
     let mut runs = Vec::new();
     for (packing, clf) in [("padded", &padded), ("packed", &packed)] {
         let (seconds, cpu_seconds) = timed(|| one_at_a_time(clf, few))?;
