@@ -32,10 +32,45 @@ pub(crate) struct Group {
 #[derive(Debug, Clone, Default, serde::Serialize)]
 pub struct FitReport {
     pub epochs_run: usize,
+    /// The epoch in which the kept weights were reached (1-based).
     pub best_epoch: usize,
+    /// The optimizer step after which the kept weights were evaluated (1-based, over the run).
+    pub best_step: usize,
     pub best_val_loss: f64,
     /// (train loss, validation loss) per epoch: the learning curve.
     pub curve: Vec<(f64, f64)>,
+    /// (optimizer step, validation loss) of every evaluation, within and at the end of epochs.
+    pub checks: Vec<(usize, f64)>,
+}
+
+/// Early stopping state: the best validation loss so far and evaluations since it.
+struct Best<'a> {
+    report: &'a mut FitReport,
+    since_best: usize,
+}
+
+impl Best<'_> {
+    /// Records an evaluation after optimizer step `step` of epoch `epoch`; keeps the weights if
+    /// they are the best so far.
+    fn check(
+        &mut self,
+        model: &mut dyn Model,
+        (epoch, step): (usize, usize),
+        vl: f64,
+        always_keep: bool,
+    ) -> Result<(), NeuralError> {
+        self.report.checks.push((step, vl));
+        if vl < self.report.best_val_loss - 1e-6 || always_keep {
+            self.report.best_val_loss = vl;
+            self.report.best_epoch = epoch;
+            self.report.best_step = step;
+            self.since_best = 0;
+            model.keep_best()?;
+        } else {
+            self.since_best += 1;
+        }
+        Ok(())
+    }
 }
 
 fn add_grads(acc: &mut Option<GradStore>, new: GradStore, vars: &[Var]) -> Result<(), NeuralError> {
@@ -69,6 +104,15 @@ fn val_loss(cfg: &NeuralTrainConfig, model: &dyn Model, y: &Tensor) -> Result<f6
     Ok(total / n.max(1) as f64)
 }
 
+/// Validation evaluations per epoch: the end of the epoch plus those every `eval_every` steps.
+/// Patience is counted in epochs, so in evaluations it is this many times larger.
+fn evals_per_epoch(cfg: &NeuralTrainConfig, steps_per_epoch: usize) -> usize {
+    match cfg.eval_every {
+        0 => 1,
+        e => 1 + steps_per_epoch.saturating_sub(1) / e,
+    }
+}
+
 /// Trains `model` on targets `y_train` (n, members), early-stopping on `y_val`.
 pub(crate) fn fit(
     cfg: &NeuralTrainConfig,
@@ -99,25 +143,37 @@ pub(crate) fn fit(
         best_val_loss: f64::INFINITY,
         ..Default::default()
     };
-    let mut since_best = 0;
-    for epoch in 1..=cfg.epochs {
+    let steps_per_epoch = n.div_ceil(cfg.batch).div_ceil(cfg.grad_accum);
+    let total_steps = steps_per_epoch * cfg.epochs;
+    let base_lrs: Vec<f64> = opts.iter().map(|o| o.learning_rate()).collect();
+    let mut step = 0;
+    let mut best = Best {
+        report: &mut report,
+        since_best: 0,
+    };
+    'epochs: for epoch in 1..=cfg.epochs {
         let mut order: Vec<usize> = (0..n).collect();
         order.shuffle(&mut rng);
         let mut train_total = 0.0;
         let steps = order.chunks(cfg.batch).collect::<Vec<_>>();
         let started = std::time::Instant::now();
         let mut last_note = started;
-        for (g, group) in steps.chunks(cfg.grad_accum).enumerate() {
+        let groups = steps.chunks(cfg.grad_accum).collect::<Vec<_>>();
+        for (g, group) in groups.iter().enumerate() {
             if last_note.elapsed().as_secs() >= 30 {
                 last_note = std::time::Instant::now();
                 progress(&format!(
                     "epoch {epoch}: step {g}/{} ({:.0} s)",
-                    steps.len().div_ceil(cfg.grad_accum),
+                    groups.len(),
                     started.elapsed().as_secs_f64()
                 ));
             }
+            let factor = cfg.schedule.factor(step, total_steps);
+            for (o, &lr) in opts.iter_mut().zip(&base_lrs) {
+                o.set_learning_rate(lr * factor);
+            }
             let mut acc: Option<GradStore> = None;
-            for idx in group {
+            for idx in group.iter() {
                 let z = model.train_logits(idx)?;
                 let ids = Tensor::from_vec(
                     idx.iter().map(|&i| i as u32).collect(),
@@ -135,6 +191,20 @@ pub(crate) fn fit(
                     o.step(&g)?;
                 }
             }
+            step += 1;
+            // Evaluations within the epoch (the end of the epoch has its own, below).
+            if has_val && cfg.eval_every > 0 && step % cfg.eval_every == 0 && g + 1 < groups.len() {
+                let vl = val_loss(cfg, model, y_val)?;
+                progress(&format!("epoch {epoch}, step {step}: val loss {vl:.4}"));
+                best.check(model, (epoch, step), vl, false)?;
+                if best.since_best
+                    >= cfg
+                        .patience
+                        .saturating_mul(evals_per_epoch(cfg, steps_per_epoch))
+                {
+                    break 'epochs;
+                }
+            }
         }
         let train_loss = train_total / n.max(1) as f64;
         let vl = if has_val {
@@ -142,21 +212,19 @@ pub(crate) fn fit(
         } else {
             train_loss
         };
-        report.curve.push((train_loss, vl));
-        report.epochs_run = epoch;
-        if vl < report.best_val_loss - 1e-6 || !has_val {
-            report.best_val_loss = vl;
-            report.best_epoch = epoch;
-            since_best = 0;
-            model.keep_best()?;
-        } else {
-            since_best += 1;
-        }
+        best.report.curve.push((train_loss, vl));
+        best.report.epochs_run = epoch;
+        best.check(model, (epoch, step), vl, !has_val)?;
         progress(&format!(
             "epoch {epoch}/{}: train loss {train_loss:.4}, val loss {vl:.4}",
             cfg.epochs
         ));
-        if has_val && since_best >= cfg.patience {
+        if has_val
+            && best.since_best
+                >= cfg
+                    .patience
+                    .saturating_mul(evals_per_epoch(cfg, steps_per_epoch))
+        {
             break;
         }
     }

@@ -32,7 +32,7 @@ pub use batcher::DynamicBatcher;
 pub use cache::EmbeddingCache;
 pub use calibrate::{ece, reliability_svg};
 pub use classifier::{Calibration, NeuralClassifier};
-pub use config::{NeuralMode, NeuralTrainConfig, TrainExample};
+pub use config::{LrSchedule, NeuralMode, NeuralTrainConfig, TrainExample};
 pub use encoder::{Encoder, Packing, cosine};
 pub use error::NeuralError;
 pub use fit::FitReport;

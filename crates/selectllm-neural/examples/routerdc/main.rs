@@ -4,7 +4,8 @@
 //! cargo run --release -p selectllm-neural --example routerdc -- gsm8k [options]
 //!   options: --mode frozen|finetune  --loss bce|pairwise:W  --target label|success
 //!            --knn K  --hidden H  --epochs N  --batch B  --accum A  --layers L  --lr X
-//!            --encoder-lr X  --cache DIR  --save DIR  --svg FILE  --seed S
+//!            --encoder-lr X  --schedule constant|linear  --eval-every STEPS
+//!            --cache DIR  --save DIR  --svg FILE  --seed S
 //! Data: $SELECTLLM_DATA (default ../shared/data)/routerdc/{gsm8k-train,gsm8k-test}.json or
 //! {mmlu_train,mmlu_test}.json; 10% of train (seeded shuffle) is the validation split.
 
@@ -104,6 +105,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     set!("--seed", cfg.seed);
     set!("--patience", cfg.patience);
     set!("--wd", cfg.weight_decay);
+    set!("--schedule", cfg.schedule);
+    set!("--eval-every", cfg.eval_every);
     if args.iter().any(|a| a == "--no-shrink") {
         cfg.relative_shrink = false;
     }
@@ -185,6 +188,15 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 .iter()
                 .map(|(a, b)| format!("{a:.4}/{b:.4}"))
                 .collect::<Vec<_>>()
+        );
+        eprintln!(
+            "  validation checks (step, loss): {:?}; kept step {} (epoch {})",
+            r.checks
+                .iter()
+                .map(|(s, l)| format!("{s}:{l:.4}"))
+                .collect::<Vec<_>>(),
+            r.best_step,
+            r.best_epoch
         );
     }
     if let Some(svg) = opt("--svg") {

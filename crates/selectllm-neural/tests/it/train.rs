@@ -221,3 +221,60 @@ fn finetune_checkpoint_is_self_contained() {
         "an empty question is an error"
     );
 }
+
+#[test]
+fn evaluations_within_epochs_keep_the_best_step() {
+    let xs = examples();
+    let n = xs.len();
+    let cfg = NeuralTrainConfig {
+        epochs: 3,
+        batch: 2,
+        grad_accum: 1,
+        eval_every: 1,
+        patience: 100,
+        schedule: selectllm_neural::LrSchedule::Linear,
+        knn_k: 0,
+        ..config(NeuralMode::Frozen, None)
+    };
+    let clf = train(&cfg, &members(), &xs, &xs[..4], &|_| ()).expect("train");
+    let r = clf.report.clone().expect("report");
+    let steps = n.div_ceil(2);
+    // One evaluation after every optimizer step: within epochs and at each epoch's end.
+    assert_eq!(r.checks.len(), 3 * steps, "{:?}", r.checks);
+    let got: Vec<usize> = r.checks.iter().map(|c| c.0).collect();
+    assert_eq!(got, (1..=3 * steps).collect::<Vec<_>>());
+    assert_eq!(r.curve.len(), 3);
+    let (best_step, best_loss) =
+        r.checks.iter().copied().fold(
+            (0, f64::INFINITY),
+            |a, c| if c.1 < a.1 - 1e-6 { c } else { a },
+        );
+    assert_eq!(r.best_step, best_step);
+    assert!((r.best_val_loss - best_loss).abs() < 1e-9);
+    assert_eq!(r.best_epoch, (best_step - 1) / steps + 1);
+    // Linear decay reaches 0 at the end of the run; constant stays.
+    use selectllm_neural::LrSchedule;
+    assert_eq!(LrSchedule::Linear.factor(0, 10), 1.0);
+    assert!((LrSchedule::Linear.factor(9, 10) - 0.1).abs() < 1e-12);
+    assert_eq!(LrSchedule::Constant.factor(9, 10), 1.0);
+    assert!("cosine".parse::<LrSchedule>().is_err());
+}
+
+#[test]
+fn paper_preset_is_the_papers_recipe() {
+    let p = NeuralTrainConfig::paper();
+    assert_eq!(p.mode, NeuralMode::FineTune);
+    assert_eq!((p.lr, p.encoder_lr), (1e-6, 1e-6));
+    assert_eq!(p.batch * p.grad_accum, 128);
+    assert_eq!((p.epochs, p.eval_every, p.max_len), (30, 100, 128));
+    assert_eq!(p.schedule, selectllm_neural::LrSchedule::Linear);
+    let bad = NeuralTrainConfig {
+        max_len: 1,
+        ..config(NeuralMode::Frozen, None)
+    };
+    let err = train(&bad, &members(), &examples(), &[], &|_| ())
+        .err()
+        .expect("max_len 1 must fail")
+        .to_string();
+    assert!(err.contains("max_len"), "{err}");
+}

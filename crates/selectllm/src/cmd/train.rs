@@ -43,27 +43,81 @@ pub struct ClassifierArgs {
     /// Skip the per-member temperature scaling fitted on the validation questions.
     #[arg(long)]
     pub no_calibrate: bool,
-    /// Hidden units of the lexical head (0 = linear / logistic).
-    #[arg(long, default_value_t = 0)]
-    pub hidden: usize,
-    /// Train on 0/1 labels instead of success rates (soft targets).
+    /// Hidden units of the head, 0 = linear [default: lexical 0, MiniLM 256].
+    #[arg(long)]
+    pub hidden: Option<usize>,
+    /// Train on 0/1 labels instead of success rates (soft targets; lexical classifier).
     #[arg(long)]
     pub hard_targets: bool,
-    /// Linear heads averaged over this many seeded train/validation re-splits (1 = no bagging).
+    /// Linear heads averaged over this many seeded train/validation re-splits (1 = no bagging;
+    /// lexical classifier).
     #[arg(long, default_value_t = LexicalTrainConfig::default().bag)]
     pub bag: usize,
-    /// AdamW learning rate of the lexical head.
-    #[arg(long, default_value_t = LexicalTrainConfig::default().lr)]
-    pub lr: f32,
-    /// AdamW decoupled weight decay of the lexical head.
-    #[arg(long, default_value_t = LexicalTrainConfig::default().weight_decay)]
-    pub weight_decay: f32,
+    /// AdamW learning rate of the head [default: lexical 0.02, MiniLM 1e-3, paper preset 1e-6].
+    #[arg(long)]
+    pub lr: Option<f64>,
+    /// AdamW decoupled weight decay [default: lexical 1e-4, MiniLM 0.01].
+    #[arg(long)]
+    pub weight_decay: Option<f64>,
+    #[command(flatten)]
+    pub neural: NeuralArgs,
     /// Character n-gram orders of the lexical features, LO-HI (0-0 disables them).
     #[arg(long, default_value = "2-4")]
     pub char_ngrams: String,
     /// Word n-gram orders of the lexical features, LO-HI.
     #[arg(long, default_value = "1-2")]
     pub word_ngrams: String,
+}
+
+/// Settings of the MiniLM classifiers; unset ones come from the preset.
+/// The help heading of the MiniLM settings.
+const H: &str = "MiniLM training";
+
+#[derive(Debug, Args)]
+pub struct NeuralArgs {
+    /// Base settings: `cpu` (CPU-friendly: frozen head 200 epochs with early stopping, or
+    /// fine-tuning 4 epochs at encoder lr 3e-5, batch 16 x 2) or `paper` (the paper's
+    /// fine-tuning recipe: lr 1e-6, batch 128 = 16 x 8, 30 epochs, linear decay, validation
+    /// every 100 steps, no kNN or prior shrinkage; `minilm-finetune` only; hours on a CPU).
+    #[arg(long, value_enum, default_value = "cpu", help_heading = H)]
+    pub preset: Preset,
+    /// Maximum epochs (early stopping on validation loss may end sooner).
+    #[arg(long, help_heading = H)]
+    pub epochs: Option<usize>,
+    /// Questions per micro-batch.
+    #[arg(long, help_heading = H)]
+    pub batch: Option<usize>,
+    /// Micro-batches per optimizer step (effective batch = batch x grad-accum).
+    #[arg(long, help_heading = H)]
+    pub grad_accum: Option<usize>,
+    /// Tokens per question; longer questions are truncated (the paper: 128).
+    #[arg(long, help_heading = H)]
+    pub max_len: Option<usize>,
+    /// Learning rate of the encoder when fine-tuning.
+    #[arg(long, help_heading = H)]
+    pub encoder_lr: Option<f64>,
+    /// Fine-tune only this many of the top encoder layers (the rest stay frozen).
+    #[arg(long, help_heading = H)]
+    pub finetune_layers: Option<usize>,
+    /// Learning-rate schedule over the run.
+    #[arg(long, value_parser = ["constant", "linear"], help_heading = H)]
+    pub schedule: Option<String>,
+    /// Also evaluate on validation every this many optimizer steps and keep the best weights
+    /// (0 = at the end of each epoch only).
+    #[arg(long, help_heading = H)]
+    pub eval_every: Option<usize>,
+    /// Epochs without a better validation loss before stopping.
+    #[arg(long, help_heading = H)]
+    pub patience: Option<usize>,
+    /// Nearest-neighbour evidence from this many similar training questions (0 = off).
+    #[arg(long, help_heading = H)]
+    pub knn: Option<usize>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Preset {
+    Cpu,
+    Paper,
 }
 
 fn range(flag: &str, v: &str) -> anyhow::Result<(usize, usize)> {
@@ -84,13 +138,13 @@ fn range(flag: &str, v: &str) -> anyhow::Result<(usize, usize)> {
 
 pub fn lexical_config(a: &ClassifierArgs) -> anyhow::Result<LexicalTrainConfig> {
     let mut c = LexicalTrainConfig::default();
-    c.features.hidden = a.hidden;
+    c.features.hidden = a.hidden.unwrap_or(c.features.hidden);
     c.features.char_ngrams = range("char-ngrams", &a.char_ngrams)?;
     c.features.word_ngrams = range("word-ngrams", &a.word_ngrams)?;
     c.soft_targets = !a.hard_targets;
     c.bag = a.bag;
-    c.lr = a.lr;
-    c.weight_decay = a.weight_decay;
+    c.lr = a.lr.map_or(c.lr, |v| v as f32);
+    c.weight_decay = a.weight_decay.map_or(c.weight_decay, |v| v as f32);
     Ok(c)
 }
 
@@ -111,25 +165,52 @@ pub fn resolve_kind(a: &ClassifierArgs) -> ClassifierKind {
 }
 
 pub fn neural_trainer(a: &ClassifierArgs, mode: NeuralMode) -> anyhow::Result<NeuralTrainer> {
+    let mut c = match (mode, a.neural.preset) {
+        (NeuralMode::Frozen, Preset::Cpu) => NeuralTrainConfig::default(),
+        (NeuralMode::FineTune, Preset::Cpu) => NeuralTrainConfig::finetune(),
+        (NeuralMode::FineTune, Preset::Paper) => NeuralTrainConfig::paper(),
+        (NeuralMode::Frozen, Preset::Paper) => anyhow::bail!(
+            "--preset paper is the paper's fine-tuning recipe: use it with --classifier minilm-finetune"
+        ),
+    };
     let encoder_dir = resolve_encoder_dir(a.encoder.as_deref()).ok_or_else(|| {
         anyhow::anyhow!(
             "no encoder folder: pass --encoder DIR or set $SELECTLLM_ENCODER (a folder with config.json, model.safetensors, tokenizer.json)"
         )
     })?;
-    let base = match mode {
-        NeuralMode::Frozen => NeuralTrainConfig::default(),
-        NeuralMode::FineTune => NeuralTrainConfig::finetune(),
-    };
+    c.encoder_dir = encoder_dir;
+    c.cache_dir = Some(
+        a.embedding_cache
+            .clone()
+            .unwrap_or_else(|| default_cache_dir().join("embeddings")),
+    );
+    let n = &a.neural;
+    macro_rules! set {
+        ($field:ident, $value:expr) => {
+            if let Some(v) = $value {
+                c.$field = v;
+            }
+        };
+    }
+    set!(hidden, a.hidden);
+    set!(lr, a.lr);
+    set!(weight_decay, a.weight_decay);
+    set!(epochs, n.epochs);
+    set!(batch, n.batch);
+    set!(grad_accum, n.grad_accum);
+    set!(max_len, n.max_len);
+    set!(encoder_lr, n.encoder_lr);
+    set!(finetune_layers, n.finetune_layers);
+    set!(eval_every, n.eval_every);
+    set!(patience, n.patience);
+    set!(knn_k, n.knn);
+    if let Some(s) = &n.schedule {
+        c.schedule = s
+            .parse()
+            .map_err(|e: String| anyhow::anyhow!("--schedule: {e}"))?;
+    }
     Ok(NeuralTrainer {
-        config: NeuralTrainConfig {
-            encoder_dir,
-            cache_dir: Some(
-                a.embedding_cache
-                    .clone()
-                    .unwrap_or_else(|| default_cache_dir().join("embeddings")),
-            ),
-            ..base
-        },
+        config: c,
         calibrate: !a.no_calibrate,
     })
 }

@@ -83,6 +83,21 @@ fn bad_inputs_exit_2_with_a_clear_message() {
         "bad.jsonl:2:",
     );
     check_error(
+        &[
+            "--data",
+            data,
+            "train",
+            "--classifier",
+            "minilm",
+            "--preset",
+            "paper",
+            "--out",
+            "ck",
+        ],
+        d,
+        "--preset paper is the paper's fine-tuning recipe",
+    );
+    check_error(
         &["route", "hello", "--checkpoint", "missing-ckpt"],
         d,
         "missing-ckpt",
