@@ -6,6 +6,7 @@
 //! - [`classifier`]: the multi-label classifier interface (question -> P(correct) per member).
 //! - [`policy`]: subset selection policies (MaxConf, LabelledMaxConf, WeightedMaxConf, Threshold, Budget).
 //! - [`vote`]: majority voting with deterministic tie-breaks.
+//! - [`metrics`]: ROC-AUC and pair accuracy of per-member probabilities against outcomes.
 //! - [`lexical`]: the weight-free lexical classifier (hashed TF-IDF n-grams + multi-label head), inference side.
 //!
 //! Invariant: nothing in this crate does network I/O or reads files on its own.
@@ -16,6 +17,7 @@ pub mod classifier;
 pub mod dataset;
 pub mod label;
 pub mod lexical;
+pub mod metrics;
 pub mod policy;
 pub mod vote;
 

@@ -70,25 +70,8 @@ impl Shrink {
     }
 }
 
-/// Over (question, member pair) where exactly one member is right: the share where the right
-/// one scores higher (ties count 0.5). 0.5 when there is no such pair.
+/// [`selectllm_core::metrics::pair_accuracy`] with 0/1 labels; 0.5 when no pair has exactly
+/// one member right.
 pub fn pair_accuracy(scores: &[Vec<f32>], labels: &[Vec<f32>]) -> f64 {
-    let (mut good, mut n) = (0.0f64, 0usize);
-    for (s, y) in scores.iter().zip(labels) {
-        for i in 0..y.len() {
-            for j in i + 1..y.len() {
-                if (y[i] > 0.5) == (y[j] > 0.5) {
-                    continue;
-                }
-                let (r, w) = if y[i] > 0.5 { (i, j) } else { (j, i) };
-                n += 1;
-                good += match s[r].partial_cmp(&s[w]) {
-                    Some(std::cmp::Ordering::Greater) => 1.0,
-                    Some(std::cmp::Ordering::Equal) => 0.5,
-                    _ => 0.0,
-                };
-            }
-        }
-    }
-    if n == 0 { 0.5 } else { good / n as f64 }
+    selectllm_core::metrics::pair_accuracy(scores, labels).unwrap_or(0.5)
 }

@@ -4,51 +4,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
 
-/// ROC-AUC with ties handled by average ranks; `None` when only one class is present.
-pub fn roc_auc(scores: &[f32], labels: &[bool]) -> Option<f64> {
-    let n_pos = labels.iter().filter(|&&l| l).count();
-    let n_neg = labels.len() - n_pos;
-    if n_pos == 0 || n_neg == 0 {
-        return None;
-    }
-    let mut idx: Vec<usize> = (0..scores.len()).collect();
-    idx.sort_by(|&a, &b| scores[a].total_cmp(&scores[b]));
-    let mut rank_sum_pos = 0.0f64;
-    let mut i = 0;
-    while i < idx.len() {
-        let mut j = i;
-        while j + 1 < idx.len() && scores[idx[j + 1]] == scores[idx[i]] {
-            j += 1;
-        }
-        let avg_rank = (i + j) as f64 / 2.0 + 1.0;
-        for &k in &idx[i..=j] {
-            if labels[k] {
-                rank_sum_pos += avg_rank;
-            }
-        }
-        i = j + 1;
-    }
-    let np = n_pos as f64;
-    Some((rank_sum_pos - np * (np + 1.0) / 2.0) / (np * n_neg as f64))
-}
-
-/// Mean of the per-member ROC-AUCs that are defined, over a questions x members matrix
-/// (0 when none is).
-pub fn mean_auc(probs: &[Vec<f32>], labels: &[Vec<bool>]) -> f64 {
-    let n = probs.first().map_or(0, Vec::len);
-    let aucs: Vec<f64> = (0..n)
-        .filter_map(|m| {
-            let s: Vec<f32> = probs.iter().map(|r| r[m]).collect();
-            let y: Vec<bool> = labels.iter().map(|r| r[m]).collect();
-            roc_auc(&s, &y)
-        })
-        .collect();
-    if aucs.is_empty() {
-        0.0
-    } else {
-        aucs.iter().sum::<f64>() / aucs.len() as f64
-    }
-}
+pub use selectllm_core::metrics::{mean_auc, pair_accuracy, roc_auc};
 
 /// F1 scores at threshold 0.5 over a questions x members matrix.
 #[derive(Debug, Clone, Copy, Serialize, PartialEq)]
@@ -136,31 +92,6 @@ pub fn ece(probs: &[Vec<f32>], labels: &[Vec<bool>]) -> f64 {
     bins.iter()
         .map(|b| b.count as f64 / n.max(1) as f64 * (b.confidence - b.accuracy).abs())
         .sum()
-}
-
-/// Over (question, member pair) with exactly one of the two right: how often the right one has
-/// the higher probability (ties count half). `None` when no such pair exists.
-pub fn pair_accuracy(probs: &[Vec<f32>], labels: &[Vec<bool>]) -> Option<f64> {
-    let (mut hits, mut n) = (0.0f64, 0usize);
-    for (p, l) in probs.iter().zip(labels) {
-        for a in 0..p.len() {
-            for b in a + 1..p.len() {
-                if l[a] == l[b] {
-                    continue;
-                }
-                let (right, wrong) = if l[a] { (a, b) } else { (b, a) };
-                n += 1;
-                hits += if p[right] > p[wrong] {
-                    1.0
-                } else if p[right] == p[wrong] {
-                    0.5
-                } else {
-                    0.0
-                };
-            }
-        }
-    }
-    (n > 0).then(|| hits / n as f64)
 }
 
 /// Mean of per-question values with a 95% percentile bootstrap interval (seeded).

@@ -1,50 +1,6 @@
-//! Classifier metrics for the experiments (the lab has the project's own; these mirror the
-//! pipeline issue's definitions).
+//! Selection metrics of the experiments; AUC and pair accuracy come from `selectllm_core::metrics`.
 
-/// ROC-AUC of scores `p` for 0/1 outcomes `y` (ties get average ranks); NaN with one class.
-pub fn auc(p: &[f32], y: &[f32]) -> f64 {
-    let mut idx: Vec<usize> = (0..p.len()).collect();
-    idx.sort_by(|&a, &b| p[a].total_cmp(&p[b]));
-    let mut ranks = vec![0f64; p.len()];
-    let mut i = 0;
-    while i < idx.len() {
-        let mut j = i;
-        while j + 1 < idx.len() && p[idx[j + 1]] == p[idx[i]] {
-            j += 1;
-        }
-        let r = (i + j) as f64 / 2.0 + 1.0;
-        for k in i..=j {
-            ranks[idx[k]] = r;
-        }
-        i = j + 1;
-    }
-    let pos = y.iter().filter(|&&v| v > 0.5).count() as f64;
-    let neg = y.len() as f64 - pos;
-    if pos == 0.0 || neg == 0.0 {
-        return f64::NAN;
-    }
-    let sum: f64 = ranks
-        .iter()
-        .zip(y)
-        .filter(|(_, v)| **v > 0.5)
-        .map(|(r, _)| r)
-        .sum();
-    (sum - pos * (pos + 1.0) / 2.0) / (pos * neg)
-}
-
-/// Mean per-member ROC-AUC.
-pub fn mean_auc(p: &[Vec<f32>], y: &[Vec<f32>]) -> f64 {
-    let m = y[0].len();
-    let v: Vec<f64> = (0..m)
-        .map(|j| {
-            let pj: Vec<f32> = p.iter().map(|r| r[j]).collect();
-            let yj: Vec<f32> = y.iter().map(|r| r[j]).collect();
-            auc(&pj, &yj)
-        })
-        .filter(|a| a.is_finite())
-        .collect();
-    v.iter().sum::<f64>() / v.len().max(1) as f64
-}
+pub use selectllm_core::metrics::mean_auc;
 
 /// Accuracy of picking the single most probable member per question (maxconf:1).
 pub fn top1_accuracy(p: &[Vec<f32>], y: &[Vec<f32>]) -> f64 {
