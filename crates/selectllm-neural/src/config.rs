@@ -79,6 +79,10 @@ pub struct NeuralTrainConfig {
     /// (the paper: every 100 steps); 0 = at the end of each epoch only.
     #[serde(default)]
     pub eval_every: usize,
+    /// Fine-tuned mode: micro-batches of questions of similar token counts (shuffled), so
+    /// padded batches waste less time on padding.
+    #[serde(default)]
+    pub group_by_length: bool,
 }
 
 /// How the learning rates move over training.
@@ -139,6 +143,7 @@ impl Default for NeuralTrainConfig {
             relative_shrink: true,
             schedule: LrSchedule::Constant,
             eval_every: 0,
+            group_by_length: false,
         }
     }
 }
@@ -152,6 +157,7 @@ impl NeuralTrainConfig {
             batch: 16,
             grad_accum: 2,
             patience: 2,
+            group_by_length: true,
             ..Self::default()
         }
     }

@@ -24,6 +24,7 @@ struct FineTune {
     /// Trainable encoder tensors by name.
     vars: Vec<(String, Var)>,
     train_ids: Vec<Vec<u32>>,
+    train_lens: Vec<usize>,
     val_ids: Vec<Vec<u32>>,
     best: Option<(Head, Vec<Tensor>)>,
 }
@@ -51,6 +52,9 @@ impl Model for FineTune {
             .collect::<Result<Vec<_>, _>>()?;
         self.best = Some((self.head.snapshot()?, enc));
         Ok(())
+    }
+    fn train_lengths(&self) -> Option<&[usize]> {
+        Some(&self.train_lens)
     }
 }
 
@@ -137,6 +141,7 @@ pub(crate) fn train_finetune(
         encoder,
         head,
         vars,
+        train_lens: train_ids.iter().map(Vec::len).collect(),
         train_ids,
         val_ids,
         best: None,

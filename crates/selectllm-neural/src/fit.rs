@@ -20,6 +20,30 @@ pub(crate) trait Model {
     fn val_logits(&self, idx: &[usize]) -> Result<Tensor, NeuralError>;
     /// Keep the current weights as the best so far.
     fn keep_best(&mut self) -> Result<(), NeuralError>;
+    /// Token counts of the training examples, when batches cost by their longest member
+    /// (padded encoder passes); enables length grouping.
+    fn train_lengths(&self) -> Option<&[usize]> {
+        None
+    }
+}
+
+/// Micro-batches of `order` with similar lengths: windows of 16 micro-batches are sorted by
+/// length and cut, and the micro-batches are then shuffled, so a padded batch wastes little
+/// on padding while every epoch still sees a random order (as `group_by_length` elsewhere).
+fn length_grouped(
+    order: &[usize],
+    lens: &[usize],
+    batch: usize,
+    rng: &mut ChaCha8Rng,
+) -> Vec<Vec<usize>> {
+    let mut out = Vec::with_capacity(order.len().div_ceil(batch));
+    for window in order.chunks(batch * 16) {
+        let mut w = window.to_vec();
+        w.sort_by_key(|&i| std::cmp::Reverse(lens.get(i).copied().unwrap_or(0)));
+        out.extend(w.chunks(batch).map(<[usize]>::to_vec));
+    }
+    out.shuffle(rng);
+    out
 }
 
 /// One parameter group: its variables and learning rate.
@@ -155,7 +179,10 @@ pub(crate) fn fit(
         let mut order: Vec<usize> = (0..n).collect();
         order.shuffle(&mut rng);
         let mut train_total = 0.0;
-        let steps = order.chunks(cfg.batch).collect::<Vec<_>>();
+        let steps: Vec<Vec<usize>> = match model.train_lengths() {
+            Some(lens) if cfg.group_by_length => length_grouped(&order, lens, cfg.batch, &mut rng),
+            _ => order.chunks(cfg.batch).map(<[usize]>::to_vec).collect(),
+        };
         let started = std::time::Instant::now();
         let mut last_note = started;
         let groups = steps.chunks(cfg.grad_accum).collect::<Vec<_>>();
@@ -229,4 +256,41 @@ pub(crate) fn fit(
         }
     }
     Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn length_groups_cover_every_example_once_with_similar_lengths() {
+        let n = 203;
+        let lens: Vec<usize> = (0..n).map(|i| (i * 37) % 120 + 3).collect();
+        let mut order: Vec<usize> = (0..n).collect();
+        let mut rng = ChaCha8Rng::seed_from_u64(1);
+        order.shuffle(&mut rng);
+        let groups = length_grouped(&order, &lens, 8, &mut rng);
+        assert_eq!(groups.len(), n.div_ceil(8));
+        let mut seen: Vec<usize> = groups.iter().flatten().copied().collect();
+        seen.sort_unstable();
+        assert_eq!(seen, (0..n).collect::<Vec<_>>());
+        // Padding: tokens padded to each batch's longest, against random batches of the same
+        // order (the grouping must at least cut it clearly).
+        let padded = |gs: &[Vec<usize>]| -> usize {
+            gs.iter()
+                .map(|g| g.len() * g.iter().map(|&i| lens[i]).max().unwrap_or(0))
+                .sum()
+        };
+        let random: Vec<Vec<usize>> = order.chunks(8).map(<[usize]>::to_vec).collect();
+        assert!(
+            padded(&groups) * 10 < padded(&random) * 7,
+            "{} vs {}",
+            padded(&groups),
+            padded(&random)
+        );
+        // Seeded: the same seed gives the same batches.
+        let again = length_grouped(&order, &lens, 8, &mut ChaCha8Rng::seed_from_u64(5));
+        let again2 = length_grouped(&order, &lens, 8, &mut ChaCha8Rng::seed_from_u64(5));
+        assert_eq!(again, again2);
+    }
 }

@@ -5,6 +5,7 @@
 //!   options: --mode frozen|finetune  --loss bce|pairwise:W  --target label|success
 //!            --knn K  --hidden H  --epochs N  --batch B  --accum A  --layers L  --lr X
 //!            --encoder-lr X  --schedule constant|linear  --eval-every STEPS
+//!            --group-by-length true|false
 //!            --cache DIR  --save DIR  --svg FILE  --seed S
 //! Data: $SELECTLLM_DATA (default ../shared/data)/routerdc/{gsm8k-train,gsm8k-test}.json or
 //! {mmlu_train,mmlu_test}.json; 10% of train (seeded shuffle) is the validation split.
@@ -107,6 +108,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     set!("--wd", cfg.weight_decay);
     set!("--schedule", cfg.schedule);
     set!("--eval-every", cfg.eval_every);
+    set!("--group-by-length", cfg.group_by_length);
     if args.iter().any(|a| a == "--no-shrink") {
         cfg.relative_shrink = false;
     }

@@ -109,6 +109,10 @@ pub struct NeuralArgs {
     /// Epochs without a better validation loss before stopping.
     #[arg(long, help_heading = H)]
     pub patience: Option<usize>,
+    /// Fine-tuning: micro-batches of questions of similar length (less padding; on in the cpu
+    /// preset, off in the paper preset).
+    #[arg(long, help_heading = H)]
+    pub group_by_length: Option<bool>,
     /// Nearest-neighbour evidence from this many similar training questions (0 = off).
     #[arg(long, help_heading = H)]
     pub knn: Option<usize>,
@@ -204,6 +208,7 @@ pub fn neural_trainer(a: &ClassifierArgs, mode: NeuralMode) -> anyhow::Result<Ne
     set!(eval_every, n.eval_every);
     set!(patience, n.patience);
     set!(knn_k, n.knn);
+    set!(group_by_length, n.group_by_length);
     if let Some(s) = &n.schedule {
         c.schedule = s
             .parse()
