@@ -217,12 +217,12 @@ impl PackedAttention<'_> {
                 // Four registers of scores at a time (independent accumulators), then one.
                 let mut j0 = 0;
                 while j0 + 4 * LANES <= lenp {
-                    let acc = dot_block::<{ 4 * LANES }>(&qa, &kt, lenp, j0);
+                    let acc = weighted_rows::<{ 4 * LANES }>(&qa, &kt, lenp, j0);
                     scores[j0..j0 + 4 * LANES].copy_from_slice(&acc);
                     j0 += 4 * LANES;
                 }
                 while j0 < lenp {
-                    let acc = dot_block::<LANES>(&qa, &kt, lenp, j0);
+                    let acc = weighted_rows::<LANES>(&qa, &kt, lenp, j0);
                     scores[j0..j0 + LANES].copy_from_slice(&acc);
                     j0 += LANES;
                 }
@@ -262,30 +262,17 @@ impl PackedAttention<'_> {
     }
 }
 
-/// Scores of `W` consecutive keys (columns `j0..j0 + W` of the transposed keys `kt`, rows of
-/// `lenp`) against the query `qa`: `W / LANES` registers accumulated over the head's dimensions.
+/// `sum_r coef[r] * m[r * stride + at..][..W]`: `W` consecutive columns of the rows of `m`,
+/// weighted and summed, in `W / LANES` registers. Scores are this with the query as `coef` and
+/// the transposed keys as `m` (a block of keys); outputs, with the probabilities as `coef` and
+/// the values as `m` (a block of dimensions).
 #[inline(always)]
-fn dot_block<const W: usize>(qa: &[f32], kt: &[f32], lenp: usize, j0: usize) -> [f32; W] {
+fn weighted_rows<const W: usize>(coef: &[f32], m: &[f32], stride: usize, at: usize) -> [f32; W] {
     let mut acc = [0.0f32; W];
-    for (d, &a) in qa.iter().enumerate() {
-        if let Some(row) = kt[d * lenp + j0..].first_chunk::<W>() {
-            for (s, &kd) in acc.iter_mut().zip(row) {
-                *s += a * kd;
-            }
-        }
-    }
-    acc
-}
-
-/// `sum_j p[j] * v[j, at..at + W]` over the value rows (row stride `stride`): `W / LANES`
-/// registers of output dimensions accumulated over all rows.
-#[inline(always)]
-fn weighted_rows<const W: usize>(p: &[f32], v: &[f32], stride: usize, at: usize) -> [f32; W] {
-    let mut acc = [0.0f32; W];
-    for (j, &pj) in p.iter().enumerate() {
-        if let Some(row) = v[j * stride + at..].first_chunk::<W>() {
+    for (r, &c) in coef.iter().enumerate() {
+        if let Some(row) = m[r * stride + at..].first_chunk::<W>() {
             for (o, &x) in acc.iter_mut().zip(row) {
-                *o += pj * x;
+                *o += c * x;
             }
         }
     }
