@@ -54,7 +54,17 @@ impl Dense {
     fn load(vb: VarBuilder, in_dim: usize, out_dim: usize) -> Result<Self> {
         let w = vb.get((out_dim, in_dim), "weight")?;
         let b = vb.get(out_dim, "bias")?;
-        Ok(Self { w_t: w.t()?, b })
+        // Inference weights are stored transposed, contiguous: in the matmul `x w^T` gemm
+        // (which computes the transposed product for a row-major output) then reads them as a
+        // column-major left operand and need not repack them on every call, which halves the
+        // time of a single question. A trained variable stays a view, so that its updates are
+        // seen by the forward pass.
+        let w_t = if w.is_variable() {
+            w.t()?
+        } else {
+            w.t()?.contiguous()?
+        };
+        Ok(Self { w_t, b })
     }
 }
 

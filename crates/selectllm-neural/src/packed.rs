@@ -143,26 +143,74 @@ impl CustomOp3 for PackedAttention<'_> {
             }
         }
         let mut out = vec![0.0f32; total * hidden];
-        let mut parts = Vec::with_capacity(self.segments.len());
-        let mut rest = out.as_mut_slice();
-        for &(start, len) in self.segments {
-            let (mine, tail) = rest.split_at_mut(len * hidden);
-            parts.push((start, len, mine));
-            rest = tail;
-        }
-        parts.into_par_iter().for_each(|(start, len, o)| {
-            let rows = start * hidden..(start + len) * hidden;
-            let (q, k, v) = (&q[rows.clone()], &k[rows.clone()], &v[rows]);
-            pulp::Arch::new().dispatch(Attend {
-                op: self,
-                q,
-                k,
-                v,
-                len,
-                out: o,
+        let heads = self.heads;
+        if self.segments.len() >= 2 * rayon::current_num_threads() {
+            // Enough texts to keep every thread busy: one text (all heads) per task, written
+            // in place.
+            let mut parts = Vec::with_capacity(self.segments.len());
+            let mut rest = out.as_mut_slice();
+            for &(start, len) in self.segments {
+                let (mine, tail) = rest.split_at_mut(len * hidden);
+                parts.push((start, len, mine));
+                rest = tail;
+            }
+            parts.into_par_iter().for_each(|(start, len, o)| {
+                self.run(q, k, v, (start, len), 0..heads, o, hidden);
             });
-        });
+        } else {
+            // Few texts (a single question): one (text, head) per task, so every core works;
+            // each task fills a (len, head_dim) block that is then copied into place.
+            let hd = self.head_dim;
+            let tasks: Vec<((usize, usize), usize)> = self
+                .segments
+                .iter()
+                .flat_map(|&seg| (0..heads).map(move |h| (seg, h)))
+                .collect();
+            let blocks: Vec<Vec<f32>> = tasks
+                .par_iter()
+                .map(|&((start, len), h)| {
+                    let mut block = vec![0.0f32; len * hd];
+                    self.run(q, k, v, (start, len), h..h + 1, &mut block, hd);
+                    block
+                })
+                .collect();
+            for (&((start, _), h), block) in tasks.iter().zip(&blocks) {
+                for (i, row) in block.chunks_exact(hd).enumerate() {
+                    let at = (start + i) * hidden + h * hd;
+                    out[at..at + hd].copy_from_slice(row);
+                }
+            }
+        }
         Ok((CpuStorage::F32(out), Shape::from((total, hidden))))
+    }
+}
+
+impl PackedAttention<'_> {
+    /// Attention of heads `heads` of the text at `(start, len)` of the packed `q`, `k`, `v`,
+    /// written to `out`: rows of `ostride` floats, head `heads.start` at column 0.
+    #[allow(clippy::too_many_arguments)]
+    fn run(
+        &self,
+        q: &[f32],
+        k: &[f32],
+        v: &[f32],
+        (start, len): (usize, usize),
+        heads: std::ops::Range<usize>,
+        out: &mut [f32],
+        ostride: usize,
+    ) {
+        let hidden = self.heads * self.head_dim;
+        let rows = start * hidden..(start + len) * hidden;
+        pulp::Arch::new().dispatch(Attend {
+            op: self,
+            q: &q[rows.clone()],
+            k: &k[rows.clone()],
+            v: &v[rows],
+            len,
+            heads,
+            out,
+            ostride,
+        });
     }
 }
 
@@ -177,7 +225,9 @@ struct Attend<'a, 'b> {
     k: &'a [f32],
     v: &'a [f32],
     len: usize,
+    heads: std::ops::Range<usize>,
     out: &'a mut [f32],
+    ostride: usize,
 }
 
 impl pulp::WithSimd for Attend<'_, '_> {
@@ -185,14 +235,35 @@ impl pulp::WithSimd for Attend<'_, '_> {
 
     #[inline(always)]
     fn with_simd<S: pulp::Simd>(self, _simd: S) {
-        self.op.attend(self.q, self.k, self.v, self.len, self.out);
+        let Attend {
+            op,
+            q,
+            k,
+            v,
+            len,
+            heads,
+            out,
+            ostride,
+        } = self;
+        op.attend(q, k, v, len, heads, out, ostride);
     }
 }
 
 impl PackedAttention<'_> {
-    /// Attention of one text: `q`, `k`, `v`, `out` are its `(len, hidden)` rows.
+    /// Attention of heads `heads` of one text: `q`, `k`, `v` are its `(len, hidden)` rows;
+    /// `out` has rows of `ostride` floats, with head `heads.start` at column 0.
     #[inline(always)]
-    fn attend(&self, q: &[f32], k: &[f32], v: &[f32], len: usize, out: &mut [f32]) {
+    #[allow(clippy::too_many_arguments)]
+    fn attend(
+        &self,
+        q: &[f32],
+        k: &[f32],
+        v: &[f32],
+        len: usize,
+        heads: std::ops::Range<usize>,
+        out: &mut [f32],
+        ostride: usize,
+    ) {
         let (hd, hidden) = (self.head_dim, self.heads * self.head_dim);
         let scale = 1.0 / (hd as f32).sqrt();
         let [bq, bk, bv] = &self.bias;
@@ -202,7 +273,8 @@ impl PackedAttention<'_> {
         let mut kt = vec![0.0f32; hd * lenp];
         let mut scores = vec![0.0f32; lenp];
         let mut qa = vec![0.0f32; hd];
-        for h in 0..self.heads {
+        let first = heads.start * hd;
+        for h in heads {
             let col = h * hd;
             for j in 0..len {
                 for d in 0..hd {
@@ -234,7 +306,8 @@ impl PackedAttention<'_> {
                     *s = crate::kernels::exp(*s - max);
                 }
                 let inv = 1.0 / lane_sum(sc);
-                let oi = &mut out[i * hidden + col..i * hidden + col + hd];
+                let at = i * ostride + col - first;
+                let oi = &mut out[at..at + hd];
                 // The probabilities sum to 1, so v's bias adds once to each output. The output
                 // is built one register of dimensions at a time, over all value rows.
                 let bvh = &bv[col..col + hd];
@@ -360,49 +433,57 @@ mod tests {
     }
 
     /// Head sizes that are not a multiple of the register width and segment lengths around the
-    /// block sizes (1, 15-17, 63-65, 130) take every path of the kernel.
+    /// block sizes (1, 15-17, 63-65, 130) take every path of the kernel; all eight texts
+    /// together run one task per text, one or two texts one task per (text, head).
     #[test]
     fn packed_attention_matches_the_textbook_formula() {
         let mut rng = rand::rngs::StdRng::seed_from_u64(7);
         for (heads, hd) in [(2, 64), (3, 20), (1, 5), (2, 80)] {
             let hidden = heads * hd;
             let lens = [1usize, 15, 16, 17, 63, 64, 65, 130];
-            let mut segments = Segments::new();
-            let mut total = 0;
-            for &l in &lens {
-                segments.push((total, l));
-                total += l;
-            }
+            let total: usize = lens.iter().sum();
             let mut rand_vec =
                 |n: usize| -> Vec<f32> { (0..n).map(|_| rng.gen_range(-1.5..1.5)).collect() };
-            let (q, k, v) = (
+            let x = [
                 rand_vec(total * hidden),
                 rand_vec(total * hidden),
                 rand_vec(total * hidden),
-            );
+            ];
             let bias = [rand_vec(hidden), rand_vec(hidden), rand_vec(hidden)];
-            let t = |x: &[f32]| Tensor::from_slice(x, (total, hidden), &Device::Cpu).unwrap();
-            let op = PackedAttention {
-                segments: &segments,
-                heads,
-                head_dim: hd,
-                bias: bias.clone(),
-            };
-            let got = t(&q)
-                .apply_op3_no_bwd(&t(&k), &t(&v), &op)
-                .unwrap()
-                .flatten_all()
-                .unwrap()
-                .to_vec1::<f32>()
-                .unwrap();
-            for &seg in &segments {
-                let want = naive([&q, &k, &v], &bias, seg, heads, hd);
-                let mine = &got[seg.0 * hidden..(seg.0 + seg.1) * hidden];
-                for (i, (&g, &w)) in mine.iter().zip(&want).enumerate() {
-                    assert!(
-                        (g as f64 - w).abs() < 1e-4,
-                        "heads {heads} x {hd}, segment {seg:?}, element {i}: {g} vs {w}"
-                    );
+            for texts in [8, 1, 2] {
+                // The first `texts` texts, packed.
+                let mut segments = Segments::new();
+                let mut n = 0;
+                for &l in &lens[..texts] {
+                    segments.push((n, l));
+                    n += l;
+                }
+                let t = |m: &Vec<f32>| {
+                    Tensor::from_slice(&m[..n * hidden], (n, hidden), &Device::Cpu).unwrap()
+                };
+                let op = PackedAttention {
+                    segments: &segments,
+                    heads,
+                    head_dim: hd,
+                    bias: bias.clone(),
+                };
+                let got = t(&x[0])
+                    .apply_op3_no_bwd(&t(&x[1]), &t(&x[2]), &op)
+                    .unwrap()
+                    .flatten_all()
+                    .unwrap()
+                    .to_vec1::<f32>()
+                    .unwrap();
+                assert_eq!(got.len(), n * hidden);
+                for &seg in &segments {
+                    let want = naive([&x[0], &x[1], &x[2]], &bias, seg, heads, hd);
+                    let mine = &got[seg.0 * hidden..(seg.0 + seg.1) * hidden];
+                    for (i, (&g, &w)) in mine.iter().zip(&want).enumerate() {
+                        assert!(
+                            (g as f64 - w).abs() < 1e-4,
+                            "{texts} texts, heads {heads} x {hd}, segment {seg:?}, element {i}: {g} vs {w}"
+                        );
+                    }
                 }
             }
         }
