@@ -66,9 +66,7 @@ impl Dense {
         };
         Ok(Self { w_t, b })
     }
-}
 
-impl Dense {
     /// `x w^T` without the bias, for a 2-D `x` (rows, in).
     pub(crate) fn matmul_2d(&self, x: &Tensor) -> Result<Tensor> {
         x.matmul(&self.w_t)

@@ -64,6 +64,34 @@ pub struct Calibration {
 }
 
 impl NeuralClassifier {
+    /// A freshly trained classifier: no calibration, kNN or shrinkage yet (they are attached
+    /// after), temperatures centred on the members' training label rates, packed inference.
+    pub(crate) fn trained(
+        mode: NeuralMode,
+        members: &[String],
+        (encoder, head): (Encoder, Head),
+        train_rates: &[f32],
+        settings: serde_json::Value,
+        report: FitReport,
+    ) -> Self {
+        Self {
+            mode,
+            members: members.to_vec(),
+            encoder: Arc::new(encoder),
+            head,
+            temperatures: vec![1.0; members.len()],
+            temperature_center: crate::train::rate_logits(train_rates),
+            knn: None,
+            shrink: None,
+            settings,
+            finetuned: None,
+            report: Some(report),
+            cache_dir: None,
+            packing: Packing::default(),
+            calibrated: false,
+        }
+    }
+
     pub fn mode(&self) -> NeuralMode {
         self.mode
     }

@@ -3,7 +3,6 @@
 //! validation loss kept.
 
 use std::collections::HashMap;
-use std::sync::Arc;
 
 use candle_core::{DType, Tensor, Var};
 use candle_nn::VarBuilder;
@@ -16,7 +15,7 @@ use crate::encoder::{Encoder, EncoderFiles, hex};
 use crate::error::NeuralError;
 use crate::fit::{Group, Model, fit};
 use crate::head::{Head, column_stats};
-use crate::train::{attach_knn, attach_shrink, label_rates, matrix, rate_logits, targets};
+use crate::train::{attach_knn, attach_shrink, label_rates, matrix, targets};
 
 struct FineTune {
     encoder: Encoder,
@@ -24,7 +23,6 @@ struct FineTune {
     /// Trainable encoder tensors by name.
     vars: Vec<(String, Var)>,
     train_ids: Vec<Vec<u32>>,
-    train_lens: Vec<usize>,
     val_ids: Vec<Vec<u32>>,
     best: Option<(Head, Vec<Tensor>)>,
 }
@@ -53,8 +51,8 @@ impl Model for FineTune {
         self.best = Some((self.head.snapshot()?, enc));
         Ok(())
     }
-    fn train_lengths(&self) -> Option<&[usize]> {
-        Some(&self.train_lens)
+    fn train_lengths(&self) -> Option<Vec<usize>> {
+        Some(self.train_ids.iter().map(Vec::len).collect())
     }
 }
 
@@ -141,7 +139,6 @@ pub(crate) fn train_finetune(
         encoder,
         head,
         vars,
-        train_lens: train_ids.iter().map(Vec::len).collect(),
         train_ids,
         val_ids,
         best: None,
@@ -186,26 +183,19 @@ pub(crate) fn train_finetune(
     h.update(base_hash.as_bytes());
     h.update(settings.to_string().as_bytes());
     encoder.set_hash(hex(&h.finalize()));
-    let mut clf = NeuralClassifier {
-        mode: NeuralMode::FineTune,
-        members: members.to_vec(),
-        encoder: Arc::new(encoder),
-        head,
-        temperatures: vec![1.0; m],
-        temperature_center: rate_logits(&label_rates(train, m)),
-        knn: None,
-        shrink: None,
+    let mut clf = NeuralClassifier::trained(
+        NeuralMode::FineTune,
+        members,
+        (encoder, head),
+        &label_rates(train, m),
         settings,
-        finetuned: Some(FineTunedFiles {
-            config_bytes: files.config_bytes,
-            tokenizer_bytes: files.tokenizer_bytes,
-            tensors: final_tensors,
-        }),
-        report: Some(report),
-        cache_dir: None,
-        packing: crate::encoder::Packing::default(),
-        calibrated: false,
-    };
+        report,
+    );
+    clf.finetuned = Some(FineTunedFiles {
+        config_bytes: files.config_bytes,
+        tokenizer_bytes: files.tokenizer_bytes,
+        tensors: final_tensors,
+    });
     let emb = |c: &NeuralClassifier, xs: &[TrainExample]| {
         c.embed(&xs.iter().map(|x| x.text.as_str()).collect::<Vec<_>>())
     };

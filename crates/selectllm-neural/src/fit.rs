@@ -22,7 +22,7 @@ pub(crate) trait Model {
     fn keep_best(&mut self) -> Result<(), NeuralError>;
     /// Token counts of the training examples, when batches cost by their longest member
     /// (padded encoder passes); enables length grouping.
-    fn train_lengths(&self) -> Option<&[usize]> {
+    fn train_lengths(&self) -> Option<Vec<usize>> {
         None
     }
 }
@@ -170,6 +170,11 @@ pub(crate) fn fit(
     let steps_per_epoch = n.div_ceil(cfg.batch).div_ceil(cfg.grad_accum);
     let total_steps = steps_per_epoch * cfg.epochs;
     let base_lrs: Vec<f64> = opts.iter().map(|o| o.learning_rate()).collect();
+    let lengths = model.train_lengths().filter(|_| cfg.group_by_length);
+    // Patience is set in epochs; counted in evaluations.
+    let patience = cfg
+        .patience
+        .saturating_mul(evals_per_epoch(cfg, steps_per_epoch));
     let mut step = 0;
     let mut best = Best {
         report: &mut report,
@@ -179,9 +184,9 @@ pub(crate) fn fit(
         let mut order: Vec<usize> = (0..n).collect();
         order.shuffle(&mut rng);
         let mut train_total = 0.0;
-        let steps: Vec<Vec<usize>> = match model.train_lengths() {
-            Some(lens) if cfg.group_by_length => length_grouped(&order, lens, cfg.batch, &mut rng),
-            _ => order.chunks(cfg.batch).map(<[usize]>::to_vec).collect(),
+        let steps: Vec<Vec<usize>> = match &lengths {
+            Some(lens) => length_grouped(&order, lens, cfg.batch, &mut rng),
+            None => order.chunks(cfg.batch).map(<[usize]>::to_vec).collect(),
         };
         let started = std::time::Instant::now();
         let mut last_note = started;
@@ -224,11 +229,7 @@ pub(crate) fn fit(
                 let vl = val_loss(cfg, model, y_val)?;
                 progress(&format!("epoch {epoch}, step {step}: val loss {vl:.4}"));
                 best.check(model, (epoch, step), vl, false)?;
-                if best.since_best
-                    >= cfg
-                        .patience
-                        .saturating_mul(evals_per_epoch(cfg, steps_per_epoch))
-                {
+                if best.since_best >= patience {
                     break 'epochs;
                 }
             }
@@ -246,12 +247,7 @@ pub(crate) fn fit(
             "epoch {epoch}/{}: train loss {train_loss:.4}, val loss {vl:.4}",
             cfg.epochs
         ));
-        if has_val
-            && best.since_best
-                >= cfg
-                    .patience
-                    .saturating_mul(evals_per_epoch(cfg, steps_per_epoch))
-        {
+        if has_val && best.since_best >= patience {
             break;
         }
     }

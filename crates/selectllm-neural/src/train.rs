@@ -1,7 +1,6 @@
 //! `train`: frozen mode (cached embeddings + head) and the shared setup of both modes.
 
 use std::path::Path;
-use std::sync::Arc;
 
 use candle_core::{Device, Tensor};
 
@@ -190,22 +189,15 @@ fn train_frozen(
         report.best_epoch, report.epochs_run, report.best_val_loss
     ));
     let head = model.best.take().unwrap_or(model.head);
-    let mut clf = NeuralClassifier {
-        mode: NeuralMode::Frozen,
-        members: members.to_vec(),
-        encoder: Arc::new(encoder),
-        head,
-        temperatures: vec![1.0; m],
-        temperature_center: rate_logits(&label_rates(train, m)),
-        knn: None,
-        shrink: None,
-        settings: serde_json::to_value(cfg).unwrap_or_default(),
-        finetuned: None,
-        report: Some(report),
-        cache_dir: cfg.cache_dir.clone(),
-        packing: crate::encoder::Packing::default(),
-        calibrated: false,
-    };
+    let mut clf = NeuralClassifier::trained(
+        NeuralMode::Frozen,
+        members,
+        (encoder, head),
+        &label_rates(train, m),
+        serde_json::to_value(cfg).unwrap_or_default(),
+        report,
+    );
+    clf.cache_dir = cfg.cache_dir.clone();
     attach_knn(cfg, &mut clf, (train, e_train), (val, e_val))?;
     attach_shrink(cfg, &mut clf, train, (val, e_val))?;
     Ok(clf)

@@ -12,7 +12,7 @@ use selectllm_lab::train::checkpoint::save_lexical;
 use selectllm_lab::train::lexical::{self, LexicalTrainConfig};
 use selectllm_lab::train::neural::{NeuralTrainer, resolve_encoder_dir};
 use selectllm_lab::train::{LexicalTrainer, TrainSet, Trainer};
-use selectllm_neural::{NeuralMode, NeuralTrainConfig};
+use selectllm_neural::{LrSchedule, NeuralMode, NeuralTrainConfig};
 
 use super::progress::spinner;
 
@@ -69,10 +69,10 @@ pub struct ClassifierArgs {
     pub word_ngrams: String,
 }
 
-/// Settings of the MiniLM classifiers; unset ones come from the preset.
 /// The help heading of the MiniLM settings.
 const H: &str = "MiniLM training";
 
+/// Settings of the MiniLM classifiers; unset ones come from the preset.
 #[derive(Debug, Args)]
 pub struct NeuralArgs {
     /// Base settings: `cpu` (CPU-friendly: frozen head 200 epochs with early stopping, or
@@ -99,9 +99,9 @@ pub struct NeuralArgs {
     /// Fine-tune only this many of the top encoder layers (the rest stay frozen).
     #[arg(long, help_heading = H)]
     pub finetune_layers: Option<usize>,
-    /// Learning-rate schedule over the run.
-    #[arg(long, value_parser = ["constant", "linear"], help_heading = H)]
-    pub schedule: Option<String>,
+    /// Learning-rate schedule over the run: constant or linear (decay to 0).
+    #[arg(long, value_parser = str::parse::<LrSchedule>, help_heading = H)]
+    pub schedule: Option<LrSchedule>,
     /// Also evaluate on validation every this many optimizer steps and keep the best weights
     /// (0 = at the end of each epoch only).
     #[arg(long, help_heading = H)]
@@ -209,11 +209,7 @@ pub fn neural_trainer(a: &ClassifierArgs, mode: NeuralMode) -> anyhow::Result<Ne
     set!(patience, n.patience);
     set!(knn_k, n.knn);
     set!(group_by_length, n.group_by_length);
-    if let Some(s) = &n.schedule {
-        c.schedule = s
-            .parse()
-            .map_err(|e: String| anyhow::anyhow!("--schedule: {e}"))?;
-    }
+    set!(schedule, n.schedule);
     Ok(NeuralTrainer {
         config: c,
         calibrate: !a.no_calibrate,
