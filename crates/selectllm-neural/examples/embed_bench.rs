@@ -4,7 +4,8 @@
 //! cargo run --release -p selectllm-neural --example embed_bench -- ENCODER_DIR QUESTIONS_FILE...
 //! Each QUESTIONS_FILE holds one question per line (JSON string). Prints one JSON line per
 //! file and mode: {"set", "mode", "n", "seconds", "ms_per_question"}; with `EMBED_OUT=DIR`
-//! also writes the batched embeddings to DIR/<set>.json.
+//! also writes the batched embeddings to DIR/<set>.json. `EMBED_MODES=single` (or `batched`)
+//! runs one mode only, e.g. under `perf record`.
 
 use std::time::Instant;
 
@@ -16,6 +17,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .split_first()
         .ok_or("usage: embed_bench ENCODER_DIR QUESTIONS_FILE...")?;
     let enc = Encoder::load(std::path::Path::new(dir), 128)?;
+    let modes = std::env::var("EMBED_MODES").unwrap_or_else(|_| "single,batched".into());
+    let (run_single, run_batched) = (modes.contains("single"), modes.contains("batched"));
     for f in files {
         let text = std::fs::read_to_string(f)?;
         let qs: Vec<String> = text
@@ -30,22 +33,27 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             .unwrap_or("set");
         // Warm-up (page in weights, allocator) on a few questions, not timed.
         enc.embed(&qs[..qs.len().min(8)])?;
-        let t = Instant::now();
-        for q in &qs {
-            enc.embed(&[q])?;
+        let mut timed = Vec::new();
+        if run_single {
+            let t = Instant::now();
+            for q in &qs {
+                enc.embed(&[q])?;
+            }
+            timed.push(("single", t.elapsed().as_secs_f64()));
         }
-        let single = t.elapsed().as_secs_f64();
-        let t = Instant::now();
-        let v = enc.embed(&qs)?;
-        let batched = t.elapsed().as_secs_f64();
-        if v.len() != qs.len() {
-            return Err("wrong number of embeddings".into());
+        if run_batched {
+            let t = Instant::now();
+            let v = enc.embed(&qs)?;
+            timed.push(("batched", t.elapsed().as_secs_f64()));
+            if v.len() != qs.len() {
+                return Err("wrong number of embeddings".into());
+            }
+            if let Ok(out) = std::env::var("EMBED_OUT") {
+                let path = std::path::Path::new(&out).join(format!("{set}.json"));
+                std::fs::write(path, serde_json::to_string(&v)?)?;
+            }
         }
-        if let Ok(out) = std::env::var("EMBED_OUT") {
-            let path = std::path::Path::new(&out).join(format!("{set}.json"));
-            std::fs::write(path, serde_json::to_string(&v)?)?;
-        }
-        for (mode, s) in [("single", single), ("batched", batched)] {
+        for (mode, s) in timed {
             println!(
                 "{{\"impl\": \"candle\", \"set\": \"{set}\", \"mode\": \"{mode}\", \"n\": {}, \"seconds\": {s:.4}, \"ms_per_question\": {:.3}}}",
                 qs.len(),

@@ -8,6 +8,7 @@
 //! - [`DynamicBatcher`]: groups single requests into batches on its own thread.
 //! - [`hub::download`]: fetches an encoder from the Hugging Face hub (`hub` feature).
 
+pub mod alloc;
 pub mod batcher;
 pub mod bert;
 pub mod cache;

@@ -266,13 +266,14 @@ impl PackedAttention<'_> {
     ) {
         let (hd, hidden) = (self.head_dim, self.heads * self.head_dim);
         let scale = 1.0 / (hd as f32).sqrt();
-        let [bq, bk, bv] = &self.bias;
+        let [bq, bk, _] = &self.bias;
         // k (+ bias) of one head transposed to (head_dim, padded len), so the score loop reads
         // whole LANES-wide blocks; the padding columns stay 0 and their scores are not used.
         let lenp = len.div_ceil(LANES) * LANES;
         let mut kt = vec![0.0f32; hd * lenp];
-        let mut scores = vec![0.0f32; lenp];
-        let mut qa = vec![0.0f32; hd];
+        // Queries (+ bias, scaled) and scores / probabilities of a block of ROWS query rows.
+        let mut qa = vec![0.0f32; ROWS * hd];
+        let mut probs = vec![0.0f32; ROWS * lenp];
         let first = heads.start * hd;
         for h in heads {
             let col = h * hd;
@@ -281,71 +282,185 @@ impl PackedAttention<'_> {
                     kt[d * lenp + j] = k[j * hidden + col + d] + bk[col + d];
                 }
             }
-            for i in 0..len {
-                let qi = &q[i * hidden + col..i * hidden + col + hd];
-                for ((a, &qd), &b) in qa.iter_mut().zip(qi).zip(&bq[col..col + hd]) {
-                    *a = (qd + b) * scale;
+            let mut i = 0;
+            while i < len {
+                let rows = (len - i).min(ROWS);
+                for r in 0..rows {
+                    let qi = &q[(i + r) * hidden + col..][..hd];
+                    for ((a, &qd), &b) in qa[r * hd..][..hd].iter_mut().zip(qi).zip(&bq[col..]) {
+                        *a = (qd + b) * scale;
+                    }
                 }
-                // Four registers of scores at a time (independent accumulators), then one.
-                let mut j0 = 0;
-                while j0 + 4 * LANES <= lenp {
-                    let acc = weighted_rows::<{ 4 * LANES }>(&qa, &kt, lenp, j0);
-                    scores[j0..j0 + 4 * LANES].copy_from_slice(&acc);
-                    j0 += 4 * LANES;
-                }
-                while j0 < lenp {
-                    let acc = weighted_rows::<LANES>(&qa, &kt, lenp, j0);
-                    scores[j0..j0 + LANES].copy_from_slice(&acc);
-                    j0 += LANES;
-                }
-                let sc = &mut scores[..len];
-                let max = lane_max(sc);
-                // exp in its own loop (vectorized); the sum in lanes (a single f32 accumulator
-                // would keep the loop scalar: float addition is not reassociated).
-                for s in sc.iter_mut() {
-                    *s = crate::kernels::exp(*s - max);
-                }
-                let inv = 1.0 / lane_sum(sc);
+                let head = Head {
+                    hd,
+                    col,
+                    len,
+                    lenp,
+                    hidden,
+                };
                 let at = i * ostride + col - first;
-                let oi = &mut out[at..at + hd];
-                // The probabilities sum to 1, so v's bias adds once to each output. The output
-                // is built one register of dimensions at a time, over all value rows.
-                let bvh = &bv[col..col + hd];
-                let mut c = 0;
-                while c + 4 * LANES <= hd {
-                    let acc = weighted_rows::<{ 4 * LANES }>(sc, v, hidden, col + c);
-                    store_scaled(&mut oi[c..c + 4 * LANES], &acc, inv, &bvh[c..]);
-                    c += 4 * LANES;
+                if rows == ROWS {
+                    head.rows::<ROWS>(
+                        &qa,
+                        &kt,
+                        v,
+                        &mut probs,
+                        &self.bias[2],
+                        &mut out[at..],
+                        ostride,
+                    );
+                } else {
+                    for r in 0..rows {
+                        let at = at + r * ostride;
+                        head.rows::<1>(
+                            &qa[r * hd..],
+                            &kt,
+                            v,
+                            &mut probs,
+                            &self.bias[2],
+                            &mut out[at..],
+                            ostride,
+                        );
+                    }
                 }
-                while c + LANES <= hd {
-                    let acc = weighted_rows::<LANES>(sc, v, hidden, col + c);
-                    store_scaled(&mut oi[c..c + LANES], &acc, inv, &bvh[c..]);
-                    c += LANES;
-                }
-                for (t, o) in oi.iter_mut().enumerate().skip(c) {
-                    let x: f32 = sc
-                        .iter()
-                        .enumerate()
-                        .map(|(j, p)| p * v[j * hidden + col + t])
-                        .sum();
-                    *o = x * inv + bvh[t];
-                }
+                i += rows;
             }
         }
     }
 }
 
-/// `sum_r coef[r] * m[r * stride + at..][..W]`: `W` consecutive columns of the rows of `m`,
-/// weighted and summed, in `W / LANES` registers. Scores are this with the query as `coef` and
-/// the transposed keys as `m` (a block of keys); outputs, with the probabilities as `coef` and
-/// the values as `m` (a block of dimensions).
+/// Query rows processed together: their scores and outputs are accumulated in registers at
+/// once, so each key or value row loaded serves all of them and the FMA chains are
+/// independent (one row at a time is bound by the FMA latency).
+const ROWS: usize = 4;
+
+/// The shape of one head of one text, for [`Head::rows`].
+struct Head {
+    hd: usize,
+    col: usize,
+    len: usize,
+    lenp: usize,
+    hidden: usize,
+}
+
+impl Head {
+    /// Attention of `R` consecutive query rows of one head: `qa` holds their `R` queries
+    /// (`hd` each, biased and scaled), `kt` the head's transposed keys, `v` the text's value
+    /// rows (`hidden` wide, before their bias `bv`); `probs` is scratch of `R * lenp`. Writes
+    /// the `hd` outputs of row `r` at `out[r * ostride..]`.
+    #[inline(always)]
+    #[allow(clippy::too_many_arguments)]
+    fn rows<const R: usize>(
+        &self,
+        qa: &[f32],
+        kt: &[f32],
+        v: &[f32],
+        probs: &mut [f32],
+        bv: &[f32],
+        out: &mut [f32],
+        ostride: usize,
+    ) {
+        let Head {
+            hd,
+            col,
+            len,
+            lenp,
+            hidden,
+        } = *self;
+        // Scores: R rows by four registers of keys at a time, then one.
+        let mut j0 = 0;
+        while j0 < lenp {
+            if j0 + 4 * LANES <= lenp {
+                let acc = weighted_rows::<R, { 4 * LANES }>(qa, hd, hd, kt, lenp, j0);
+                for (r, a) in acc.iter().enumerate() {
+                    probs[r * lenp + j0..][..4 * LANES].copy_from_slice(a);
+                }
+                j0 += 4 * LANES;
+            } else {
+                let acc = weighted_rows::<R, LANES>(qa, hd, hd, kt, lenp, j0);
+                for (r, a) in acc.iter().enumerate() {
+                    probs[r * lenp + j0..][..LANES].copy_from_slice(a);
+                }
+                j0 += LANES;
+            }
+        }
+        // Softmax without its normalization, which is applied to the outputs.
+        let mut inv = [0.0f32; R];
+        for (r, inv) in inv.iter_mut().enumerate() {
+            let sc = &mut probs[r * lenp..][..len];
+            let max = lane_max(sc);
+            // exp in its own loop (vectorized); the sum in lanes (a single f32 accumulator
+            // would keep the loop scalar: float addition is not reassociated).
+            for s in sc.iter_mut() {
+                *s = crate::kernels::exp(*s - max);
+            }
+            *inv = 1.0 / lane_sum(sc);
+        }
+        // Outputs: the probabilities sum to 1, so v's bias adds once to each output. R rows by
+        // two registers of dimensions, then one, then single dimensions.
+        let bvh = &bv[col..col + hd];
+        let mut c = 0;
+        while c < hd {
+            if c + 2 * LANES <= hd {
+                let acc = weighted_rows::<R, { 2 * LANES }>(probs, lenp, len, v, hidden, col + c);
+                for r in 0..R {
+                    store_scaled(
+                        &mut out[r * ostride + c..][..2 * LANES],
+                        &acc[r],
+                        inv[r],
+                        &bvh[c..],
+                    );
+                }
+                c += 2 * LANES;
+            } else if c + LANES <= hd {
+                let acc = weighted_rows::<R, LANES>(probs, lenp, len, v, hidden, col + c);
+                for r in 0..R {
+                    store_scaled(
+                        &mut out[r * ostride + c..][..LANES],
+                        &acc[r],
+                        inv[r],
+                        &bvh[c..],
+                    );
+                }
+                c += LANES;
+            } else {
+                for r in 0..R {
+                    let p = &probs[r * lenp..][..len];
+                    let x: f32 = p
+                        .iter()
+                        .enumerate()
+                        .map(|(j, p)| p * v[j * hidden + col + c])
+                        .sum();
+                    out[r * ostride + c] = x * inv[r] + bvh[c];
+                }
+                c += 1;
+            }
+        }
+    }
+}
+
+/// `acc[i] = sum_r coef[i * cstride + r] * m[r * stride + at..][..W]` for `i < R` and
+/// `r < n`: `W` consecutive columns of the first `n` rows of `m`, weighted and summed, for `R`
+/// coefficient vectors at once, in `R * W / LANES` registers (fused multiply-adds). Scores are
+/// this with queries as `coef` and the transposed keys as `m` (a block of keys); outputs, with
+/// probabilities as `coef` and the values as `m` (a block of dimensions).
 #[inline(always)]
-fn weighted_rows<const W: usize>(coef: &[f32], m: &[f32], stride: usize, at: usize) -> [f32; W] {
-    let mut acc = [0.0f32; W];
-    for (r, &c) in coef.iter().enumerate() {
+fn weighted_rows<const R: usize, const W: usize>(
+    coef: &[f32],
+    cstride: usize,
+    n: usize,
+    m: &[f32],
+    stride: usize,
+    at: usize,
+) -> [[f32; W]; R] {
+    let mut acc = [[0.0f32; W]; R];
+    for r in 0..n {
         if let Some(row) = m[r * stride + at..].first_chunk::<W>() {
-            for (o, &x) in acc.iter_mut().zip(row) {
-                *o += c * x;
+            for (i, acc) in acc.iter_mut().enumerate() {
+                let c = coef[i * cstride + r];
+                for (o, &x) in acc.iter_mut().zip(row) {
+                    *o = c.mul_add(x, *o);
+                }
             }
         }
     }
