@@ -1,7 +1,7 @@
 //! The one heap setting the packed encoder needs on glibc (Linux).
 //!
 //! A packed pass allocates and frees tensors of several megabytes dozens of times (the
-//! feed-forward activations of 4,096 tokens take 25 MB). With its defaults, glibc serves such
+//! feed-forward activations of 2,048 tokens take 12.6 MB). With its defaults, glibc serves such
 //! allocations with fresh `mmap`s and gives freed heap tops back to the OS, so every tensor's
 //! pages are faulted in and zeroed again on each use: about a sixth of a batched pass
 //! (`docs/neural.md`, "Allocator"). Raising the mmap threshold to 32 MB and the trim threshold
