@@ -13,7 +13,7 @@ use crate::error::NeuralError;
 use crate::loss::loss;
 
 /// What the loop needs from a mode: logits for a set of example indices.
-pub(crate) trait Model {
+pub(crate) trait Model: Sync {
     /// Logits (batch, members) for training examples `idx`, with the graph for backprop.
     fn train_logits(&self, idx: &[usize]) -> Result<Tensor, NeuralError>;
     /// Logits for validation examples `idx` (no gradient needed).
@@ -118,13 +118,17 @@ fn add_grads(acc: &mut Option<GradStore>, new: GradStore, vars: &[Var]) -> Resul
 /// Mean loss over `n` validation examples, in chunks.
 fn val_loss(cfg: &NeuralTrainConfig, model: &dyn Model, y: &Tensor) -> Result<f64, NeuralError> {
     let n = y.dim(0)?;
-    let mut total = 0.0;
     let idx: Vec<usize> = (0..n).collect();
-    for chunk in idx.chunks(64) {
-        let z = model.val_logits(chunk)?.detach();
-        let yb = y.narrow(0, chunk[0], chunk.len())?;
-        total += loss(cfg.loss, &z, &yb)?.to_scalar::<f32>()? as f64 * chunk.len() as f64;
-    }
+    // On a rayon worker, like a training step (see `fit`).
+    let total = rayon::scope(|_| -> Result<f64, NeuralError> {
+        let mut total = 0.0;
+        for chunk in idx.chunks(64) {
+            let z = model.val_logits(chunk)?.detach();
+            let yb = y.narrow(0, chunk[0], chunk.len())?;
+            total += loss(cfg.loss, &z, &yb)?.to_scalar::<f32>()? as f64 * chunk.len() as f64;
+        }
+        Ok(total)
+    })?;
     Ok(total / n.max(1) as f64)
 }
 
@@ -204,20 +208,28 @@ pub(crate) fn fit(
             for (o, &lr) in opts.iter_mut().zip(&base_lrs) {
                 o.set_learning_rate(lr * factor);
             }
-            let mut acc: Option<GradStore> = None;
-            for idx in group.iter() {
-                let z = model.train_logits(idx)?;
-                let ids = Tensor::from_vec(
-                    idx.iter().map(|&i| i as u32).collect(),
-                    idx.len(),
-                    y_train.device(),
-                )?;
-                let yb = y_train.index_select(&ids, 0)?;
-                let l = loss(cfg.loss, &z, &yb)?;
-                train_total += l.to_scalar::<f32>()? as f64 * idx.len() as f64;
-                let grads = (l / group.len() as f64)?.backward()?;
-                add_grads(&mut acc, grads, &all_vars)?;
-            }
+            // Forward and backward passes on a rayon worker: the parallel kernels inside them
+            // then fork from a worker instead of each being handed over from this thread.
+            let model_ref: &dyn Model = model;
+            let (acc, group_loss) = rayon::scope(|_| -> Result<_, NeuralError> {
+                let mut acc: Option<GradStore> = None;
+                let mut total = 0.0;
+                for idx in group.iter() {
+                    let z = model_ref.train_logits(idx)?;
+                    let ids = Tensor::from_vec(
+                        idx.iter().map(|&i| i as u32).collect(),
+                        idx.len(),
+                        y_train.device(),
+                    )?;
+                    let yb = y_train.index_select(&ids, 0)?;
+                    let l = loss(cfg.loss, &z, &yb)?;
+                    total += l.to_scalar::<f32>()? as f64 * idx.len() as f64;
+                    let grads = (l / group.len() as f64)?.backward()?;
+                    add_grads(&mut acc, grads, &all_vars)?;
+                }
+                Ok((acc, total))
+            })?;
+            train_total += group_loss;
             if let Some(g) = acc {
                 for o in &mut opts {
                     o.step(&g)?;
