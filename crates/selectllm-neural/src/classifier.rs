@@ -160,15 +160,26 @@ impl NeuralClassifier {
     /// Calibrated logits (head + kNN evidence, temperatures, shrinkage) for embeddings.
     pub fn logits_from_embeddings(&self, emb: &[Vec<f32>]) -> Result<Vec<Vec<f32>>, NeuralError> {
         let mut z = self.raw_logits(emb)?;
-        for row in z.iter_mut() {
-            self.finish(row, &self.temperatures);
+        let d = self.difficulties(emb);
+        for (row, d) in z.iter_mut().zip(d) {
+            self.finish(row, &self.temperatures, d);
         }
         Ok(z)
     }
 
-    /// Per-member temperature (around the member's base-rate logit), then the relative shrinkage (which keeps the members' order
-    /// close to the prior's whatever the temperatures).
-    fn finish(&self, row: &mut [f32], temperatures: &[f32]) {
+    /// Each question's difficulty for the shrinkage's conditional prior (`None` without one).
+    pub(crate) fn difficulties(&self, emb: &[Vec<f32>]) -> Vec<Option<f32>> {
+        let cond = self.shrink.as_ref().and_then(|s| s.conditional.as_ref());
+        match (cond, &self.knn) {
+            (Some(c), Some(knn)) => emb.iter().map(|e| Some(knn.difficulty(e, c.k))).collect(),
+            _ => vec![None; emb.len()],
+        }
+    }
+
+    /// Per-member temperature (around the member's base-rate logit), then the relative
+    /// shrinkage (which keeps the members' order close to the prior's whatever the
+    /// temperatures) for a question of difficulty `d`.
+    fn finish(&self, row: &mut [f32], temperatures: &[f32], d: Option<f32>) {
         for ((z, t), c) in row
             .iter_mut()
             .zip(temperatures)
@@ -177,7 +188,7 @@ impl NeuralClassifier {
             *z = c + (*z - c) / t;
         }
         if let Some(s) = &self.shrink {
-            s.apply(row);
+            s.apply(row, d);
         }
     }
 
@@ -227,6 +238,7 @@ impl NeuralClassifier {
         val: &[TrainExample],
     ) -> Result<Calibration, NeuralError> {
         let raw = self.raw_logits(emb)?;
+        let d = self.difficulties(emb);
         let m = self.members.len();
         let labels: Vec<Vec<f32>> = val.iter().map(|x| x.labels.clone()).collect();
         let flat_y: Vec<f32> = labels.iter().flatten().copied().collect();
@@ -241,7 +253,7 @@ impl NeuralClassifier {
             let mut s = 0.0f64;
             for &i in idx {
                 let mut row = raw[i].clone();
-                self.finish(&mut row, ts);
+                self.finish(&mut row, ts, d[i]);
                 for (z, y) in row.iter().zip(&labels[i]) {
                     let p = sigmoid(*z).clamp(1e-7, 1.0 - 1e-7) as f64;
                     s -= *y as f64 * p.ln() + (1.0 - *y as f64) * (1.0 - p).ln();
@@ -321,11 +333,13 @@ impl Classifier for NeuralClassifier {
     ) -> Result<Probabilities, ClassifierError> {
         let emb = self.embed_for_prediction(texts)?;
         let raw = self.raw_logits(&emb)?;
+        let d = self.difficulties(&emb);
         let probs = |temperatures: &[f32]| -> Vec<Vec<f32>> {
             raw.iter()
-                .map(|r| {
+                .zip(&d)
+                .map(|(r, &d)| {
                     let mut row = r.clone();
-                    self.finish(&mut row, temperatures);
+                    self.finish(&mut row, temperatures, d);
                     row.into_iter().map(sigmoid).collect()
                 })
                 .collect()

@@ -72,6 +72,11 @@ pub struct NeuralTrainConfig {
     /// Shrink each question's member offsets toward the prior's, with the strength fitted on
     /// validation for pair accuracy (see [`crate::relative`]).
     pub relative_shrink: bool,
+    /// Let the prior's member order depend on the question's difficulty (kNN mean correctness),
+    /// when 5-fold cross-validation on the training questions says it helps (see
+    /// [`crate::relative::Conditional`]); needs `knn_k > 0` and `relative_shrink`.
+    #[serde(default = "yes")]
+    pub conditional_prior: bool,
     /// Learning-rate schedule over the whole run (the paper: linear decay to 0).
     #[serde(default)]
     pub schedule: LrSchedule,
@@ -120,6 +125,10 @@ impl std::str::FromStr for LrSchedule {
     }
 }
 
+fn yes() -> bool {
+    true
+}
+
 impl Default for NeuralTrainConfig {
     fn default() -> Self {
         Self {
@@ -141,6 +150,7 @@ impl Default for NeuralTrainConfig {
             knn_k: 30,
             finetune_layers: usize::MAX,
             relative_shrink: true,
+            conditional_prior: true,
             schedule: LrSchedule::Constant,
             eval_every: 0,
             group_by_length: false,
@@ -179,6 +189,7 @@ impl NeuralTrainConfig {
             eval_every: 100,
             knn_k: 0,
             relative_shrink: false,
+            conditional_prior: false,
             ..Self::default()
         }
     }

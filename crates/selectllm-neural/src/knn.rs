@@ -98,6 +98,31 @@ impl Knn {
         num.into_iter().map(|x| x / den).collect()
     }
 
+    /// Mean correctness over all members of the `k` training questions nearest to `q` (the
+    /// difficulty of [`crate::relative::Conditional`]).
+    pub fn difficulty(&self, q: &[f32], k: usize) -> f32 {
+        let q = unit(q);
+        let sims: Vec<f32> = self
+            .emb
+            .chunks_exact(self.dim)
+            .map(|e| e.iter().zip(&q).map(|(a, b)| a * b).sum())
+            .collect();
+        let mean_correct: Vec<f32> = self
+            .targets
+            .chunks_exact(self.members.max(1))
+            .map(|t| t.iter().sum::<f32>() / t.len() as f32)
+            .collect();
+        crate::relative::difficulty(&sims, &mean_correct, None, None, k)
+    }
+
+    /// The training targets, one row per indexed question.
+    pub(crate) fn target_rows(&self) -> Vec<Vec<f32>> {
+        self.targets
+            .chunks_exact(self.members.max(1))
+            .map(<[f32]>::to_vec)
+            .collect()
+    }
+
     /// The logit shift per member for embedding `q`: how much better than its prior each
     /// member did on the neighbours, centred over members (so it only moves members relative
     /// to each other, not the question's difficulty).

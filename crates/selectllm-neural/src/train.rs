@@ -221,6 +221,17 @@ pub(crate) fn attach_shrink(
         Some(_) => (0..=8).map(|i| i as f32 / 4.0).collect(),
         None => vec![0.0],
     };
+    // The difficulty-conditional prior, from the kNN index's training questions.
+    let conditional = match &clf.knn {
+        Some(knn) if cfg.conditional_prior => {
+            crate::relative::fit_conditional(&knn.emb, knn.dim, &knn.target_rows(), knn.k)
+        }
+        _ => None,
+    };
+    let d_val: Vec<Option<f32>> = match (&conditional, &clf.knn) {
+        (Some(c), Some(knn)) => e_val.iter().map(|e| Some(knn.difficulty(e, c.k))).collect(),
+        _ => vec![None; e_val.len()],
+    };
     let mut best: Option<(f64, f32, Shrink)> = None;
     for beta in betas {
         if let Some(k) = clf.knn.as_mut() {
@@ -228,7 +239,8 @@ pub(crate) fn attach_shrink(
         }
         let z = clf.logits_from_embeddings(e_val)?;
         let mut s = Shrink::from_prior(&prior);
-        let acc = s.fit(&z, &labels);
+        s.conditional = conditional.clone();
+        let acc = s.fit(&z, &d_val, &labels);
         if best.as_ref().is_none_or(|b| acc > b.0 + 1e-9) {
             best = Some((acc, beta, s));
         }

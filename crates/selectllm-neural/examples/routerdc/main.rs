@@ -5,7 +5,7 @@
 //!   options: --mode frozen|finetune  --loss bce|pairwise:W  --target label|success
 //!            --knn K  --hidden H  --epochs N  --batch B  --accum A  --layers L  --lr X
 //!            --encoder-lr X  --schedule constant|linear  --eval-every STEPS
-//!            --group-by-length true|false
+//!            --group-by-length true|false  --no-shrink  --no-conditional
 //!            --cache DIR  --save DIR  --svg FILE  --seed S
 //! Data: $SELECTLLM_DATA (default ../shared/data)/routerdc/{gsm8k-train,gsm8k-test}.json or
 //! {mmlu_train,mmlu_test}.json; 10% of train (seeded shuffle) is the validation split.
@@ -112,6 +112,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     if args.iter().any(|a| a == "--no-shrink") {
         cfg.relative_shrink = false;
     }
+    if args.iter().any(|a| a == "--no-conditional") {
+        cfg.conditional_prior = false;
+    }
     let (tr, te) = match data.as_str() {
         "mmlu" => ("mmlu_train.json", "mmlu_test.json"),
         _ => ("gsm8k-train.json", "gsm8k-test.json"),
@@ -162,7 +165,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         cfg.knn_k,
         clf.knn().map_or(0.0, |k| k.beta),
         clf.shrink()
-            .map_or("off".to_string(), |s| format!("{:.2}", s.lambda)),
+            .map_or("off".to_string(), |s| match &s.conditional {
+                Some(c) => format!(
+                    "{:.2} (conditional, gamma {:.2}, cv gain {:+.4}, z {:.2})",
+                    s.lambda, c.gamma, c.cv_gain, c.cv_z
+                ),
+                None => format!("{:.2}", s.lambda),
+            }),
         cfg.hidden,
         metrics::mean_auc(&after, &y),
         calibrate::ece(&flat(&before), &yf),
