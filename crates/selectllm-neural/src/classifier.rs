@@ -168,12 +168,9 @@ impl NeuralClassifier {
     }
 
     /// Each question's difficulty for the shrinkage's conditional prior (`None` without one).
-    pub(crate) fn difficulties(&self, emb: &[Vec<f32>]) -> Vec<Option<f32>> {
+    fn difficulties(&self, emb: &[Vec<f32>]) -> Vec<Option<f32>> {
         let cond = self.shrink.as_ref().and_then(|s| s.conditional.as_ref());
-        match (cond, &self.knn) {
-            (Some(c), Some(knn)) => emb.iter().map(|e| Some(knn.difficulty(e, c.k))).collect(),
-            _ => vec![None; emb.len()],
-        }
+        crate::relative::difficulties(self.knn.as_ref(), cond, emb)
     }
 
     /// Per-member temperature (around the member's base-rate logit), then the relative

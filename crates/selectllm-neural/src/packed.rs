@@ -266,7 +266,7 @@ impl PackedAttention<'_> {
     ) {
         let (hd, hidden) = (self.head_dim, self.heads * self.head_dim);
         let scale = 1.0 / (hd as f32).sqrt();
-        let [bq, bk, _] = &self.bias;
+        let [bq, bk, bv] = &self.bias;
         // k (+ bias) of one head transposed to (head_dim, padded len), so the score loop reads
         // whole LANES-wide blocks; the padding columns stay 0 and their scores are not used.
         let lenp = len.div_ceil(LANES) * LANES;
@@ -282,6 +282,13 @@ impl PackedAttention<'_> {
                     kt[d * lenp + j] = k[j * hidden + col + d] + bk[col + d];
                 }
             }
+            let head = Head {
+                hd,
+                col,
+                len,
+                lenp,
+                hidden,
+            };
             let mut i = 0;
             while i < len {
                 let rows = (len - i).min(ROWS);
@@ -291,24 +298,9 @@ impl PackedAttention<'_> {
                         *a = (qd + b) * scale;
                     }
                 }
-                let head = Head {
-                    hd,
-                    col,
-                    len,
-                    lenp,
-                    hidden,
-                };
                 let at = i * ostride + col - first;
                 if rows == ROWS {
-                    head.rows::<ROWS>(
-                        &qa,
-                        &kt,
-                        v,
-                        &mut probs,
-                        &self.bias[2],
-                        &mut out[at..],
-                        ostride,
-                    );
+                    head.rows::<ROWS>(&qa, &kt, v, &mut probs, bv, &mut out[at..], ostride);
                 } else {
                     for r in 0..rows {
                         let at = at + r * ostride;
@@ -317,7 +309,7 @@ impl PackedAttention<'_> {
                             &kt,
                             v,
                             &mut probs,
-                            &self.bias[2],
+                            bv,
                             &mut out[at..],
                             ostride,
                         );

@@ -133,6 +133,18 @@ impl Shrink {
     }
 }
 
+/// Each embedding's difficulty for `cond` from the kNN index (`None` for all without either).
+pub(crate) fn difficulties(
+    knn: Option<&crate::knn::Knn>,
+    cond: Option<&Conditional>,
+    emb: &[Vec<f32>],
+) -> Vec<Option<f32>> {
+    match (knn, cond) {
+        (Some(knn), Some(c)) => emb.iter().map(|e| Some(knn.difficulty(e, c.k))).collect(),
+        _ => vec![None; emb.len()],
+    }
+}
+
 /// Weights of the conditional offsets tried in cross-validation.
 const GAMMAS: [f32; 5] = [0.0, 0.25, 0.5, 0.75, 1.0];
 /// Folds of the cross-validation that chooses the weight.

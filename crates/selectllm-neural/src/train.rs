@@ -228,10 +228,7 @@ pub(crate) fn attach_shrink(
         }
         _ => None,
     };
-    let d_val: Vec<Option<f32>> = match (&conditional, &clf.knn) {
-        (Some(c), Some(knn)) => e_val.iter().map(|e| Some(knn.difficulty(e, c.k))).collect(),
-        _ => vec![None; e_val.len()],
-    };
+    let d_val = crate::relative::difficulties(clf.knn.as_ref(), conditional.as_ref(), e_val);
     let mut best: Option<(f64, f32, Shrink)> = None;
     for beta in betas {
         if let Some(k) = clf.knn.as_mut() {
