@@ -26,6 +26,8 @@ pub struct Knn {
     pub(crate) targets: Vec<f32>,
     pub(crate) members: usize,
     pub(crate) prior: Vec<f32>,
+    /// Each indexed question's mean target over members (for [`Knn::difficulty`]).
+    pub(crate) mean_correct: Vec<f32>,
     pub k: usize,
     pub beta: f32,
 }
@@ -52,6 +54,10 @@ impl Knn {
             }
         }
         Ok(Self {
+            mean_correct: targets
+                .iter()
+                .map(|t| t.iter().sum::<f32>() / t.len().max(1) as f32)
+                .collect(),
             emb: emb.iter().flat_map(|e| unit(e)).collect(),
             dim,
             targets: targets.iter().flatten().copied().collect(),
@@ -107,12 +113,7 @@ impl Knn {
             .chunks_exact(self.dim)
             .map(|e| e.iter().zip(&q).map(|(a, b)| a * b).sum())
             .collect();
-        let mean_correct: Vec<f32> = self
-            .targets
-            .chunks_exact(self.members.max(1))
-            .map(|t| t.iter().sum::<f32>() / t.len() as f32)
-            .collect();
-        crate::relative::difficulty(&sims, &mean_correct, None, None, k)
+        crate::relative::difficulty(&sims, &self.mean_correct, None, None, k)
     }
 
     /// The training targets, one row per indexed question.

@@ -17,7 +17,10 @@
 //! the constant ones by a weight chosen by 5-fold cross-validation of pair accuracy on the
 //! training questions, and used only when its gain is at least two standard errors.
 
+use candle_core::{Device, Tensor};
 use serde::{Deserialize, Serialize};
+
+use crate::error::NeuralError;
 
 /// The fitted shrinkage.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -161,13 +164,13 @@ pub fn fit_conditional(
     dim: usize,
     targets: &[Vec<f32>],
     k: usize,
-) -> Option<Conditional> {
+) -> Result<Option<Conditional>, NeuralError> {
     let n = targets.len();
     let members = targets.first().map_or(0, Vec::len);
     if k == 0 || dim == 0 || members < 2 || n < FOLDS * (k + 1) || emb.len() != n * dim {
-        return None;
+        return Ok(None);
     }
-    let sims = similarities(emb, dim);
+    let sims = similarities(emb, dim)?;
     let mean_correct: Vec<f32> = targets
         .iter()
         .map(|t| t.iter().sum::<f32>() / members as f32)
@@ -223,7 +226,7 @@ pub fn fit_conditional(
         .collect();
     let pairs: f64 = base.iter().map(|b| b.1).sum();
     if pairs == 0.0 {
-        return None;
+        return Ok(None);
     }
     let mut best: Option<(f32, f64, f64)> = None;
     for (g, rows) in GAMMAS.iter().zip(&rows).skip(1) {
@@ -246,17 +249,19 @@ pub fn fit_conditional(
             best = Some((*g, gain, z));
         }
     }
-    let (gamma, gain, z) = best?;
+    let Some((gamma, gain, z)) = best else {
+        return Ok(None);
+    };
     if !(gain > 0.0 && z >= MIN_Z) {
-        return None;
+        return Ok(None);
     }
     let all = vec![true; n];
-    Some(Conditional {
+    Ok(Some(Conditional {
         gamma,
         cv_gain: gain as f32,
         cv_z: z as f32,
         ..fit_curves(&sims, n, &mean_correct, targets, &all, k)
-    })
+    }))
 }
 
 /// Pair hits of one question: (pairs with exactly one member right that `p` ranks right, ties
@@ -281,19 +286,11 @@ fn pair_hits(p: &[f32], labels: &[f32]) -> (f64, f64) {
     (hits, n)
 }
 
-/// Cosine similarities of all pairs of the `n` unit rows of `emb` (row-major `n x n`).
-fn similarities(emb: &[f32], dim: usize) -> Vec<f32> {
-    let rows: Vec<&[f32]> = emb.chunks_exact(dim).collect();
-    let n = rows.len();
-    let mut out = vec![0.0f32; n * n];
-    for i in 0..n {
-        for j in i..n {
-            let s: f32 = rows[i].iter().zip(rows[j]).map(|(a, b)| a * b).sum();
-            out[i * n + j] = s;
-            out[j * n + i] = s;
-        }
-    }
-    out
+/// Cosine similarities of all pairs of the `n` unit rows of `emb` (row-major `n x n`), as one
+/// matrix product.
+fn similarities(emb: &[f32], dim: usize) -> Result<Vec<f32>, NeuralError> {
+    let x = Tensor::from_slice(emb, (emb.len() / dim, dim), &Device::Cpu)?;
+    Ok(x.matmul(&x.t()?)?.flatten_all()?.to_vec1::<f32>()?)
 }
 
 /// Mean of `mean_correct` (each training question's mean correctness over members) over the
@@ -453,7 +450,9 @@ mod tests {
     fn a_difficulty_dependent_order_is_found_and_a_constant_one_is_not() {
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(11);
         let (emb, targets) = two_topics(600, &mut rng);
-        let c = fit_conditional(&emb, 8, &targets, 10).expect("conditional prior");
+        let c = fit_conditional(&emb, 8, &targets, 10)
+            .expect("fit")
+            .expect("conditional prior");
         assert!(c.gamma > 0.0 && c.cv_z >= MIN_Z as f32, "{c:?}");
         // On an easy question member 0 ranks above member 1, on a hard one below it.
         let easy = c.offsets(0.9);
@@ -481,9 +480,12 @@ mod tests {
                     .collect()
             })
             .collect();
-        assert_eq!(fit_conditional(&emb, 8, &flat, 10), None);
+        assert_eq!(fit_conditional(&emb, 8, &flat, 10).expect("fit"), None);
         // Too few questions for the folds.
-        assert_eq!(fit_conditional(&emb[..8 * 40], 8, &targets[..40], 10), None);
+        assert_eq!(
+            fit_conditional(&emb[..8 * 40], 8, &targets[..40], 10).expect("fit"),
+            None
+        );
     }
 
     #[test]

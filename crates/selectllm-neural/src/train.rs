@@ -224,7 +224,7 @@ pub(crate) fn attach_shrink(
     // The difficulty-conditional prior, from the kNN index's training questions.
     let conditional = match &clf.knn {
         Some(knn) if cfg.conditional_prior => {
-            crate::relative::fit_conditional(&knn.emb, knn.dim, &knn.target_rows(), knn.k)
+            crate::relative::fit_conditional(&knn.emb, knn.dim, &knn.target_rows(), knn.k)?
         }
         _ => None,
     };

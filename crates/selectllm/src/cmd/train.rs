@@ -116,6 +116,11 @@ pub struct NeuralArgs {
     /// Nearest-neighbour evidence from this many similar training questions (0 = off).
     #[arg(long, help_heading = H)]
     pub knn: Option<usize>,
+    /// Let the members' prior order depend on question difficulty (the kNN neighbours' mean
+    /// correctness) when 5-fold cross-validation on the training questions finds a gain of at
+    /// least 2 standard errors (default true; needs kNN).
+    #[arg(long, help_heading = H)]
+    pub conditional_prior: Option<bool>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -208,6 +213,7 @@ pub fn neural_trainer(a: &ClassifierArgs, mode: NeuralMode) -> anyhow::Result<Ne
     set!(eval_every, n.eval_every);
     set!(patience, n.patience);
     set!(knn_k, n.knn);
+    set!(conditional_prior, n.conditional_prior);
     set!(group_by_length, n.group_by_length);
     set!(schedule, n.schedule);
     Ok(NeuralTrainer {
