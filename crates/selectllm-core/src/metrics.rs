@@ -68,26 +68,36 @@ pub fn mean_auc<L: Outcome>(probs: &[Vec<f32>], labels: &[Vec<L>]) -> f64 {
 /// Over (question, member pair) with exactly one of the two right: how often the right one has
 /// the higher probability (ties count half). `None` when no such pair exists.
 pub fn pair_accuracy<L: Outcome>(probs: &[Vec<f32>], labels: &[Vec<L>]) -> Option<f64> {
+    let (hits, n) = probs
+        .iter()
+        .zip(labels)
+        .map(|(p, l)| pair_hits(p, l))
+        .fold((0.0, 0), |(h, n), (dh, dn)| (h + dh, n + dn));
+    (n > 0).then(|| hits / n as f64)
+}
+
+/// One question's part of [`pair_accuracy`]: (hits, ties counting half; pairs of members with
+/// exactly one of the two right).
+pub fn pair_hits<L: Outcome>(p: &[f32], l: &[L]) -> (f64, usize) {
     let (mut hits, mut n) = (0.0f64, 0usize);
-    for (p, l) in probs.iter().zip(labels) {
-        for a in 0..p.len().min(l.len()) {
-            for b in a + 1..p.len().min(l.len()) {
-                if l[a].is_right() == l[b].is_right() {
-                    continue;
-                }
-                let (right, wrong) = if l[a].is_right() { (a, b) } else { (b, a) };
-                n += 1;
-                hits += if p[right] > p[wrong] {
-                    1.0
-                } else if p[right] == p[wrong] {
-                    0.5
-                } else {
-                    0.0
-                };
+    let m = p.len().min(l.len());
+    for a in 0..m {
+        for b in a + 1..m {
+            if l[a].is_right() == l[b].is_right() {
+                continue;
             }
+            let (right, wrong) = if l[a].is_right() { (a, b) } else { (b, a) };
+            n += 1;
+            hits += if p[right] > p[wrong] {
+                1.0
+            } else if p[right] == p[wrong] {
+                0.5
+            } else {
+                0.0
+            };
         }
     }
-    (n > 0).then(|| hits / n as f64)
+    (hits, n)
 }
 
 #[cfg(test)]

@@ -77,13 +77,12 @@ impl Knn {
 
     /// Per-member rate among the k nearest neighbours of `q`, skipping index `skip`.
     pub fn evidence(&self, q: &[f32], skip: Option<usize>) -> Vec<f32> {
-        let q = unit(q);
         let mut sims: Vec<(f32, usize)> = self
-            .emb
-            .chunks_exact(self.dim)
+            .similarities(q)
+            .into_iter()
             .enumerate()
             .filter(|(i, _)| Some(*i) != skip)
-            .map(|(i, e)| (e.iter().zip(&q).map(|(a, b)| a * b).sum(), i))
+            .map(|(i, s)| (s, i))
             .collect();
         let k = self.k.min(sims.len());
         if k == 0 {
@@ -107,13 +106,16 @@ impl Knn {
     /// Mean correctness over all members of the `k` training questions nearest to `q` (the
     /// difficulty of [`crate::relative::Conditional`]).
     pub fn difficulty(&self, q: &[f32], k: usize) -> f32 {
+        crate::relative::difficulty(&self.similarities(q), &self.mean_correct, None, None, k)
+    }
+
+    /// Cosine similarity of `q` to each indexed question.
+    fn similarities(&self, q: &[f32]) -> Vec<f32> {
         let q = unit(q);
-        let sims: Vec<f32> = self
-            .emb
+        self.emb
             .chunks_exact(self.dim)
             .map(|e| e.iter().zip(&q).map(|(a, b)| a * b).sum())
-            .collect();
-        crate::relative::difficulty(&sims, &self.mean_correct, None, None, k)
+            .collect()
     }
 
     /// The training targets, one row per indexed question.

@@ -20,6 +20,8 @@
 use candle_core::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
+use selectllm_core::metrics::pair_hits;
+
 use crate::error::NeuralError;
 
 /// The fitted shrinkage.
@@ -219,12 +221,12 @@ pub fn fit_conditional(
     // The weight with the largest held-out gain over the constant prior, kept only when the
     // gain is at least MIN_Z standard errors (paired over questions): with few questions or
     // members, a gain found in cross-validation is mostly noise.
-    let base: Vec<(f64, f64)> = rows[0]
+    let base: Vec<(f64, usize)> = rows[0]
         .iter()
         .zip(&labels)
         .map(|(r, l)| pair_hits(r, l))
         .collect();
-    let pairs: f64 = base.iter().map(|b| b.1).sum();
+    let pairs = base.iter().map(|b| b.1).sum::<usize>() as f64;
     if pairs == 0.0 {
         return Ok(None);
     }
@@ -240,7 +242,7 @@ pub fn fit_conditional(
         let se = diff
             .iter()
             .zip(&base)
-            .map(|(d, b)| (d - gain * b.1).powi(2))
+            .map(|(d, b)| (d - gain * b.1 as f64).powi(2))
             .sum::<f64>()
             .sqrt()
             / pairs;
@@ -262,28 +264,6 @@ pub fn fit_conditional(
         cv_z: z as f32,
         ..fit_curves(&sims, n, &mean_correct, targets, &all, k)
     }))
-}
-
-/// Pair hits of one question: (pairs with exactly one member right that `p` ranks right, ties
-/// counting half; such pairs).
-fn pair_hits(p: &[f32], labels: &[f32]) -> (f64, f64) {
-    let (mut hits, mut n) = (0.0, 0.0);
-    for a in 0..p.len().min(labels.len()) {
-        for b in a + 1..p.len().min(labels.len()) {
-            let (ra, rb) = (labels[a] >= 0.5, labels[b] >= 0.5);
-            if ra == rb {
-                continue;
-            }
-            let (right, wrong) = if ra { (a, b) } else { (b, a) };
-            n += 1.0;
-            hits += match p[right].partial_cmp(&p[wrong]) {
-                Some(std::cmp::Ordering::Greater) => 1.0,
-                Some(std::cmp::Ordering::Equal) => 0.5,
-                _ => 0.0,
-            };
-        }
-    }
-    (hits, n)
 }
 
 /// Cosine similarities of all pairs of the `n` unit rows of `emb` (row-major `n x n`), as one
