@@ -112,7 +112,22 @@ impl Policy {
 
     /// Selects members given their confidences.
     pub fn select(&self, conf: &[f32], pool: &PoolInfo) -> Selection {
-        let order = confidence_order(conf, &pool.latency);
+        self.select_ranked(conf, pool, None)
+    }
+
+    /// [`Self::select`], ranking members by `ranking` (best first) instead of by confidence
+    /// when given (a classifier's fixed order, `Classifier::ranking`); the confidences still
+    /// decide thresholds, weights and the budgeted search.
+    pub fn select_ranked(
+        &self,
+        conf: &[f32],
+        pool: &PoolInfo,
+        ranking: Option<&[usize]>,
+    ) -> Selection {
+        let order = match ranking {
+            Some(r) if r.len() == conf.len() => r.to_vec(),
+            _ => confidence_order(conf, &pool.latency),
+        };
         let (members, reason) = match *self {
             Policy::MaxConf { s } | Policy::WeightedMaxConf { s } => {
                 let k = s.min(order.len());

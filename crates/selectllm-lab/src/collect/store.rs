@@ -299,6 +299,7 @@ impl Store {
                     task,
                     gold: gold.map(Answer::new),
                     split,
+                    benchmark: None,
                 })
             })
             .collect()

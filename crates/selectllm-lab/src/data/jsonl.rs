@@ -109,6 +109,7 @@ pub fn parse(path: &Path, text: &str) -> Result<RoutingDataset, DataError> {
         members: header.members,
         questions: Vec::new(),
         outcomes: Vec::new(),
+        benchmarks: Default::default(),
     };
     for (i, l) in lines {
         let line: Line =

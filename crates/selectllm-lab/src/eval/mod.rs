@@ -5,6 +5,7 @@ pub mod metrics;
 pub mod report;
 mod rows;
 pub mod run;
+pub mod tasks;
 
 use std::collections::HashMap;
 use std::time::Instant;
@@ -231,6 +232,9 @@ pub fn evaluate(
     let mut probs: Vec<Option<Vec<f32>>> = vec![None; n];
     let mut uncalibrated: Vec<Option<Vec<f32>>> = vec![None; n];
     let mut fold_of: Vec<usize> = vec![usize::MAX; n];
+    // each fold's fixed member order, when its classifier fell back to one (`train::order`)
+    let mut rankings: Vec<Option<Vec<usize>>> = Vec::with_capacity(folds.len());
+    let mut order_checks = Vec::new();
     for (fi, fold) in folds.iter().enumerate() {
         progress(&format!(
             "{}: training {} on fold {}/{} ({} questions)",
@@ -243,6 +247,8 @@ pub fn evaluate(
         let train = TrainSet::from_dataset(ds, &fold.train);
         let val = TrainSet::from_dataset(ds, &fold.val);
         let clf = trainer.fit(&members, &train, &val, cfg.seed.wrapping_add(fi as u64))?;
+        rankings.push(clf.ranking().map(<[usize]>::to_vec));
+        order_checks.extend(trainer.order_check());
         let texts: Vec<&str> = fold
             .test
             .iter()
@@ -262,7 +268,8 @@ pub fn evaluate(
     let train_s = t0.elapsed().as_secs_f64();
     progress(&format!("{}: evaluating policies and baselines", ds.name));
     let (pool, latency_source) = pool_info(ds, cfg);
-    let mut report = rows::build(ds, cfg, &folds, &probs, &pool, &trainer.name())?;
+    let mut report = rows::build(ds, cfg, &folds, &probs, &rankings, &pool, &trainer.name())?;
+    report.classifier.member_order = order_checks.iter().map(|c| c.describe(&members)).collect();
     rows::add_uncalibrated(&mut report.classifier, ds, &folds, &uncalibrated);
     report.protocol = protocol;
     report.latency_source = latency_source;

@@ -28,6 +28,9 @@ pub struct ClassifierMetrics {
     pub ece_uncalibrated: Option<f64>,
     /// Reliability bins before post-hoc calibration (empty when not calibrated).
     pub reliability_uncalibrated: Vec<Bin>,
+    /// The member-order check of each fold's classifier (`train::order`), in words.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub member_order: Vec<String>,
 }
 
 impl ClassifierMetrics {
@@ -45,6 +48,7 @@ impl ClassifierMetrics {
             reliability: Vec::new(),
             ece_uncalibrated: None,
             reliability_uncalibrated: Vec::new(),
+            member_order: Vec::new(),
         }
     }
 }
@@ -81,6 +85,17 @@ pub struct Row {
     /// What the row chose (e.g. the members of a fixed subset).
     #[serde(skip_serializing_if = "String::is_empty")]
     pub detail: String,
+    /// Figures per task, on datasets whose questions name their task (see `eval::tasks`).
+    #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub tasks: super::tasks::Tasks,
+    /// Mean over tasks of the RouterDC-comparable figure (accuracy on probability tasks,
+    /// sample accuracy on multi-attempt tasks); `accuracy` is the micro average.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub macro_accuracy: Option<f64>,
+    /// Per test question: correctness (midpoint of the bounds) and one-sample accuracy
+    /// (NaN when unknown); consumed by the per-task figures.
+    #[serde(skip)]
+    pub(crate) per_question: Vec<(f64, f64)>,
 }
 
 /// Wall-clock figures of the run that produced the report.
@@ -103,6 +118,9 @@ pub struct Report {
     pub latency_source: String,
     pub classifier: ClassifierMetrics,
     pub rows: Vec<Row>,
+    /// The tasks of the test questions, with their label rules (empty: not named by the data).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub tasks: Vec<super::tasks::TaskInfo>,
     pub notes: Vec<String>,
     pub timing: Timing,
 }
@@ -141,6 +159,19 @@ impl Report {
             fmt_opt(c.pair_acc),
             fmt_opt(c.pair_acc_prior)
         );
+        if !c.member_order.is_empty() {
+            let mut seen: Vec<&String> = Vec::new();
+            for m in &c.member_order {
+                if !seen.contains(&m) {
+                    seen.push(m);
+                }
+            }
+            s.pop();
+            for m in seen {
+                let _ = writeln!(s, "- {m}");
+            }
+            let _ = writeln!(s);
+        }
         let sim = self.rows.iter().any(|r| r.simulated);
         let with_cost = self.rows.iter().any(|r| r.cost.is_some());
         let _ = write!(s, "| row | accuracy % | 95% CI |");
@@ -183,6 +214,7 @@ impl Report {
             }
             let _ = writeln!(s);
         }
+        s.push_str(&super::tasks::markdown(&self.tasks, &self.rows));
         if !self.notes.is_empty() {
             let _ = writeln!(s);
             for n in &self.notes {

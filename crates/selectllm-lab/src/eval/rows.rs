@@ -2,8 +2,8 @@
 
 use std::collections::BTreeMap;
 
-use rand::SeedableRng;
 use rand::seq::index::sample;
+use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 use selectllm_core::answer::Answer;
@@ -13,6 +13,7 @@ use selectllm_core::vote::{Ballot, SimBallot, VoteMode, Voter, WrongAnswers};
 
 use super::metrics;
 use super::report::{ClassifierMetrics, Report, Row, Timing};
+use super::tasks::{self, TaskIndex};
 use super::{EvalConfig, EvalError, Fold};
 
 /// Correctness of one vote: (low, high); equal when the vote is real.
@@ -24,6 +25,8 @@ struct Ctx<'a> {
     pool: &'a PoolInfo,
     real: bool,
     gold: Vec<Option<Answer>>,
+    /// Whether each question's task is multi-attempt (its one-sample accuracy differs from its label).
+    multi: Vec<bool>,
 }
 
 impl Ctx<'_> {
@@ -71,6 +74,36 @@ impl Ctx<'_> {
         }
     }
 
+    /// One-sample accuracy of calling `members` on question `q` (see `tasks`); on tasks
+    /// whose success rate is the label, the vote's correctness `(lo, hi)` itself.
+    fn sample(
+        &self,
+        q: usize,
+        members: &[usize],
+        weights: Option<&[f32]>,
+        conf: &[f32],
+        (lo, hi): Outcome2,
+    ) -> f64 {
+        if !self.multi[q] {
+            return (lo + hi) / 2.0;
+        }
+        let rates: Vec<f32> = self.ds.outcomes[q].iter().map(|o| o.success_rate).collect();
+        let voter = Voter::new(&self.pool.latency, conf);
+        tasks::one_sample_vote(&voter, members, &rates, weights, self.cfg.vote)
+    }
+
+    /// [`Self::correct`] and [`Self::sample`] together.
+    fn judge(
+        &self,
+        q: usize,
+        members: &[usize],
+        weights: Option<&[f32]>,
+        conf: &[f32],
+    ) -> (Outcome2, f64) {
+        let out = self.correct(q, members, weights, conf);
+        (out, self.sample(q, members, weights, conf, out))
+    }
+
     fn latency(&self, members: &[usize]) -> (f64, f64, f64) {
         let sum = members.iter().map(|&m| self.pool.latency[m]).sum();
         let max = members
@@ -88,6 +121,8 @@ struct Acc {
     kind: &'static str,
     lo: Vec<f64>,
     hi: Vec<f64>,
+    /// One-sample accuracy per question (NaN where the row does not know it).
+    sample: Vec<f64>,
     calls: f64,
     lat_sum: f64,
     lat_max: f64,
@@ -102,6 +137,7 @@ impl Acc {
             kind,
             lo: Vec::new(),
             hi: Vec::new(),
+            sample: Vec::new(),
             calls: 0.0,
             lat_sum: 0.0,
             lat_max: 0.0,
@@ -110,7 +146,14 @@ impl Acc {
         }
     }
 
-    fn push(&mut self, (lo, hi): Outcome2, calls: f64, (ls, lm, c): (f64, f64, f64)) {
+    fn push_with_sample(
+        &mut self,
+        (lo, hi): Outcome2,
+        sample: f64,
+        calls: f64,
+        (ls, lm, c): (f64, f64, f64),
+    ) {
+        self.sample.push(sample);
         self.lo.push(lo);
         self.hi.push(hi);
         self.calls += calls;
@@ -144,6 +187,9 @@ impl Acc {
             latency_max: self.lat_max / n,
             cost: priced.then_some(self.cost / n),
             detail: self.detail,
+            tasks: Default::default(),
+            macro_accuracy: None,
+            per_question: mid.into_iter().zip(self.sample).collect(),
         }
     }
 }
@@ -178,6 +224,7 @@ pub(super) fn build(
     cfg: &EvalConfig,
     folds: &[Fold],
     probs: &[Option<Vec<f32>>],
+    rankings: &[Option<Vec<usize>>],
     pool: &PoolInfo,
     clf_name: &str,
 ) -> Result<Report, EvalError> {
@@ -194,12 +241,23 @@ pub(super) fn build(
             })
         })
         .collect();
+    let multi = ds
+        .questions
+        .iter()
+        .map(|q| {
+            q.benchmark
+                .as_ref()
+                .and_then(|b| ds.benchmarks.get(b))
+                .is_some_and(|b| b.multi_attempt)
+        })
+        .collect();
     let ctx = Ctx {
         ds,
         cfg,
         pool,
         real,
         gold,
+        multi,
     };
     let priced = pool.cost.iter().any(|&c| c > 0.0);
     let simulated = !real;
@@ -238,8 +296,14 @@ pub(super) fn build(
     for m in 0..n_m {
         let mut acc = Acc::new(format!("single:{}", ds.members[m].name), "single");
         for &(_, q) in &tests {
-            let v = ds.outcomes[q][m].label as u8 as f64;
-            acc.push((v, v), 1.0, ctx.latency(&[m]));
+            let o = &ds.outcomes[q][m];
+            let v = o.label as u8 as f64;
+            let sample = if ctx.multi[q] {
+                o.success_rate as f64
+            } else {
+                v
+            };
+            acc.push_with_sample((v, v), sample, 1.0, ctx.latency(&[m]));
         }
         rows.push(acc.finish(cfg, simulated, priced, next_seed()));
     }
@@ -247,11 +311,8 @@ pub(super) fn build(
     // all members
     let mut acc = Acc::new("all", "baseline");
     for &(f, q) in &tests {
-        acc.push(
-            ctx.correct(q, &all, None, &priors[f]),
-            n_m as f64,
-            ctx.latency(&all),
-        );
+        let (out, sample) = ctx.judge(q, &all, None, &priors[f]);
+        acc.push_with_sample(out, sample, n_m as f64, ctx.latency(&all));
     }
     rows.push(acc.finish(cfg, simulated, priced, next_seed()));
 
@@ -266,11 +327,8 @@ pub(super) fn build(
             *chosen.entry(names.join("+")).or_default() += 1;
             for &(tf, q) in &tests {
                 if tf == f {
-                    acc.push(
-                        ctx.correct(q, &best, None, &priors[f]),
-                        s as f64,
-                        ctx.latency(&best),
-                    );
+                    let (out, sample) = ctx.judge(q, &best, None, &priors[f]);
+                    acc.push_with_sample(out, sample, s as f64, ctx.latency(&best));
                 }
             }
         }
@@ -299,10 +357,36 @@ pub(super) fn build(
         let k = rngs.len() as f64;
         for &(f, q) in &tests {
             let (mut lo, mut hi, mut ls, mut lm, mut c) = (0.0, 0.0, 0.0, 0.0, 0.0);
+            let mut one = 0.0;
             for rng in rngs.iter_mut() {
                 let mut subset = sample(rng, n_m, s).into_vec();
                 subset.sort_unstable();
                 let (a, b) = ctx.correct(q, &subset, None, &priors[f]);
+                // the one-sample figure of a vote: exact for s = 1, else one seeded draw of
+                // the members' sampled answers per seed (the mean over seeds estimates it)
+                one += if !ctx.multi[q] {
+                    (a + b) / 2.0
+                } else if s == 1 {
+                    ds.outcomes[q][subset[0]].success_rate as f64
+                } else {
+                    let row = &ds.outcomes[q];
+                    let ballots: Vec<SimBallot> = subset
+                        .iter()
+                        .map(|&m| {
+                            let right = rng.gen_bool(row[m].success_rate.clamp(0.0, 1.0) as f64);
+                            SimBallot {
+                                member: m,
+                                correct: right,
+                                success_rate: right as u8 as f32,
+                                weight: 1.0,
+                            }
+                        })
+                        .collect();
+                    let voter = Voter::new(&pool.latency, &priors[f]);
+                    let l = voter.simulate(&ballots, cfg.vote, WrongAnswers::AllAgree) as u8;
+                    let h = voter.simulate(&ballots, cfg.vote, WrongAnswers::AllDiffer) as u8;
+                    (l + h) as f64 / 2.0
+                };
                 let (x, y, z) = ctx.latency(&subset);
                 lo += a;
                 hi += b;
@@ -310,7 +394,7 @@ pub(super) fn build(
                 lm += y;
                 c += z;
             }
-            acc.push((lo / k, hi / k), s as f64, (ls / k, lm / k, c / k));
+            acc.push_with_sample((lo / k, hi / k), one / k, s as f64, (ls / k, lm / k, c / k));
         }
         acc.detail = format!("mean over {} seeds", rngs.len());
         rows.push(acc.finish(cfg, simulated, priced, next_seed()));
@@ -333,11 +417,17 @@ pub(super) fn build(
     policies.push(Policy::Budget(cfg.budget));
     for p in &policies {
         let mut acc = Acc::new(p.to_string(), "policy");
-        for &(_, q) in &tests {
+        for &(f, q) in &tests {
             let conf = probs[q].as_deref().unwrap_or(&no_conf);
-            let sel = p.select(conf, pool);
-            let out = ctx.correct(q, &sel.members, sel.weights.as_deref(), conf);
-            acc.push(out, sel.members.len() as f64, ctx.latency(&sel.members));
+            let ranking = rankings.get(f).and_then(|r| r.as_deref());
+            let sel = p.select_ranked(conf, pool, ranking);
+            let (out, sample) = ctx.judge(q, &sel.members, sel.weights.as_deref(), conf);
+            acc.push_with_sample(
+                out,
+                sample,
+                sel.members.len() as f64,
+                ctx.latency(&sel.members),
+            );
         }
         rows.push(acc.finish(cfg, simulated, priced, next_seed()));
     }
@@ -346,10 +436,23 @@ pub(super) fn build(
     let mut acc = Acc::new("oracle", "oracle");
     for &(_, q) in &tests {
         let v = ds.outcomes[q].iter().any(|o| o.label) as u8 as f64;
-        acc.push((v, v), n_m as f64, ctx.latency(&all));
+        // one sample: the member with the best score, known in hindsight
+        let best = ds.outcomes[q]
+            .iter()
+            .map(|o| o.success_rate as f64)
+            .fold(0.0, f64::max);
+        let sample = if ctx.multi[q] { best } else { v };
+        acc.push_with_sample((v, v), sample, n_m as f64, ctx.latency(&all));
     }
     rows.push(acc.finish(cfg, simulated, priced, next_seed()));
 
+    let task_index = TaskIndex::new(ds, &tests);
+    for r in rows.iter_mut() {
+        match &task_index {
+            Some(t) => t.annotate(r),
+            None => r.per_question.clear(),
+        }
+    }
     let classifier = classifier_metrics(ds, &priors, &tests, probs, clf_name);
     let mut notes = Vec::new();
     if simulated {
@@ -383,6 +486,7 @@ pub(super) fn build(
         latency_source: String::new(),
         classifier,
         rows,
+        tasks: task_index.map(|t| t.infos).unwrap_or_default(),
         notes,
         timing: Timing::default(),
     })

@@ -3,6 +3,7 @@
 pub mod checkpoint;
 pub mod lexical;
 pub mod neural;
+pub mod order;
 
 use sha2::{Digest, Sha256};
 
@@ -82,6 +83,11 @@ pub trait Trainer: Sync {
         val: &TrainSet<'_>,
         seed: u64,
     ) -> Result<Box<dyn selectllm_core::Classifier>, TrainError>;
+
+    /// The member-order check of the last `fit`, when this trainer runs one (`order`).
+    fn order_check(&self) -> Option<selectllm_core::checkpoint::OrderCheck> {
+        None
+    }
 }
 
 /// The lexical trainer.
@@ -132,6 +138,14 @@ impl Trainer for Pretrained {
         _seed: u64,
     ) -> Result<Box<dyn selectllm_core::Classifier>, TrainError> {
         let clf = checkpoint::load(&self.dir).map_err(|e| TrainError::Other(e.to_string()))?;
+        // the member-order check recorded at training time applies to the loaded classifier
+        let clf = match checkpoint::read_manifest(&self.dir)
+            .ok()
+            .and_then(|m| m.member_order)
+        {
+            Some(c) => order::apply(clf, &c),
+            None => clf,
+        };
         if clf.members() != members {
             return Err(TrainError::Other(format!(
                 "checkpoint {} was trained for members [{}] but the dataset has [{}]",

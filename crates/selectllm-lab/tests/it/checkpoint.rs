@@ -18,6 +18,7 @@ fn manifest() -> Manifest {
         hyperparameters: serde_json::json!({}),
         metrics: serde_json::json!({}),
         created_by: "test".into(),
+        member_order: None,
     }
 }
 

@@ -236,6 +236,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             hyperparameters: serde_json::json!({}),
             metrics: serde_json::json!({ "test_mean_auc": metrics::mean_auc(&after, &y) }),
             created_by: "selectllm-neural example routerdc".into(),
+            member_order: None,
         };
         clf.save(std::path::Path::new(&dir), &manifest)?;
     }

@@ -62,6 +62,7 @@ fn manifest(kind: &str) -> Manifest {
         hyperparameters: serde_json::json!({ "note": "kept" }),
         metrics: serde_json::Value::Null,
         created_by: "test".into(),
+        member_order: None,
     }
 }
 

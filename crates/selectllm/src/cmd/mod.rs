@@ -6,6 +6,7 @@ mod config;
 mod data;
 mod eval;
 mod export;
+mod labels;
 mod progress;
 mod route;
 mod train;
