@@ -2,6 +2,7 @@
 //! questions, and measure accuracy, calls, latency and cost, plus the classifier's metrics.
 
 pub mod metrics;
+mod plans;
 pub mod report;
 mod rows;
 pub mod run;
@@ -271,6 +272,15 @@ pub fn evaluate(
     let mut report = rows::build(ds, cfg, &folds, &probs, &rankings, &pool, &trainer.name())?;
     report.classifier.member_order = order_checks.iter().map(|c| c.describe(&members)).collect();
     rows::add_uncalibrated(&mut report.classifier, ds, &folds, &uncalibrated);
+    let (plan_rows, sweep, notes) = plans::build(ds, cfg, &folds, &probs, &pool);
+    let at = report
+        .rows
+        .iter()
+        .position(|r| r.kind == "oracle")
+        .unwrap_or(report.rows.len());
+    report.rows.splice(at..at, plan_rows);
+    report.sweep = sweep;
+    report.notes.extend(notes);
     report.protocol = protocol;
     report.latency_source = latency_source;
     report.timing.train_s = train_s;

@@ -77,8 +77,11 @@ pub struct Row {
     pub calls: f64,
     /// Mean over questions of the summed latency of the called members (sequential cost), seconds.
     pub latency_sum: f64,
-    /// Mean over questions of the slowest called member's latency (parallel fan-out), seconds.
+    /// Mean over questions of the slowest called member's latency (parallel fan-out), seconds;
+    /// for plan rows, the time at which the answer was decided.
     pub latency_max: f64,
+    /// 95th percentile over questions of the same, seconds.
+    pub latency_max_p95: f64,
     /// Mean USD per question, when prices and tokens are known.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cost: Option<f64>,
@@ -121,6 +124,9 @@ pub struct Report {
     /// The tasks of the test questions, with their label rules (empty: not named by the data).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub tasks: Vec<super::tasks::TaskInfo>,
+    /// Further rows of the plans' parameter sweep (in the JSON and CSV, not the table).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub sweep: Vec<Row>,
     pub notes: Vec<String>,
     pub timing: Timing,
 }
@@ -178,12 +184,12 @@ impl Report {
         if sim {
             let _ = write!(s, " simulated low–high % |");
         }
-        let _ = write!(s, " calls | latency sum s | latency max s |");
+        let _ = write!(s, " calls | latency sum s | latency max s | max p95 s |");
         if with_cost {
             let _ = write!(s, " cost $ |");
         }
         let _ = writeln!(s);
-        let cols = 6 + sim as usize + with_cost as usize;
+        let cols = 7 + sim as usize + with_cost as usize;
         let _ = writeln!(s, "|{}", "---|".repeat(cols));
         for r in &self.rows {
             let _ = write!(
@@ -206,8 +212,8 @@ impl Report {
             }
             let _ = write!(
                 s,
-                " {:.2} | {:.2} | {:.2} |",
-                r.calls, r.latency_sum, r.latency_max
+                " {:.2} | {:.2} | {:.2} | {:.2} |",
+                r.calls, r.latency_sum, r.latency_max, r.latency_max_p95
             );
             if with_cost {
                 let _ = write!(s, " {} |", r.cost.map_or("-".into(), |c| format!("{c:.5}")));
@@ -227,15 +233,15 @@ impl Report {
     /// The rows as CSV.
     pub fn csv(&self) -> String {
         let mut s = String::from(
-            "dataset,row,kind,accuracy,ci_low,ci_high,accuracy_low,accuracy_high,simulated,calls,latency_sum,latency_max,cost,detail\n",
+            "dataset,row,kind,accuracy,ci_low,ci_high,accuracy_low,accuracy_high,simulated,calls,latency_sum,latency_max,latency_max_p95,cost,detail\n",
         );
         let o = |v: Option<f64>| v.map_or(String::new(), |x| format!("{x:.6}"));
-        for r in &self.rows {
+        for r in self.rows.iter().chain(&self.sweep) {
             let _ = writeln!(
                 s,
-                "{},{},{},{:.6},{:.6},{:.6},{},{},{},{:.4},{:.4},{:.4},{},\"{}\"",
+                "{},\"{}\",{},{:.6},{:.6},{:.6},{},{},{},{:.4},{:.4},{:.4},{:.4},{},\"{}\"",
                 self.dataset,
-                r.name,
+                r.name.replace('"', "\"\""),
                 r.kind,
                 r.accuracy,
                 r.ci_low,
@@ -246,6 +252,7 @@ impl Report {
                 r.calls,
                 r.latency_sum,
                 r.latency_max,
+                r.latency_max_p95,
                 o(r.cost),
                 r.detail.replace('"', "\"\"")
             );

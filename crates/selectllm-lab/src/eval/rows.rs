@@ -17,7 +17,7 @@ use super::tasks::{self, TaskIndex};
 use super::{EvalConfig, EvalError, Fold};
 
 /// Correctness of one vote: (low, high); equal when the vote is real.
-type Outcome2 = (f64, f64);
+pub(super) type Outcome2 = (f64, f64);
 
 struct Ctx<'a> {
     ds: &'a RoutingDataset,
@@ -116,7 +116,7 @@ impl Ctx<'_> {
 }
 
 /// Accumulates one row over the test questions.
-struct Acc {
+pub(super) struct Acc {
     name: String,
     kind: &'static str,
     lo: Vec<f64>,
@@ -125,13 +125,13 @@ struct Acc {
     sample: Vec<f64>,
     calls: f64,
     lat_sum: f64,
-    lat_max: f64,
+    lat_max: Vec<f64>,
     cost: f64,
-    detail: String,
+    pub(super) detail: String,
 }
 
 impl Acc {
-    fn new(name: impl Into<String>, kind: &'static str) -> Self {
+    pub(super) fn new(name: impl Into<String>, kind: &'static str) -> Self {
         Acc {
             name: name.into(),
             kind,
@@ -140,10 +140,15 @@ impl Acc {
             sample: Vec::new(),
             calls: 0.0,
             lat_sum: 0.0,
-            lat_max: 0.0,
+            lat_max: Vec::new(),
             cost: 0.0,
             detail: String::new(),
         }
+    }
+
+    /// A question of a row that does not know its one-sample accuracy (plan rows).
+    pub(super) fn push(&mut self, out: Outcome2, calls: f64, lat: (f64, f64, f64)) {
+        self.push_with_sample(out, f64::NAN, calls, lat);
     }
 
     fn push_with_sample(
@@ -158,11 +163,16 @@ impl Acc {
         self.hi.push(hi);
         self.calls += calls;
         self.lat_sum += ls;
-        self.lat_max += lm;
+        self.lat_max.push(lm);
         self.cost += c;
     }
 
-    fn finish(self, cfg: &EvalConfig, simulated: bool, priced: bool, seed: u64) -> Row {
+    /// Mean of the per-question latency max so far.
+    pub(super) fn latency_max_mean(&self) -> f64 {
+        self.lat_max.iter().sum::<f64>() / self.lat_max.len().max(1) as f64
+    }
+
+    pub(super) fn finish(self, cfg: &EvalConfig, simulated: bool, priced: bool, seed: u64) -> Row {
         let n = self.lo.len().max(1) as f64;
         let mid: Vec<f64> = self
             .lo
@@ -172,6 +182,10 @@ impl Acc {
             .collect();
         let (acc, ci_low, ci_high) = metrics::bootstrap_mean(&mid, cfg.bootstrap, seed);
         let exact = self.lo == self.hi;
+        let (lat_max, lat_p95) = (
+            self.latency_max_mean(),
+            metrics::quantile(&self.lat_max, 0.95),
+        );
         let sim = simulated && !exact;
         Row {
             name: self.name,
@@ -184,7 +198,8 @@ impl Acc {
             simulated: sim,
             calls: self.calls / n,
             latency_sum: self.lat_sum / n,
-            latency_max: self.lat_max / n,
+            latency_max: lat_max,
+            latency_max_p95: lat_p95,
             cost: priced.then_some(self.cost / n),
             detail: self.detail,
             tasks: Default::default(),
@@ -230,17 +245,7 @@ pub(super) fn build(
 ) -> Result<Report, EvalError> {
     let n_m = ds.members.len();
     let real = ds.answer_level();
-    let gold: Vec<Option<Answer>> = (0..ds.questions.len())
-        .map(|q| {
-            ds.questions[q].gold.clone().or_else(|| {
-                // no gold: the answer of a member labelled correct stands in for it
-                ds.outcomes[q]
-                    .iter()
-                    .find(|o| o.label)
-                    .and_then(|o| o.majority().cloned())
-            })
-        })
-        .collect();
+    let gold = gold_answers(ds);
     let multi = ds
         .questions
         .iter()
@@ -487,9 +492,24 @@ pub(super) fn build(
         classifier,
         rows,
         tasks: task_index.map(|t| t.infos).unwrap_or_default(),
+        sweep: Vec::new(),
         notes,
         timing: Timing::default(),
     })
+}
+
+/// Each question's gold answer; with no gold, the answer of a member labelled correct.
+pub(super) fn gold_answers(ds: &RoutingDataset) -> Vec<Option<Answer>> {
+    (0..ds.questions.len())
+        .map(|q| {
+            ds.questions[q].gold.clone().or_else(|| {
+                ds.outcomes[q]
+                    .iter()
+                    .find(|o| o.label)
+                    .and_then(|o| o.majority().cloned())
+            })
+        })
+        .collect()
 }
 
 /// The subset of size `s` with the best mean vote accuracy (midpoint of the bounds) on `pick`;
