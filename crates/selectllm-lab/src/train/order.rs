@@ -106,7 +106,16 @@ pub fn check(
     let mean = diffs.iter().sum::<f64>() / n.max(1.0);
     let var = diffs.iter().map(|d| (d - mean).powi(2)).sum::<f64>() / (n - 1.0).max(1.0);
     let se = (var / n.max(1.0)).sqrt();
-    let z = if se > 0.0 { mean / se } else { 0.0 };
+    // no spread: every held-out question gained the same; the sign decides
+    let z = if se > 0.0 {
+        mean / se
+    } else if mean > 0.0 {
+        1e9
+    } else if mean < 0.0 {
+        -1e9
+    } else {
+        0.0
+    };
     let rates = label_rates(train, members.len());
     Ok(OrderCheck {
         folds: k,
