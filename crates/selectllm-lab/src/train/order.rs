@@ -123,7 +123,7 @@ pub fn check(
         constant_pair_accuracy: constant / pairs.max(1) as f64,
         z,
         min_z: cfg.min_z,
-        fallback: !(z >= cfg.min_z),
+        fallback: z < cfg.min_z || z.is_nan(),
         constant_order: constant_order(&rates),
     })
 }
