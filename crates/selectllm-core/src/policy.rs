@@ -496,3 +496,24 @@ mod tests {
         assert!(Policy::parse("nope").is_err());
     }
 }
+
+#[cfg(test)]
+mod ranked_tests {
+    use super::*;
+
+    #[test]
+    fn a_fixed_ranking_replaces_the_confidence_order_only() {
+        let pool = PoolInfo::uniform(3);
+        let conf = [0.2f32, 0.9, 0.6];
+        let r = [2usize, 0, 1];
+        let p = Policy::MaxConf { s: 1 };
+        assert_eq!(p.select(&conf, &pool).members, vec![1]);
+        assert_eq!(p.select_ranked(&conf, &pool, Some(&r)).members, vec![2]);
+        // weights still come from the confidences
+        let w = Policy::WeightedMaxConf { s: 2 }.select_ranked(&conf, &pool, Some(&r));
+        assert_eq!((w.members, w.weights), (vec![2, 0], Some(vec![0.6, 0.2])));
+        // thresholds filter by confidence, ordered by the ranking
+        let t = Policy::Threshold { tau: 0.5 }.select_ranked(&conf, &pool, Some(&r));
+        assert_eq!(t.members, vec![2, 1]);
+    }
+}

@@ -228,30 +228,6 @@ const PUBLISHED: &[(&str, &[(&str, f64)])] = &[(
 /// Per-task results keyed by task name (the JSON shape of `Row::tasks`).
 pub type Tasks = BTreeMap<String, TaskResult>;
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn one_sample_vote_is_exact() {
-        let lat = [1.0, 1.0, 1.0];
-        let v = Voter::new(&lat, &[]);
-        let rates = [0.5f32, 0.5, 0.0];
-        assert_eq!(
-            one_sample_vote(&v, &[0], &rates, None, VoteMode::PerMember),
-            0.5
-        );
-        // two members each right half the time: both right 1/4; one right 1/2 -> a 1-1 tie
-        // broken by member order (member 0 first): right when member 0 is -> +1/4
-        let two = one_sample_vote(&v, &[0, 1], &rates, None, VoteMode::PerMember);
-        assert!((two - 0.5).abs() < 1e-12, "{two}");
-        // with a member that is never right the bounds differ: 0 and 1 right vs 2 wrong
-        let three = one_sample_vote(&v, &[0, 1, 2], &[1.0, 0.0, 0.0], None, VoteMode::PerMember);
-        // member 0 alone right: low bound (1 and 2 agree) wrong, high bound (all differ) a tie won by member 0
-        assert!((three - 0.5).abs() < 1e-12, "{three}");
-    }
-}
-
 /// The per-task table of a report (empty when the data names no task): one row per result
 /// row, the published reference rows and the per-task references from the data.
 pub(super) fn markdown(infos: &[TaskInfo], rows: &[Row]) -> String {
@@ -349,4 +325,28 @@ pub(super) fn markdown(infos: &[TaskInfo], rows: &[Row]) -> String {
         });
     }
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_sample_vote_is_exact() {
+        let lat = [1.0, 1.0, 1.0];
+        let v = Voter::new(&lat, &[]);
+        let rates = [0.5f32, 0.5, 0.0];
+        assert_eq!(
+            one_sample_vote(&v, &[0], &rates, None, VoteMode::PerMember),
+            0.5
+        );
+        // two members each right half the time: both right 1/4; one right 1/2 -> a 1-1 tie
+        // broken by member order (member 0 first): right when member 0 is -> +1/4
+        let two = one_sample_vote(&v, &[0, 1], &rates, None, VoteMode::PerMember);
+        assert!((two - 0.5).abs() < 1e-12, "{two}");
+        // with a member that is never right the bounds differ: 0 and 1 right vs 2 wrong
+        let three = one_sample_vote(&v, &[0, 1, 2], &[1.0, 0.0, 0.0], None, VoteMode::PerMember);
+        // member 0 alone right: low bound (1 and 2 agree) wrong, high bound (all differ) a tie won by member 0
+        assert!((three - 0.5).abs() < 1e-12, "{three}");
+    }
 }

@@ -106,7 +106,16 @@ pub fn check(
     let mean = diffs.iter().sum::<f64>() / n.max(1.0);
     let var = diffs.iter().map(|d| (d - mean).powi(2)).sum::<f64>() / (n - 1.0).max(1.0);
     let se = (var / n.max(1.0)).sqrt();
-    let z = if se > 0.0 { mean / se } else { 0.0 };
+    // no spread: every held-out question gained the same; the sign decides
+    let z = if se > 0.0 {
+        mean / se
+    } else if mean > 0.0 {
+        1e9
+    } else if mean < 0.0 {
+        -1e9
+    } else {
+        0.0
+    };
     let rates = label_rates(train, members.len());
     Ok(OrderCheck {
         folds: k,
@@ -114,7 +123,7 @@ pub fn check(
         constant_pair_accuracy: constant / pairs.max(1) as f64,
         z,
         min_z: cfg.min_z,
-        fallback: !(z >= cfg.min_z),
+        fallback: z < cfg.min_z || z.is_nan(),
         constant_order: constant_order(&rates),
     })
 }

@@ -230,3 +230,146 @@ fn latency_settings_drive_the_latency_columns() {
         r.latency_source
     );
 }
+
+/// A classifier whose probabilities invert the truth of its training data: its member order
+/// is worse than the constant one, so the order check must fall back.
+struct Contrarian {
+    members: Vec<String>,
+}
+
+impl Classifier for Contrarian {
+    fn name(&self) -> &str {
+        "contrarian"
+    }
+    fn members(&self) -> &[String] {
+        &self.members
+    }
+    fn predict_batch(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, ClassifierError> {
+        // member m claims topic (m + 1) % 3: always the wrong one on the synthetic data
+        Ok(texts
+            .iter()
+            .map(|t| {
+                let topic = ["geometry", "fractions", "money"]
+                    .iter()
+                    .position(|k| t.contains(k))
+                    .unwrap_or(0);
+                (0..self.members.len())
+                    .map(|m| if (m + 1) % 3 == topic { 0.9 } else { 0.1 })
+                    .collect()
+            })
+            .collect())
+    }
+}
+
+struct ContrarianTrainer;
+
+impl Trainer for ContrarianTrainer {
+    fn name(&self) -> String {
+        "contrarian".into()
+    }
+    fn fit(
+        &self,
+        members: &[String],
+        _train: &TrainSet<'_>,
+        _val: &TrainSet<'_>,
+        _seed: u64,
+    ) -> Result<Box<dyn Classifier>, TrainError> {
+        Ok(Box::new(Contrarian {
+            members: members.to_vec(),
+        }))
+    }
+}
+
+#[test]
+fn order_check_falls_back_only_when_the_learned_order_is_not_better() {
+    use selectllm_lab::train::order::{OrderCheckConfig, OrderChecked, check};
+    let ds = synthetic(240, false);
+    let idx = ds.split_indices(selectllm_core::Split::Train);
+    let train = TrainSet::from_dataset(&ds, &idx);
+    let members = ds.member_names();
+    let cfg = OrderCheckConfig::default();
+    let bad = check(&ContrarianTrainer, &members, &train, &cfg, 1).unwrap();
+    assert!(bad.fallback, "{bad:?}");
+    assert!(bad.learned_pair_accuracy < bad.constant_pair_accuracy);
+    let good = check(&LexicalTrainer::default(), &members, &train, &cfg, 1).unwrap();
+    assert!(!good.fallback, "{good:?}");
+    assert!(good.z >= cfg.min_z);
+    // wrapped: the fallback classifier ranks by the constant order, probabilities kept
+    let wrapped = OrderChecked::new(Box::new(ContrarianTrainer), cfg);
+    let clf = wrapped
+        .fit(&members, &train, &TrainSet::default(), 1)
+        .unwrap();
+    assert_eq!(clf.ranking(), Some(bad.constant_order.as_slice()));
+    assert_eq!(
+        clf.predict("a money question").unwrap(),
+        Contrarian {
+            members: members.clone()
+        }
+        .predict("a money question")
+        .unwrap()
+    );
+    let r = evaluate(&ds, &quick(), &wrapped, &|_| {}).unwrap();
+    assert!(r.classifier.member_order[0].contains("not shown better"));
+    // maxconf:1 now calls the constant order's first member on every question
+    let first = &ds.members[bad.constant_order[0]].name;
+    let single = r.row(&format!("single:{first}")).unwrap().accuracy;
+    assert_eq!(r.row("maxconf:1").unwrap().accuracy, single);
+}
+
+#[test]
+fn per_task_figures_and_macro_average() {
+    use selectllm_core::dataset::BenchmarkInfo;
+    let mut ds = synthetic(120, false);
+    for (i, q) in ds.questions.iter_mut().enumerate() {
+        // test questions are every fourth: alternate the task by blocks of four
+        q.benchmark = Some(if (i / 4) % 2 == 0 { "even" } else { "odd" }.to_string());
+    }
+    // "odd" is multi-attempt: its success rates are shares of samples
+    for (q, row) in ds.outcomes.iter_mut().enumerate() {
+        if (q / 4) % 2 == 1 {
+            for o in row.iter_mut() {
+                o.success_rate = if o.label { 0.7 } else { 0.2 };
+            }
+        }
+    }
+    ds.benchmarks.insert(
+        "even".into(),
+        BenchmarkInfo {
+            label_rule: "even rule".into(),
+            multi_attempt: false,
+        },
+    );
+    ds.benchmarks.insert(
+        "odd".into(),
+        BenchmarkInfo {
+            label_rule: "odd rule".into(),
+            multi_attempt: true,
+        },
+    );
+    let r = evaluate(&ds, &quick(), &LexicalTrainer::default(), &|_| {}).unwrap();
+    assert_eq!(r.tasks.len(), 2);
+    let test: Vec<usize> = ds.split_indices(selectllm_core::Split::Test);
+    let m = 0;
+    let single = r.row(&format!("single:{}", ds.members[m].name)).unwrap();
+    let of = |t: usize| test.iter().copied().filter(move |q| (q / 4) % 2 == t);
+    let n_odd = of(1).count() as f64;
+    let even_acc = of(0).filter(|&q| ds.outcomes[q][m].label).count() as f64 / of(0).count() as f64;
+    let odd_sample = of(1)
+        .map(|q| ds.outcomes[q][m].success_rate as f64)
+        .sum::<f64>()
+        / n_odd;
+    assert!((single.tasks["even"].accuracy - even_acc).abs() < 1e-9);
+    assert_eq!(single.tasks["even"].sample_accuracy, None);
+    assert!((single.tasks["odd"].sample_accuracy.unwrap() - odd_sample).abs() < 1e-6);
+    let want = (even_acc + odd_sample) / 2.0;
+    assert!((single.macro_accuracy.unwrap() - want).abs() < 1e-6);
+    // every row carries both tasks; the oracle's sample figure is the best member's score
+    assert!(r.rows.iter().all(|row| row.tasks.len() == 2));
+    let oracle = r.row("oracle").unwrap();
+    assert!(oracle.tasks["odd"].sample_accuracy.unwrap() <= 0.7 + 1e-9);
+    let md = r.markdown();
+    assert!(md.contains("### Per task") && md.contains("odd rule") && md.contains("odd sample %"));
+    let json = serde_json::to_value(&r).unwrap();
+    assert!(json["rows"][0]["tasks"]["odd"]["sample_accuracy"].is_number());
+    assert!(json["rows"][0]["macro_accuracy"].is_number());
+}
