@@ -45,31 +45,29 @@ pub enum Weighting {
     /// The confidence itself (the paper's WeightedMaxConf).
     Linear,
     /// ln(p / (1 - p)) + ln(K - 1) for K-option questions: the optimal weighted majority for
-    /// independent voters. p is clamped to [`LOG_ODDS_CLAMP`, 1 - `LOG_ODDS_CLAMP`] and the
-    /// weight floored at [`LOG_ODDS_FLOOR`], so a member no better than chance still votes
-    /// (with a negligible weight) instead of voting against its own answer.
+    /// independent voters; the ln(K - 1) term is left out on open answers. Clamped through a
+    /// softplus, w = ln(1 + (K - 1) p / (1 - p)): equal to the log-odds for confident members,
+    /// small but positive and still ordered for members at or below chance (a raw log-odds
+    /// weight would be negative there, a member voting against its own answer). p is clamped
+    /// to [`LOG_ODDS_CLAMP`, 1 - `LOG_ODDS_CLAMP`] so no weight is infinite.
     LogOdds,
 }
 
-/// Confidences are clamped this far from 0 and 1 before taking log-odds (|w| <= 6.9 + ln(K-1)).
+/// Confidences are clamped this far from 0 and 1 before taking log-odds (w <= 6.9 + ln(K-1)).
 pub const LOG_ODDS_CLAMP: f32 = 1e-3;
-/// Smallest log-odds weight.
-pub const LOG_ODDS_FLOOR: f32 = 1e-3;
 
 impl Weighting {
     /// The vote weight of a member with confidence `p` on a question with `options` answer
-    /// options (`None` for open answers, where the ln(K - 1) term is left out).
+    /// options (`None` for open answers).
     pub fn weight(self, p: f32, options: Option<usize>) -> f32 {
         match self {
             Weighting::Count => 1.0,
             Weighting::Linear => p,
             Weighting::LogOdds => {
                 let p = if p.is_finite() { p } else { 0.5 };
-                let p = p.clamp(LOG_ODDS_CLAMP, 1.0 - LOG_ODDS_CLAMP);
-                let prior = options
-                    .filter(|&k| k > 2)
-                    .map_or(0.0, |k| ((k - 1) as f32).ln());
-                ((p / (1.0 - p)).ln() + prior).max(LOG_ODDS_FLOOR)
+                let p = f64::from(p.clamp(LOG_ODDS_CLAMP, 1.0 - LOG_ODDS_CLAMP));
+                let others = options.filter(|&k| k > 2).map_or(1.0, |k| (k - 1) as f64);
+                (1.0 + others * p / (1.0 - p)).ln() as f32
             }
         }
     }
@@ -374,15 +372,17 @@ mod tests {
     #[test]
     fn log_odds_weights() {
         let w = |p, k| Weighting::LogOdds.weight(p, k);
-        assert!((w(0.9, None) - 9f32.ln()).abs() < 1e-5);
-        // four options: + ln 3, so a 0.25 member (chance) gets ~0 -> the floor
-        assert!((w(0.5, Some(4)) - 3f32.ln()).abs() < 1e-5);
-        assert_eq!(w(0.25, Some(4)), LOG_ODDS_FLOOR);
-        // clamped: finite at 0 and 1, never below the floor, NaN treated as chance
+        // softplus of the log-odds: ln(1 + p / (1 - p)), ~ the log-odds when confident
+        assert!((w(0.9, None) - 10f32.ln()).abs() < 1e-5);
+        assert!((w(0.99, None) - 99f32.ln()).abs() < 0.02);
+        // four options: the odds times 3 (+ ln 3 in log space)
+        assert!((w(0.5, Some(4)) - 4f32.ln()).abs() < 1e-5);
+        assert!((w(0.9, Some(4)) - 28f32.ln()).abs() < 1e-4);
+        // clamped: finite at 0 and 1, positive and ordered below chance, NaN treated as 0.5
         assert!(w(1.0, None).is_finite() && w(1.0, None) < 7.0);
-        assert_eq!(w(0.0, None), LOG_ODDS_FLOOR);
-        assert_eq!(w(f32::NAN, None), LOG_ODDS_FLOOR);
-        // monotone in p
+        assert!(w(0.0, None) > 0.0 && w(0.0, None) < 0.01);
+        assert!(w(0.1, Some(4)) > w(0.05, Some(4)));
+        assert_eq!(w(f32::NAN, None), w(0.5, None));
         assert!(w(0.8, None) > w(0.7, None));
         assert_eq!(Weighting::Linear.weight(0.7, None), 0.7);
         assert_eq!(Weighting::Count.weight(0.7, Some(4)), 1.0);
@@ -394,7 +394,7 @@ mod tests {
 
     #[test]
     fn log_odds_lets_one_confident_member_outvote_two_weak_ones() {
-        // 0.95 vs two 0.6s: linear weights 0.95 < 1.2, log-odds 2.94 > 2 x 0.41
+        // 0.95 vs two 0.6s: linear weights 0.95 < 1.2, log-odds ln 20 = 3.0 > 2 x ln 2.5 = 1.8
         let lat = [1.0; 3];
         let v = Voter::new(&lat, &[]);
         let (a, b) = (ans(&["1"]), ans(&["2"]));

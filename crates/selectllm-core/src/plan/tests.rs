@@ -136,7 +136,7 @@ fn cascade_tau_calls_a_confident_top_member_alone() {
 
 #[test]
 fn cascade_margin_uses_log_odds_weights() {
-    // log-odds: 0.95 -> 2.94; 0.6 -> 0.41. One confident member leads by > 2 alone.
+    // log-odds weights: 0.95 -> 3.0; 0.6 -> 0.9. One confident member leads by > 2 alone.
     let r = run(
         "cascade:a=1,max=3,margin=2",
         &[0.95, 0.6, 0.6],

@@ -54,13 +54,18 @@ fn sweep(n: usize, max_s: usize, cfg: &EvalConfig) -> Vec<Plan> {
         }))
     };
     for a in 1..=3.min(n) {
-        for max in [3, 4, 5, n] {
+        for max in [1, 2, 3, 4, 5, n] {
             if max < a || max > n {
                 continue;
             }
+            if max == a {
+                // one wave, no stopping rule: the a most confident members
+                plans.push(cascade(a, None, max, None, None));
+            }
             for k in [2, 3] {
-                plans.push(cascade(a, Some(k), max, None, None));
-                plans.push(cascade(a, Some(k), max, Some(0.9), None));
+                for tau in [None, Some(0.5), Some(0.7), Some(0.9)] {
+                    plans.push(cascade(a, Some(k), max, tau, None));
+                }
             }
             for margin in [1.0, 2.0, 3.0] {
                 plans.push(cascade(a, None, max, None, Some(margin)));
@@ -169,7 +174,7 @@ pub(super) fn build(
         )
     };
     let notes = vec![format!(
-        "Plan rows are replayed question by question on {source}; `latency max` is the time at which the answer was decided, `latency sum` the seconds members worked (cancelled calls until the decision), cost counts cancelled calls in full. `early:P` calls what P selects and stops once the outstanding members cannot change the vote (same answers as P). `cascade:a=..,k=..,max=..` calls the a most confident members, stops at k agreeing answers (tau: a member at least that confident is called alone; margin: a log-odds weighted lead), else adds the next most confident up to max. `/w=logodds` weighs votes by ln(p/(1-p)) (+ ln 3 on 4-option questions). The full sweep ({} more rows) is in report.json / report.csv.",
+        "Plan rows are replayed question by question on {source}; `latency max` is the time at which the answer was decided, `latency sum` the seconds members worked (cancelled calls until the decision), cost counts cancelled calls in full. `early:P` calls what P selects and stops once the outstanding members cannot change the vote (same answers as P). `cascade:a=..,k=..,max=..` calls the a most confident members, stops at k agreeing answers (tau: a member at least that confident is called alone; margin: a log-odds weighted lead), else adds the next most confident up to max. `/w=logodds` weighs votes by the log-odds ln(p/(1-p)) (+ ln 3 on 4-option questions), through a softplus so weights stay positive. The full sweep ({} more rows) is in report.json / report.csv.",
         rest.len()
     )];
     (main, rest, notes)
