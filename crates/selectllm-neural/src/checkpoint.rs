@@ -100,7 +100,7 @@ impl NeuralClassifier {
             settings: self.settings.clone(),
         };
         let mut m = manifest.clone();
-        m.kind = self.mode.kind().to_string();
+        m.kind = self.mode.checkpoint_kind();
         let meta_json =
             serde_json::to_value(&meta).map_err(|e| NeuralError::Data(e.to_string()))?;
         match &mut m.hyperparameters {
