@@ -171,6 +171,7 @@ fn main() -> Result<(), Error> {
     if args.len() < 2 {
         return Err("usage: worker_bench CHECKPOINT_DIR QUESTIONS [N] [CLIENTS]".into());
     }
+    selectllm_neural::alloc::keep_freed_memory(); // as the selectllm binary does
     let path = std::path::Path::new(&args[0]);
     let mut padded = NeuralClassifier::load(path)?;
     padded.set_packing(Packing::Padded);
