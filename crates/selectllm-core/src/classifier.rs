@@ -95,3 +95,28 @@ pub fn sigmoid(x: f32) -> f32 {
         e / (1.0 + e)
     }
 }
+
+/// A shared classifier is a classifier (a loaded checkpoint is shared by whoever serves it).
+impl<C: Classifier + ?Sized> Classifier for std::sync::Arc<C> {
+    fn name(&self) -> &str {
+        (**self).name()
+    }
+    fn members(&self) -> &[String] {
+        (**self).members()
+    }
+    fn predict_batch(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, ClassifierError> {
+        (**self).predict_batch(texts)
+    }
+    fn predict_batch_with_uncalibrated(
+        &self,
+        texts: &[&str],
+    ) -> Result<Probabilities, ClassifierError> {
+        (**self).predict_batch_with_uncalibrated(texts)
+    }
+    fn predict(&self, text: &str) -> Result<Vec<f32>, ClassifierError> {
+        (**self).predict(text)
+    }
+    fn ranking(&self) -> Option<&[usize]> {
+        (**self).ranking()
+    }
+}

@@ -6,7 +6,7 @@
 //! One wrapper for every trainer (lexical and neural alike): [`OrderChecked`].
 
 use selectllm_core::checkpoint::OrderCheck;
-use selectllm_core::classifier::{Classifier, FixedOrder, constant_order};
+use selectllm_core::classifier::{Classifier, constant_order};
 use selectllm_core::metrics::pair_hits;
 
 use super::{TrainError, TrainSet, Trainer};
@@ -128,18 +128,6 @@ pub fn check(
     })
 }
 
-/// Applies a check to a trained classifier: wraps it in a fixed order on fallback.
-pub fn apply(clf: Box<dyn Classifier>, check: &OrderCheck) -> Box<dyn Classifier> {
-    if check.fallback {
-        Box::new(FixedOrder {
-            inner: clf,
-            order: check.constant_order.clone(),
-        })
-    } else {
-        clf
-    }
-}
-
 /// A trainer whose classifiers fall back to the constant member order when cross-validation
 /// on the training questions cannot show their own order is better. The last check is kept
 /// for the report.
@@ -182,7 +170,7 @@ impl Trainer for OrderChecked {
         }
         let c = check(self.inner.as_ref(), members, train, &self.config, seed)?;
         tracing::info!(?c, "member order check");
-        let out = apply(clf, &c);
+        let out = c.apply(clf);
         if let Ok(mut g) = self.last.lock() {
             *g = Some(c);
         }

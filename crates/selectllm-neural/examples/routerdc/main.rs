@@ -228,7 +228,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     if let Some(dir) = opt("--save") {
         let manifest = selectllm_core::checkpoint::Manifest {
-            kind: cfg.mode.kind().into(),
+            kind: cfg.mode.checkpoint_kind(),
             members: members.clone(),
             dataset: format!("routerdc-{data}"),
             data_hash: String::new(),

@@ -102,7 +102,12 @@ pub fn run(a: EvalArgs, data: Option<&Path>) -> anyhow::Result<()> {
         },
     };
     let trainer: Box<dyn Trainer> = match &a.checkpoint {
-        Some(dir) => Box::new(Pretrained { dir: dir.clone() }),
+        Some(dir) => Box::new(Pretrained {
+            dir: dir.clone(),
+            options: selectllm_infer::LoadOptions {
+                encoder_dir: a.classifier.encoder.clone(),
+            },
+        }),
         None => trainer_for(&a.classifier)?,
     };
     let pb = spinner();

@@ -51,6 +51,20 @@ pub enum Command {
     Bench(bench::BenchCmd),
 }
 
+impl Command {
+    /// Whether the command may run the MiniLM encoder (training, evaluating or routing with
+    /// a classifier), and so wants the allocator tuned for it before anything is loaded.
+    pub fn runs_encoder(&self) -> bool {
+        match self {
+            Command::Eval(_) | Command::Train(_) | Command::Route(_) => true,
+            Command::Bench(c) => matches!(c, bench::BenchCmd::Route { .. }),
+            Command::Collect(_) | Command::Config(_) | Command::Export(_) | Command::Data(_) => {
+                false
+            }
+        }
+    }
+}
+
 pub fn init_logging(verbose: u8) {
     let level = match verbose {
         0 => "warn",
@@ -77,5 +91,31 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Route(a) => route::run(a),
         Command::Data(c) => data::run(c, data.as_deref()),
         Command::Bench(c) => bench::run(c, data.as_deref(), &mut out),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::Cli;
+
+    fn runs_encoder(args: &[&str]) -> bool {
+        let argv = std::iter::once("selectllm").chain(args.iter().copied());
+        Cli::try_parse_from(argv)
+            .unwrap_or_else(|e| panic!("{args:?}: {e}"))
+            .command
+            .runs_encoder()
+    }
+
+    #[test]
+    fn commands_that_run_the_encoder_get_the_allocator_setting() {
+        assert!(runs_encoder(&["eval"]));
+        assert!(runs_encoder(&["eval", "--checkpoint", "ck"]));
+        assert!(runs_encoder(&["train", "--out", "ck"]));
+        assert!(runs_encoder(&["route", "q", "--checkpoint", "ck"]));
+        assert!(runs_encoder(&["bench", "route", "--checkpoint", "ck"]));
+        assert!(!runs_encoder(&["config", "check", "pool.toml"]));
+        assert!(!runs_encoder(&["data", "pull"]));
     }
 }

@@ -6,7 +6,7 @@ use anyhow::Context;
 use clap::Args;
 
 use selectllm_core::policy::{Policy, PoolInfo, confidence_order};
-use selectllm_lab::train::checkpoint;
+use selectllm_infer::{LoadOptions, load_checkpoint};
 
 #[derive(Debug, Args)]
 pub struct RouteArgs {
@@ -28,7 +28,7 @@ pub struct RouteArgs {
 
 pub fn run(a: RouteArgs) -> anyhow::Result<()> {
     let policy = Policy::parse(&a.policy).map_err(anyhow::Error::msg)?;
-    let clf = checkpoint::load(&a.checkpoint)?;
+    let clf = load_checkpoint(&a.checkpoint, &LoadOptions::default())?.classifier;
     if a.question.trim().is_empty() {
         anyhow::bail!("the question is empty");
     }

@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 
 use clap::{Args, ValueEnum};
 
-use selectllm_core::checkpoint::Manifest;
+use selectllm_core::checkpoint::{CheckpointKind, Manifest};
 use selectllm_lab::data::registry;
 use selectllm_lab::data::{default_cache_dir, resolve_data_dir};
 use selectllm_lab::eval::{EvalConfig, folds, metrics};
@@ -297,7 +297,7 @@ pub fn run(a: TrainArgs, data: Option<&Path>) -> anyhow::Result<()> {
         ds.name
     ));
     let mut manifest = Manifest {
-        kind: String::new(),
+        kind: CheckpointKind::Lexical,
         members: members.clone(),
         dataset: ds.name.clone(),
         data_hash: train.hash(),
@@ -330,7 +330,7 @@ pub fn run(a: TrainArgs, data: Option<&Path>) -> anyhow::Result<()> {
         pb.finish_and_clear();
         let probs = selectllm_core::Classifier::predict_batch(&clf, &val.texts)?;
         let val_auc = metrics::mean_auc(&probs, &val.labels);
-        manifest.kind = mode.kind().into();
+        manifest.kind = mode.checkpoint_kind();
         manifest.hyperparameters = serde_json::to_value(&trainer.config)?;
         manifest.metrics = serde_json::json!({
             "protocol": protocol,
@@ -356,7 +356,7 @@ pub fn run(a: TrainArgs, data: Option<&Path>) -> anyhow::Result<()> {
     let clf: &dyn selectllm_core::Classifier = &model;
     let probs = clf.predict_batch(&val.texts)?;
     let val_auc = metrics::mean_auc(&probs, &val.labels);
-    manifest.kind = "lexical".into();
+    manifest.kind = CheckpointKind::Lexical;
     manifest.hyperparameters = serde_json::to_value(&lcfg)?;
     manifest.metrics = serde_json::json!({
             "protocol": protocol,
