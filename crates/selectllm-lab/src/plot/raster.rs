@@ -237,3 +237,28 @@ pub(crate) fn render_png(chart: &Chart, w: u32, h: u32) -> Result<Vec<u8>, PlotE
     writer.finish()?;
     Ok(out)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn embedded_font_parses_and_draws_anti_aliased_text() {
+        assert!(FONT.is_some(), "the embedded font must parse");
+        let mut c = Canvas::new(400, 200);
+        c.text(
+            (20.0, 100.0),
+            "Pareto 89.4%",
+            Size::Normal,
+            Anchor::Start,
+            [0, 0, 0],
+            false,
+        );
+        let inked = c.px.chunks(3).filter(|p| p != &BACKGROUND).count();
+        let grey = c.px.chunks(3).filter(|p| p[0] > 0 && p[0] < 255).count();
+        assert!(inked > 50, "{inked}");
+        assert!(grey > 10, "anti-aliased edges: {grey}");
+        // proportional: "iii" is narrower than "WWW"
+        assert!(c.text_width("iii", Size::Normal) < c.text_width("WWW", Size::Normal) / 2.0);
+    }
+}

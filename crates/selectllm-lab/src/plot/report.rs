@@ -119,7 +119,7 @@ pub fn write_report_plots(dir: &Path, report: &Report) -> Result<(), DataError> 
             with_oracle(
                 accuracy_chart(
                     &title("p95 latency"),
-                    "95th percentile of the time to the answer (s; parallel fan-out)",
+                    "p95 time to the answer (s); plan rows: per-question latencies, other rows: member means",
                     pts,
                 ),
                 report,

@@ -151,7 +151,9 @@ fn report_has_every_row_and_the_schema() {
             .unwrap();
     assert_eq!(back["rows"].as_array().unwrap().len(), r.rows.len());
     let csv = std::fs::read_to_string(dir.path().join("report.csv")).unwrap();
-    assert_eq!(csv.lines().count(), r.rows.len() + 1);
+    // the CSV holds the table's rows and the plans' sweep
+    assert_eq!(csv.lines().count(), r.rows.len() + r.sweep.len() + 1);
+    assert_eq!(back["sweep"].as_array().unwrap().len(), r.sweep.len());
 }
 
 #[test]
@@ -173,7 +175,9 @@ fn simulated_bounds_contain_the_real_vote() {
         let b = evaluate(&sim, &cfg, &PriorTrainer, &|_| {}).unwrap();
         assert!(b.vote.starts_with("simulated") && a.vote.starts_with("real"));
         let mut checked = 0;
-        for ra in &a.rows {
+        // plan rows need answers: only the real data has them
+        assert!(b.rows.iter().all(|r| r.kind != "plan") && b.sweep.is_empty());
+        for ra in a.rows.iter().filter(|r| r.kind != "plan") {
             let rb = row(&b, &ra.name);
             if let (Some(lo), Some(hi)) = (rb.accuracy_low, rb.accuracy_high) {
                 // per-question bounds hold, so the means do
@@ -372,4 +376,40 @@ fn per_task_figures_and_macro_average() {
     let json = serde_json::to_value(&r).unwrap();
     assert!(json["rows"][0]["tasks"]["odd"]["sample_accuracy"].is_number());
     assert!(json["rows"][0]["macro_accuracy"].is_number());
+#[test]
+fn plan_rows_keep_their_policy_answers_and_decide_sooner() {
+    let ds = load("gsm8k-answers", &data_dir(), &LoadOptions::default()).unwrap();
+    let mut cfg = quick();
+    // distinct latency settings, so that deciding early saves time
+    for (i, m) in ds.members.iter().enumerate() {
+        cfg.latency.insert(m.name.clone(), 1.0 + i as f64);
+    }
+    let r = evaluate(&ds, &cfg, &PriorTrainer, &|_| {}).unwrap();
+    let all: Vec<&selectllm_lab::eval::Row> = r.rows.iter().chain(&r.sweep).collect();
+    let find = |n: &str| {
+        *all.iter()
+            .find(|x| x.name == n)
+            .unwrap_or_else(|| panic!("{n}"))
+    };
+    let mut sooner = 0;
+    for e in all.iter().filter(|x| x.name.starts_with("early:")) {
+        let policy = &e.name["early:".len()..];
+        let (p, par) = (find(policy), find(&format!("parallel:{policy}")));
+        assert!((e.accuracy - p.accuracy).abs() < 1e-12, "{}", e.name);
+        assert!((e.calls - p.calls).abs() < 1e-12, "{}", e.name);
+        assert!((par.accuracy - p.accuracy).abs() < 1e-12, "{}", e.name);
+        assert!(e.latency_max <= par.latency_max + 1e-12, "{}", e.name);
+        sooner += (e.latency_max < par.latency_max - 1e-9) as usize;
+    }
+    assert!(sooner >= 3, "{sooner}");
+    // cascades spend fewer calls than the vote of all and are in the table and the sweep
+    let c = find("cascade:a=2,k=2,max=3");
+    assert!(c.calls <= 3.0 && c.calls > 1.0 && c.kind == "plan");
+    assert!(r.sweep.len() > 50);
+    assert!(r.csv().contains("\"cascade:a=2,k=2,max=3\""));
+    assert!(
+        r.notes.iter().any(|n| n.contains("latency settings")),
+        "{:?}",
+        r.notes
+    );
 }
