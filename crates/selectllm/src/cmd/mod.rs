@@ -8,6 +8,7 @@ mod eval;
 mod export;
 mod progress;
 mod route;
+mod serve;
 mod train;
 
 use std::path::PathBuf;
@@ -32,7 +33,7 @@ pub struct Cli {
 pub enum Command {
     /// Ask every member of a pool every question, resumably, into a SQLite store.
     Collect(collect::CollectArgs),
-    /// Check a pool file.
+    /// Check a pool or gateway file.
     Config(config::ConfigArgs),
     /// Export a collection store to our routing-dataset JSONL.
     Export(export::ExportArgs),
@@ -42,6 +43,11 @@ pub enum Command {
     Train(train::TrainArgs),
     /// Route one question with a checkpoint: each member's probability and the chosen subset.
     Route(route::RouteArgs),
+    /// Serve the OpenAI-compatible gateway: classify, select, fan out, vote, answer.
+    Serve(serve::ServeArgs),
+    /// Run the fake OpenAI server as a process (tests and benchmarks).
+    #[command(hide = true)]
+    FakeServer(serve::FakeServerArgs),
     /// Manage the public data (download it with `data pull`).
     #[command(subcommand)]
     Data(data::DataCmd),
@@ -74,6 +80,8 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Eval(a) => eval::run(a, data.as_deref()),
         Command::Train(a) => train::run(a, data.as_deref()),
         Command::Route(a) => route::run(a),
+        Command::Serve(a) => serve::run(a),
+        Command::FakeServer(a) => serve::fake_server(a),
         Command::Data(c) => data::run(c, data.as_deref()),
         Command::Bench(c) => bench::run(c, data.as_deref(), &mut out),
     }
