@@ -16,7 +16,6 @@
 //! async runtime's threads.
 
 pub mod breaker;
-pub mod classify;
 pub mod config;
 pub mod error;
 pub mod http;

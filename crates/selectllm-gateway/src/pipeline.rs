@@ -12,11 +12,11 @@ use futures_util::Stream;
 use selectllm_core::policy::{PoolInfo, confidence_order};
 use selectllm_core::vote::{Ballot, VoteMode, Voter};
 use selectllm_core::{Answer, Classifier, ClassifierError, Policy};
+use selectllm_infer::{BATCH_SIZE_BUCKETS, ClassifierWorker, InferError, WorkerConfig};
 use selectllm_pool::{CallError, ChatReply, MemberClient};
 use serde_json::{Map, Value};
 
 use crate::breaker::{Breaker, BreakerState};
-use crate::classify::{ClassifierWorker, InferError, WorkerConfig};
 use crate::config::Config;
 use crate::error::GatewayError;
 use crate::metrics::{Agreement, ClassifierFigures, Metrics};
@@ -164,7 +164,8 @@ impl Gateway {
                 max_wait: cfg.router.batch_wait,
                 queue_capacity: cfg.router.queue_capacity,
             },
-        );
+        )
+        .map_err(|e| format!("cannot start the classifier worker: {e}"))?;
         let metrics = Metrics::new(cfg.members.iter().map(|m| m.name.clone()).collect());
         Ok(Gateway {
             cfg,
@@ -201,7 +202,13 @@ impl Gateway {
         let figures = ClassifierFigures {
             queue_depth: s.queue_depth as u64,
             questions: s.questions,
-            ..ClassifierFigures::default()
+            batch_size_buckets: BATCH_SIZE_BUCKETS
+                .iter()
+                .copied()
+                .zip(s.batch_size_buckets)
+                .collect(),
+            batches: s.batches,
+            batch_size_sum: s.questions,
         };
         let now = Instant::now();
         let open: Vec<bool> = self

@@ -1,0 +1,3 @@
+//! Integration tests of selectllm-infer.
+
+mod worker;
