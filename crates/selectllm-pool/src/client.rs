@@ -15,6 +15,9 @@ use crate::config::MemberConfig;
 use crate::prompt::Prompt;
 use crate::wire;
 
+mod passthrough;
+pub use passthrough::{ChatReply, ChatStream};
+
 /// Sampling settings of one call.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Sampling {

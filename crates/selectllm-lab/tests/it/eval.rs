@@ -376,6 +376,8 @@ fn per_task_figures_and_macro_average() {
     let json = serde_json::to_value(&r).unwrap();
     assert!(json["rows"][0]["tasks"]["odd"]["sample_accuracy"].is_number());
     assert!(json["rows"][0]["macro_accuracy"].is_number());
+}
+
 #[test]
 fn plan_rows_keep_their_policy_answers_and_decide_sooner() {
     let ds = load("gsm8k-answers", &data_dir(), &LoadOptions::default()).unwrap();

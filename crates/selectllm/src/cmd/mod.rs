@@ -9,6 +9,7 @@ mod export;
 mod labels;
 mod progress;
 mod route;
+mod serve;
 mod train;
 
 use std::path::PathBuf;
@@ -33,7 +34,7 @@ pub struct Cli {
 pub enum Command {
     /// Ask every member of a pool every question, resumably, into a SQLite store.
     Collect(collect::CollectArgs),
-    /// Check a pool file.
+    /// Check a pool or gateway file.
     Config(config::ConfigArgs),
     /// Export a collection store to our routing-dataset JSONL.
     Export(export::ExportArgs),
@@ -43,6 +44,11 @@ pub enum Command {
     Train(train::TrainArgs),
     /// Route one question with a checkpoint: each member's probability and the chosen subset.
     Route(route::RouteArgs),
+    /// Serve the OpenAI-compatible gateway: classify, select, fan out, vote, answer.
+    Serve(serve::ServeArgs),
+    /// Run the fake OpenAI server as a process (tests and benchmarks).
+    #[command(hide = true)]
+    FakeServer(serve::FakeServerArgs),
     /// Manage the public data (download it with `data pull`).
     #[command(subcommand)]
     Data(data::DataCmd),
@@ -56,11 +62,13 @@ impl Command {
     /// a classifier), and so wants the allocator tuned for it before anything is loaded.
     pub fn runs_encoder(&self) -> bool {
         match self {
-            Command::Eval(_) | Command::Train(_) | Command::Route(_) => true,
+            Command::Eval(_) | Command::Train(_) | Command::Route(_) | Command::Serve(_) => true,
             Command::Bench(c) => matches!(c, bench::BenchCmd::Route { .. }),
-            Command::Collect(_) | Command::Config(_) | Command::Export(_) | Command::Data(_) => {
-                false
-            }
+            Command::Collect(_)
+            | Command::Config(_)
+            | Command::Export(_)
+            | Command::Data(_)
+            | Command::FakeServer(_) => false,
         }
     }
 }
@@ -89,6 +97,8 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Eval(a) => eval::run(a, data.as_deref()),
         Command::Train(a) => train::run(a, data.as_deref()),
         Command::Route(a) => route::run(a),
+        Command::Serve(a) => serve::run(a),
+        Command::FakeServer(a) => serve::fake_server(a),
         Command::Data(c) => data::run(c, data.as_deref()),
         Command::Bench(c) => bench::run(c, data.as_deref(), &mut out),
     }
