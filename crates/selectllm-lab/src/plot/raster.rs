@@ -65,7 +65,7 @@ impl Canvas {
         if x >= 0 && y >= 0 && x < i64::from(self.w) && y < i64::from(self.h) {
             let i = 3 * (y as usize * self.w as usize + x as usize);
             let a = a.clamp(0.0, 1.0);
-            for (px, &ck) in self.px[i..i + 3].iter_mut().zip(c.iter()) {
+            for (px, &ck) in self.px[i..i + 3].iter_mut().zip(&c) {
                 let old = f32::from(*px);
                 *px = (old + (f32::from(ck) - old) * a).round() as u8;
             }
