@@ -148,6 +148,7 @@ impl EncoderFiles {
                 ))
             })
             .collect::<Result<HashMap<_, _>, candle_core::Error>>()?;
+        crate::checkpoint::check_finite(&tensors, &dir.join("model.safetensors"))?;
         Ok(Self {
             config,
             config_bytes,
