@@ -8,7 +8,7 @@
 //! PROFILE_PACKED=1 runs only packed dynamic batching (for a profiler) and prints its rate.
 //!
 //! [MAX_BATCH=32] cargo run --release -p selectllm-neural --example batcher_bench -- CHECKPOINT_DIR QUESTIONS [N] [CLIENTS]
-//! CHECKPOINT_DIR from `--example routerdc -- gsm8k --save DIR`; QUESTIONS is a RouterDC file
+//! CHECKPOINT_DIR from `selectllm train --classifier minilm --out DIR`; QUESTIONS is a RouterDC file
 //! (`.json`, an array of objects with "question", e.g. ../shared/data/routerdc/gsm8k-test.json)
 //! or JSONL with one JSON string per line. N questions (default 400) go through each batched
 //! mode, N/4 through the one-at-a-time mode; questions are taken in file order, repeated if

@@ -37,6 +37,13 @@ pub enum PoolError {
         field: String,
         msg: String,
     },
+    /// A member name asked for that the pool does not have.
+    #[error("{path}: unknown member `{name}` (the pool has: {known})")]
+    UnknownMember {
+        path: PathBuf,
+        name: String,
+        known: String,
+    },
     #[error("member `{member}`: environment variable `{var}` (api_key_env) is not set")]
     MissingKey { member: String, var: String },
     #[error("member `{member}`: cannot build the HTTP client: {msg}")]

@@ -117,7 +117,8 @@ pub fn load_lexical(dir: &Path) -> Result<LexicalModel, CheckpointError> {
     }
     let wpath = dir.join(WEIGHTS_FILE);
     let bytes = std::fs::read(&wpath).map_err(|e| DataError::io(&wpath, e))?;
-    let st = SafeTensors::deserialize(&bytes).map_err(|e| bad(&wpath, e.to_string()))?;
+    let st = SafeTensors::deserialize(&bytes)
+        .map_err(|e| bad(&wpath, format!("not a valid checkpoint weights file ({e})")))?;
     let mut t: HashMap<&str, (Vec<usize>, Vec<f32>)> = HashMap::new();
     for name in ["idf", "w1", "b1", "w2", "b2", "temperature"] {
         let v = st
@@ -147,6 +148,9 @@ pub fn load_lexical(dir: &Path) -> Result<LexicalModel, CheckpointError> {
                 &wpath,
                 format!("tensor `{name}` has shape {s:?}, expected {shape:?} for {n_out} members"),
             ));
+        }
+        if let Some(x) = v.iter().find(|x| !x.is_finite()) {
+            return Err(bad(&wpath, format!("tensor `{name}` holds {x}")));
         }
         Ok(v)
     };
