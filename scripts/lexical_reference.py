@@ -19,11 +19,14 @@ from sklearn.metrics import roc_auc_score
 from sklearn.multiclass import OneVsRestClassifier
 
 
-def load(path, threshold=0.5):
+def load(path, task, threshold=0.5):
+    """Labels by task family, as our reader: MMLU scores are probabilities of the gold option
+    (correct iff > 0); GSM8K scores are shares of 10 samples (correct iff >= threshold)."""
     rows = json.load(open(path))
     members = sorted(rows[0]["scores"])
     x = [r["question"] for r in rows]
-    y = np.array([[r["scores"][m] >= threshold for m in members] for r in rows], dtype=int)
+    right = (lambda s: s > 0) if task == "mmlu" else (lambda s: s >= threshold)
+    y = np.array([[right(r["scores"][m]) for m in members] for r in rows], dtype=int)
     return members, x, y
 
 
@@ -31,8 +34,8 @@ def main():
     data, task = sys.argv[1], sys.argv[2]
     n_timed = int(sys.argv[3]) if len(sys.argv) > 3 else 200
     names = {"gsm8k": ("gsm8k-train.json", "gsm8k-test.json"), "mmlu": ("mmlu_train.json", "mmlu_test.json")}[task]
-    members, xtr, ytr = load(f"{data}/routerdc/{names[0]}")
-    _, xte, yte = load(f"{data}/routerdc/{names[1]}")
+    members, xtr, ytr = load(f"{data}/routerdc/{names[0]}", task)
+    _, xte, yte = load(f"{data}/routerdc/{names[1]}", task)
     vec = TfidfVectorizer(sublinear_tf=True)
     clf = OneVsRestClassifier(LogisticRegression(max_iter=2000))
     t0 = time.perf_counter()

@@ -1,6 +1,11 @@
 //! The checkpoint manifest shared by every classifier kind: `manifest.json` beside the weights.
 
-use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+use crate::classifier::{Classifier, FixedOrder};
 
 /// File name of the manifest inside a checkpoint folder.
 pub const MANIFEST_FILE: &str = "manifest.json";
@@ -9,8 +14,8 @@ pub const MANIFEST_FILE: &str = "manifest.json";
 /// so `members` is required.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Manifest {
-    /// `lexical`, `minilm`, `minilm-finetune`, ...
-    pub kind: String,
+    /// Which classifier the weights are for (written as `lexical`, `minilm`, ...).
+    pub kind: CheckpointKind,
     /// Output order of the classifier.
     pub members: Vec<String>,
     /// The dataset the classifier was trained on.
@@ -25,4 +30,161 @@ pub struct Manifest {
     pub metrics: serde_json::Value,
     /// `selectllm <version>` that wrote it.
     pub created_by: String,
+    /// Whether the learned member order beat the constant one in cross-validation on the
+    /// training questions; when it did not, policies rank by the constant order.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub member_order: Option<OrderCheck>,
+}
+
+/// Cross-validated comparison of a classifier's member order with the constant order
+/// (members by training accuracy), by pair accuracy on held-out training questions.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OrderCheck {
+    pub folds: usize,
+    /// Pair accuracy of the classifier's probabilities on the held-out questions.
+    pub learned_pair_accuracy: f64,
+    /// Pair accuracy of the constant order on the same questions.
+    pub constant_pair_accuracy: f64,
+    /// Standard errors of the per-question gain (learned minus constant pair hits).
+    pub z: f64,
+    /// The gain must reach this many standard errors for the learned order to be used.
+    pub min_z: f64,
+    /// True when the learned order was not shown to be better: policies rank by `constant_order`.
+    pub fallback: bool,
+    /// Member indices by training accuracy over all training questions, best first.
+    pub constant_order: Vec<usize>,
+}
+
+impl OrderCheck {
+    /// Applies the check to a trained classifier: on fallback, policies rank its members by
+    /// the constant order ([`FixedOrder`]); otherwise it is returned as it is.
+    pub fn apply(&self, clf: Box<dyn Classifier>) -> Box<dyn Classifier> {
+        if self.fallback {
+            Box::new(FixedOrder {
+                inner: clf,
+                order: self.constant_order.clone(),
+            })
+        } else {
+            clf
+        }
+    }
+
+    /// One line for reports.
+    pub fn describe(&self, members: &[String]) -> String {
+        let first = self
+            .constant_order
+            .first()
+            .and_then(|&m| members.get(m))
+            .map_or("-", |s| s.as_str());
+        format!(
+            "member order checked by {}-fold cross-validation on the training questions: pair accuracy learned {:.3} vs constant {:.3} (gain {:.1} standard errors, {:.2} needed): {}",
+            self.folds,
+            self.learned_pair_accuracy,
+            self.constant_pair_accuracy,
+            self.z,
+            self.min_z,
+            if self.fallback {
+                format!(
+                    "not shown better, so policies rank members by training accuracy ({first} first), keeping the calibrated probabilities"
+                )
+            } else {
+                "the learned order is used".to_string()
+            }
+        )
+    }
+}
+
+/// The classifier a checkpoint holds; its manifest names it as [`CheckpointKind::as_str`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum CheckpointKind {
+    /// The hashed TF-IDF model of [`crate::lexical`].
+    Lexical,
+    /// all-MiniLM-L6-v2 frozen, with a trained head (`selectllm-neural`).
+    Minilm,
+    /// all-MiniLM-L6-v2 fine-tuned with its head; the checkpoint carries the encoder.
+    MinilmFinetune,
+}
+
+impl CheckpointKind {
+    /// Every kind, in the order error messages list them.
+    pub const ALL: [CheckpointKind; 3] = [
+        CheckpointKind::Lexical,
+        CheckpointKind::Minilm,
+        CheckpointKind::MinilmFinetune,
+    ];
+
+    /// The name written in manifests.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CheckpointKind::Lexical => "lexical",
+            CheckpointKind::Minilm => "minilm",
+            CheckpointKind::MinilmFinetune => "minilm-finetune",
+        }
+    }
+}
+
+impl fmt::Display for CheckpointKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A checkpoint kind this build does not know.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown classifier kind `{0}` (this build knows: lexical, minilm, minilm-finetune)")]
+pub struct UnknownKind(pub String);
+
+impl FromStr for CheckpointKind {
+    type Err = UnknownKind;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        CheckpointKind::ALL
+            .into_iter()
+            .find(|k| k.as_str() == s)
+            .ok_or_else(|| UnknownKind(s.to_string()))
+    }
+}
+
+impl Serialize for CheckpointKind {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for CheckpointKind {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        s.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kinds_round_trip_through_their_names() {
+        for k in CheckpointKind::ALL {
+            assert_eq!(k.to_string().parse::<CheckpointKind>(), Ok(k));
+            let json = serde_json::to_string(&k).unwrap();
+            assert_eq!(json, format!("\"{k}\""));
+            assert_eq!(serde_json::from_str::<CheckpointKind>(&json).unwrap(), k);
+        }
+        let e = "mystery".parse::<CheckpointKind>().unwrap_err();
+        assert!(
+            e.to_string().contains("unknown classifier kind `mystery`"),
+            "{e}"
+        );
+        assert!(serde_json::from_str::<CheckpointKind>("\"Lexical\"").is_err());
+    }
+
+    #[test]
+    fn manifests_written_before_the_enum_still_read() {
+        // A manifest as `selectllm train` wrote it when the kind was a free string.
+        let old = r#"{"kind": "minilm-finetune", "members": ["a", "b"], "dataset": "d",
+            "data_hash": "h", "seed": 7, "hyperparameters": {}, "created_by": "selectllm 0.1.0"}"#;
+        let m: Manifest = serde_json::from_str(old).unwrap();
+        assert_eq!(m.kind, CheckpointKind::MinilmFinetune);
+        let back: serde_json::Value = serde_json::to_value(&m).unwrap();
+        assert_eq!(back["kind"], "minilm-finetune");
+    }
 }

@@ -40,6 +40,50 @@ pub trait Classifier: Send + Sync {
         v.pop()
             .ok_or_else(|| ClassifierError::Model("classifier returned no rows".into()))
     }
+
+    /// A fixed member order the policies rank by instead of the probabilities, when the
+    /// classifier's own order was not shown to beat it (see [`FixedOrder`]). `None`: rank by
+    /// the probabilities.
+    fn ranking(&self) -> Option<&[usize]> {
+        None
+    }
+}
+
+/// A classifier whose learned member order could not be shown to beat a constant order
+/// (members by training accuracy): its probabilities are kept as they are (for weights,
+/// thresholds, budgets and calibration), and policies rank members by `order` instead.
+pub struct FixedOrder {
+    pub inner: Box<dyn Classifier>,
+    /// Member indices, best first.
+    pub order: Vec<usize>,
+}
+
+impl Classifier for FixedOrder {
+    fn name(&self) -> &str {
+        self.inner.name()
+    }
+    fn members(&self) -> &[String] {
+        self.inner.members()
+    }
+    fn predict_batch(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, ClassifierError> {
+        self.inner.predict_batch(texts)
+    }
+    fn predict_batch_with_uncalibrated(
+        &self,
+        texts: &[&str],
+    ) -> Result<Probabilities, ClassifierError> {
+        self.inner.predict_batch_with_uncalibrated(texts)
+    }
+    fn ranking(&self) -> Option<&[usize]> {
+        Some(&self.order)
+    }
+}
+
+/// Members by a constant score (e.g. training accuracy), best first; ties to the lower index.
+pub fn constant_order(score: &[f32]) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..score.len()).collect();
+    order.sort_by(|&a, &b| score[b].total_cmp(&score[a]).then(a.cmp(&b)));
+    order
 }
 
 /// The log-odds of a rate, the inverse of [`sigmoid`]; the rate is clamped to
@@ -56,5 +100,30 @@ pub fn sigmoid(x: f32) -> f32 {
     } else {
         let e = x.exp();
         e / (1.0 + e)
+    }
+}
+
+/// A shared classifier is a classifier (a loaded checkpoint is shared by whoever serves it).
+impl<C: Classifier + ?Sized> Classifier for std::sync::Arc<C> {
+    fn name(&self) -> &str {
+        (**self).name()
+    }
+    fn members(&self) -> &[String] {
+        (**self).members()
+    }
+    fn predict_batch(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, ClassifierError> {
+        (**self).predict_batch(texts)
+    }
+    fn predict_batch_with_uncalibrated(
+        &self,
+        texts: &[&str],
+    ) -> Result<Probabilities, ClassifierError> {
+        (**self).predict_batch_with_uncalibrated(texts)
+    }
+    fn predict(&self, text: &str) -> Result<Vec<f32>, ClassifierError> {
+        (**self).predict(text)
+    }
+    fn ranking(&self) -> Option<&[usize]> {
+        (**self).ranking()
     }
 }

@@ -58,6 +58,10 @@ pub struct Question {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gold: Option<Answer>,
     pub split: Split,
+    /// The benchmark the question comes from (`gsm8k`, `mmlu`, `cmmlu`, ...) when a dataset
+    /// mixes several; per-task results group by it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub benchmark: Option<String>,
 }
 
 /// What one member did on one question.
@@ -86,6 +90,16 @@ impl Outcome {
     }
 }
 
+/// How the outcomes of one benchmark were labelled, as the reader that made them says.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BenchmarkInfo {
+    /// The label rule in words (e.g. `score > 0 (probability task)`).
+    pub label_rule: String,
+    /// Whether `success_rate` is the share of several sampled answers that were correct, so
+    /// the mean success rate of a chosen member (its one-sample accuracy) is a figure of its own.
+    pub multi_attempt: bool,
+}
+
 /// Questions x members, with one outcome for every pair.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RoutingDataset {
@@ -94,6 +108,9 @@ pub struct RoutingDataset {
     pub questions: Vec<Question>,
     /// `outcomes[q][m]` for question `q` and member `m`.
     pub outcomes: Vec<Vec<Outcome>>,
+    /// Label rule of each benchmark named by `Question::benchmark` (empty when the reader
+    /// has nothing to say beyond the outcomes).
+    pub benchmarks: std::collections::BTreeMap<String, BenchmarkInfo>,
 }
 
 impl RoutingDataset {
@@ -123,6 +140,17 @@ impl RoutingDataset {
     /// Labels of question `q`, one per member.
     pub fn labels(&self, q: usize) -> Vec<bool> {
         self.outcomes[q].iter().map(|o| o.label).collect()
+    }
+
+    /// The benchmarks of the questions, in first-seen order (empty when none is named).
+    pub fn benchmark_names(&self) -> Vec<String> {
+        let mut out: Vec<String> = Vec::new();
+        for b in self.questions.iter().filter_map(|q| q.benchmark.as_ref()) {
+            if !out.contains(b) {
+                out.push(b.clone());
+            }
+        }
+        out
     }
 
     /// Checks the shape invariants; returns a message naming what is wrong.

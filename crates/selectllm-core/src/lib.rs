@@ -5,7 +5,8 @@
 //! - [`dataset`]: the in-memory routing dataset (questions, members, outcomes).
 //! - [`classifier`]: the multi-label classifier interface (question -> P(correct) per member).
 //! - [`policy`]: subset selection policies (MaxConf, LabelledMaxConf, WeightedMaxConf, Threshold, Budget).
-//! - [`vote`]: majority voting with deterministic tie-breaks.
+//! - [`vote`]: majority voting with deterministic tie-breaks; vote weights (count, linear, log-odds).
+//! - [`plan`]: execution plans (parallel, early majority, cascade, ceilings) as state machines, and their offline replay.
 //! - [`metrics`]: ROC-AUC and pair accuracy of per-member probabilities against outcomes.
 //! - [`lexical`]: the weight-free lexical classifier (hashed TF-IDF n-grams + multi-label head), inference side.
 //!
@@ -18,11 +19,13 @@ pub mod dataset;
 pub mod label;
 pub mod lexical;
 pub mod metrics;
+pub mod plan;
 pub mod policy;
 pub mod vote;
 
 pub use answer::{Answer, Task};
 pub use classifier::{Classifier, ClassifierError};
 pub use dataset::{Member, Outcome, Question, RoutingDataset, Split};
+pub use plan::{Execution, Plan, Step};
 pub use policy::{Policy, Selection};
 pub use vote::{VoteMode, Voter};

@@ -112,7 +112,22 @@ impl Policy {
 
     /// Selects members given their confidences.
     pub fn select(&self, conf: &[f32], pool: &PoolInfo) -> Selection {
-        let order = confidence_order(conf, &pool.latency);
+        self.select_ranked(conf, pool, None)
+    }
+
+    /// [`Self::select`], ranking members by `ranking` (best first) instead of by confidence
+    /// when given (a classifier's fixed order, `Classifier::ranking`); the confidences still
+    /// decide thresholds, weights and the budgeted search.
+    pub fn select_ranked(
+        &self,
+        conf: &[f32],
+        pool: &PoolInfo,
+        ranking: Option<&[usize]>,
+    ) -> Selection {
+        let order = match ranking {
+            Some(r) if r.len() == conf.len() => r.to_vec(),
+            _ => confidence_order(conf, &pool.latency),
+        };
         let (members, reason) = match *self {
             Policy::MaxConf { s } | Policy::WeightedMaxConf { s } => {
                 let k = s.min(order.len());
@@ -286,48 +301,46 @@ fn max_lat(set: &[usize], pool: &PoolInfo) -> f64 {
 
 /// P(an unweighted vote of `set` is right), members independent with P(correct) = conf, and
 /// wrong answers all different (so the right answer wins with the most votes, ties to the
-/// faster member). Exact enumeration, `set.len()` at most about 16.
+/// faster member).
+///
+/// The right answer wins when at least two members are right (each wrong answer has one vote),
+/// or when exactly one is and it is the member that wins ties (lower latency, higher
+/// confidence, lower index). So P = c_first + (1 - c_first) * P(at least two of the others
+/// are right), with the distribution of the number of right votes among the others computed by
+/// a dynamic programme truncated at two: exact, O(k), no enumeration.
 pub fn vote_success_probability(set: &[usize], conf: &[f32], latency: &[f64]) -> f64 {
-    let k = set.len();
-    if k == 0 {
+    let Some(first) = set
+        .iter()
+        .copied()
+        .min_by(|&a, &b| tie_rank(a, b, conf, latency))
+    else {
         return 0.0;
-    }
-    // Tie-break rank among the set: lower latency, higher confidence, lower index.
-    let mut rank: Vec<usize> = (0..k).collect();
-    rank.sort_by(|&a, &b| {
-        latency[set[a]]
-            .partial_cmp(&latency[set[b]])
-            .unwrap_or(Ordering::Equal)
-            .then(
-                conf[set[b]]
-                    .partial_cmp(&conf[set[a]])
-                    .unwrap_or(Ordering::Equal),
-            )
-            .then(set[a].cmp(&set[b]))
-    });
-    let first = rank[0];
-    let mut total = 0.0f64;
-    for mask in 0u32..(1u32 << k) {
-        let right = mask.count_ones() as usize;
-        let win = if right == 0 {
-            false
-        } else if right > 1 {
-            true // distinct wrong answers each have one vote
-        } else {
-            // one right vote against single wrong votes: a tie whenever anyone is wrong
-            right == k || mask & (1 << first) != 0
-        };
-        if !win {
+    };
+    let c = |m: usize| conf[m].clamp(0.0, 1.0) as f64;
+    // p[j] = P(exactly j of the members seen so far are right), j = 0, 1
+    let (mut p0, mut p1) = (1.0f64, 0.0f64);
+    let mut seen_first = false;
+    for &m in set {
+        if m == first && !seen_first {
+            seen_first = true;
             continue;
         }
-        let mut p = 1.0f64;
-        for (i, &m) in set.iter().enumerate() {
-            let c = conf[m].clamp(0.0, 1.0) as f64;
-            p *= if mask & (1 << i) != 0 { c } else { 1.0 - c };
-        }
-        total += p;
+        let x = c(m);
+        p1 = p1 * (1.0 - x) + p0 * x;
+        p0 *= 1.0 - x;
     }
-    total
+    let at_least_two = (1.0 - p0 - p1).max(0.0);
+    let cf = c(first);
+    cf + (1.0 - cf) * at_least_two
+}
+
+/// Vote tie-break order of two members: lower latency, then higher confidence, then lower index.
+fn tie_rank(a: usize, b: usize, conf: &[f32], latency: &[f64]) -> Ordering {
+    latency[a]
+        .partial_cmp(&latency[b])
+        .unwrap_or(Ordering::Equal)
+        .then(conf[b].partial_cmp(&conf[a]).unwrap_or(Ordering::Equal))
+        .then(a.cmp(&b))
 }
 
 #[cfg(test)]
@@ -406,6 +419,68 @@ mod tests {
         assert!((got - expect).abs() < 1e-6, "{got} vs {expect}");
     }
 
+    /// Exact enumeration of the 2^k outcomes (the former implementation), for small k.
+    fn enumerate(set: &[usize], conf: &[f32], latency: &[f64]) -> f64 {
+        let k = set.len();
+        let first = (0..k)
+            .min_by(|&a, &b| tie_rank(set[a], set[b], conf, latency))
+            .unwrap();
+        let mut total = 0.0;
+        for mask in 0u32..(1u32 << k) {
+            let right = mask.count_ones() as usize;
+            let win = right > 1 || (right == 1 && (k == 1 || mask & (1 << first) != 0));
+            if win {
+                total += set
+                    .iter()
+                    .enumerate()
+                    .map(|(i, &m)| {
+                        let c = conf[m] as f64;
+                        if mask & (1 << i) != 0 { c } else { 1.0 - c }
+                    })
+                    .product::<f64>();
+            }
+        }
+        total
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn vote_probability_equals_enumeration(
+            conf in proptest::collection::vec(0.0f32..=1.0, 1..11),
+            lat in proptest::collection::vec(0.5f64..3.0, 10),
+            take in proptest::collection::vec(proptest::bool::ANY, 10),
+        ) {
+            let n = conf.len();
+            let mut set: Vec<usize> = (0..n).filter(|&m| take[m]).collect();
+            if set.is_empty() {
+                set.push(0);
+            }
+            // a coarse latency grid makes latency ties, so the confidence tie-break is exercised too
+            let lat: Vec<f64> = lat.iter().map(|l| l.round()).collect();
+            let dp = vote_success_probability(&set, &conf, &lat);
+            let brute = enumerate(&set, &conf, &lat);
+            proptest::prop_assert!((dp - brute).abs() < 1e-9, "{dp} vs {brute}");
+        }
+    }
+
+    #[test]
+    fn vote_probability_handles_large_pools() {
+        let conf: Vec<f32> = (0..64).map(|i| 0.3 + 0.01 * i as f32).collect();
+        let lat = vec![1.0; 64];
+        let set: Vec<usize> = (0..64).collect();
+        let p = vote_success_probability(&set, &conf, &lat);
+        assert!(p > 0.99 && p <= 1.0, "{p}");
+        // a budget policy over 40 members keeps every prefix and must not overflow
+        let conf40 = &conf[..40];
+        let pool = PoolInfo::uniform(40);
+        let s = Policy::Budget(Budget {
+            latency: Some(1.0),
+            ..Budget::default()
+        })
+        .select(conf40, &pool);
+        assert!(!s.members.is_empty());
+    }
+
     #[test]
     fn parse_roundtrip() {
         for s in [
@@ -419,5 +494,26 @@ mod tests {
         }
         assert!(Policy::parse("maxconf:0").is_err());
         assert!(Policy::parse("nope").is_err());
+    }
+}
+
+#[cfg(test)]
+mod ranked_tests {
+    use super::*;
+
+    #[test]
+    fn a_fixed_ranking_replaces_the_confidence_order_only() {
+        let pool = PoolInfo::uniform(3);
+        let conf = [0.2f32, 0.9, 0.6];
+        let r = [2usize, 0, 1];
+        let p = Policy::MaxConf { s: 1 };
+        assert_eq!(p.select(&conf, &pool).members, vec![1]);
+        assert_eq!(p.select_ranked(&conf, &pool, Some(&r)).members, vec![2]);
+        // weights still come from the confidences
+        let w = Policy::WeightedMaxConf { s: 2 }.select_ranked(&conf, &pool, Some(&r));
+        assert_eq!((w.members, w.weights), (vec![2, 0], Some(vec![0.6, 0.2])));
+        // thresholds filter by confidence, ordered by the ranking
+        let t = Policy::Threshold { tau: 0.5 }.select_ranked(&conf, &pool, Some(&r));
+        assert_eq!(t.members, vec![2, 1]);
     }
 }

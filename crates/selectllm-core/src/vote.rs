@@ -35,6 +35,68 @@ impl FromStr for VoteMode {
     }
 }
 
+/// How a member's confidence becomes its vote weight.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Weighting {
+    /// One vote per member (MaxConf, LabelledMaxConf).
+    #[default]
+    Count,
+    /// The confidence itself (the paper's WeightedMaxConf).
+    Linear,
+    /// ln(p / (1 - p)) + ln(K - 1) for K-option questions: the optimal weighted majority for
+    /// independent voters; the ln(K - 1) term is left out on open answers. Clamped through a
+    /// softplus, w = ln(1 + (K - 1) p / (1 - p)): equal to the log-odds for confident members,
+    /// small but positive and still ordered for members at or below chance (a raw log-odds
+    /// weight would be negative there, a member voting against its own answer). p is clamped
+    /// to [`LOG_ODDS_CLAMP`, 1 - `LOG_ODDS_CLAMP`] so no weight is infinite.
+    LogOdds,
+}
+
+/// Confidences are clamped this far from 0 and 1 before taking log-odds (w <= 6.9 + ln(K-1)).
+pub const LOG_ODDS_CLAMP: f32 = 1e-3;
+
+impl Weighting {
+    /// The vote weight of a member with confidence `p` on a question with `options` answer
+    /// options (`None` for open answers).
+    pub fn weight(self, p: f32, options: Option<usize>) -> f32 {
+        match self {
+            Weighting::Count => 1.0,
+            Weighting::Linear => p,
+            Weighting::LogOdds => {
+                let p = if p.is_finite() { p } else { 0.5 };
+                let p = f64::from(p.clamp(LOG_ODDS_CLAMP, 1.0 - LOG_ODDS_CLAMP));
+                let others = options.filter(|&k| k > 2).map_or(1.0, |k| (k - 1) as f64);
+                (1.0 + others * p / (1.0 - p)).ln() as f32
+            }
+        }
+    }
+}
+
+impl FromStr for Weighting {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "count" | "none" => Ok(Weighting::Count),
+            "linear" | "conf" => Ok(Weighting::Linear),
+            "logodds" | "log-odds" => Ok(Weighting::LogOdds),
+            _ => Err(format!(
+                "unknown vote weighting `{s}` (count, linear, logodds)"
+            )),
+        }
+    }
+}
+
+impl std::fmt::Display for Weighting {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Weighting::Count => "count",
+            Weighting::Linear => "linear",
+            Weighting::LogOdds => "logodds",
+        })
+    }
+}
+
 /// One selected member's contribution.
 #[derive(Debug, Clone, Copy)]
 pub struct Ballot<'a> {
@@ -64,6 +126,28 @@ pub struct SimBallot {
     pub weight: f32,
 }
 
+/// The `(member, answer, weight)` entries the ballots put into the tally: one per member
+/// (its majority answer, full weight), or one per sample sharing the member's weight (pooled).
+pub fn entries<'b>(ballots: &[Ballot<'b>], mode: VoteMode) -> Vec<(usize, &'b Answer, f64)> {
+    let mut out = Vec::with_capacity(ballots.len());
+    for b in ballots {
+        match mode {
+            VoteMode::PerMember => {
+                if let Some(a) = majority(b.answers) {
+                    out.push((b.member, a, b.weight as f64));
+                }
+            }
+            VoteMode::Pooled => {
+                let n = b.answers.len() as f64;
+                for a in b.answers {
+                    out.push((b.member, a, b.weight as f64 / n));
+                }
+            }
+        }
+    }
+    out
+}
+
 /// Holds the tie-break information of a pool for one question.
 #[derive(Debug, Clone, Copy)]
 pub struct Voter<'a> {
@@ -90,23 +174,7 @@ impl<'a> Voter<'a> {
 
     /// The winning answer; `None` when no ballot carries an answer.
     pub fn vote(&self, ballots: &[Ballot<'_>], mode: VoteMode) -> Option<Answer> {
-        let mut entries: Vec<(usize, &Answer, f64)> = Vec::new();
-        for b in ballots {
-            match mode {
-                VoteMode::PerMember => {
-                    if let Some(a) = majority(b.answers) {
-                        entries.push((b.member, a, b.weight as f64));
-                    }
-                }
-                VoteMode::Pooled => {
-                    let n = b.answers.len() as f64;
-                    for a in b.answers {
-                        entries.push((b.member, a, b.weight as f64 / n));
-                    }
-                }
-            }
-        }
-        self.tally(&entries).cloned()
+        self.tally(&entries(ballots, mode)).cloned()
     }
 
     /// Weighted tally of `(member, answer, weight)` entries with the tie-break.
@@ -299,6 +367,52 @@ mod tests {
             Some(Answer::new("1"))
         );
         assert_eq!(v.vote(&ballots, VoteMode::Pooled), Some(Answer::new("2")));
+    }
+
+    #[test]
+    fn log_odds_weights() {
+        let w = |p, k| Weighting::LogOdds.weight(p, k);
+        // softplus of the log-odds: ln(1 + p / (1 - p)), ~ the log-odds when confident
+        assert!((w(0.9, None) - 10f32.ln()).abs() < 1e-5);
+        assert!((w(0.99, None) - 99f32.ln()).abs() < 0.02);
+        // four options: the odds times 3 (+ ln 3 in log space)
+        assert!((w(0.5, Some(4)) - 4f32.ln()).abs() < 1e-5);
+        assert!((w(0.9, Some(4)) - 28f32.ln()).abs() < 1e-4);
+        // clamped: finite at 0 and 1, positive and ordered below chance, NaN treated as 0.5
+        assert!(w(1.0, None).is_finite() && w(1.0, None) < 7.0);
+        assert!(w(0.0, None) > 0.0 && w(0.0, None) < 0.01);
+        assert!(w(0.1, Some(4)) > w(0.05, Some(4)));
+        assert_eq!(w(f32::NAN, None), w(0.5, None));
+        assert!(w(0.8, None) > w(0.7, None));
+        assert_eq!(Weighting::Linear.weight(0.7, None), 0.7);
+        assert_eq!(Weighting::Count.weight(0.7, Some(4)), 1.0);
+        for s in ["count", "linear", "logodds"] {
+            assert_eq!(s.parse::<Weighting>().unwrap().to_string(), s);
+        }
+        assert!("cubic".parse::<Weighting>().is_err());
+    }
+
+    #[test]
+    fn log_odds_lets_one_confident_member_outvote_two_weak_ones() {
+        // 0.95 vs two 0.6s: linear weights 0.95 < 1.2, log-odds ln 20 = 3.0 > 2 x ln 2.5 = 1.8
+        let lat = [1.0; 3];
+        let v = Voter::new(&lat, &[]);
+        let (a, b) = (ans(&["1"]), ans(&["2"]));
+        let conf = [0.95f32, 0.6, 0.6];
+        let answers = [&a, &b, &b];
+        for (weighting, expect) in [(Weighting::Linear, "2"), (Weighting::LogOdds, "1")] {
+            let ballots: Vec<Ballot<'_>> = (0..3)
+                .map(|m| Ballot {
+                    member: m,
+                    answers: answers[m],
+                    weight: weighting.weight(conf[m], None),
+                })
+                .collect();
+            assert_eq!(
+                v.vote(&ballots, VoteMode::PerMember),
+                Some(Answer::new(expect))
+            );
+        }
     }
 
     #[test]

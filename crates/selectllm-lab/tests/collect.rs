@@ -36,6 +36,7 @@ fn questions() -> Vec<Question> {
             task: Task::Gsm8k,
             gold: Some(Answer::new((i % 5).to_string())),
             split: Split::Test,
+            benchmark: None,
         });
     }
     for i in 0..4 {
@@ -45,6 +46,7 @@ fn questions() -> Vec<Question> {
             task: Task::Mmlu,
             gold: Some(Answer::new("B")),
             split: Split::Test,
+            benchmark: None,
         });
     }
     qs

@@ -16,6 +16,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let (dir, files) = args
         .split_first()
         .ok_or("usage: embed_bench ENCODER_DIR QUESTIONS_FILE...")?;
+    selectllm_neural::alloc::keep_freed_memory(); // as the selectllm binary does
     let enc = Encoder::load(std::path::Path::new(dir), 128)?;
     let modes = std::env::var("EMBED_MODES").unwrap_or_else(|_| "single,batched".into());
     let (run_single, run_batched) = (modes.contains("single"), modes.contains("batched"));

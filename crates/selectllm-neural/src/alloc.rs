@@ -9,12 +9,16 @@
 //! largest pass ([`crate::encoder::PACKED_TOKENS`]); what changes is that memory freed after a
 //! pass stays with the process for reuse instead of returning to the OS.
 //!
-//! Applied once, when the first encoder or checkpoint starts loading; skipped when the user set glibc's allocator
-//! through the environment (`GLIBC_TUNABLES` with a `glibc.malloc` tunable, or `MALLOC_*_`).
+//! A process-wide setting, so the program chooses it, not a library: the `selectllm` binary
+//! calls [`keep_freed_memory`] once at start-up for the commands that run the encoder, before
+//! any weights are read (measured: set after them, the batched pass gains a third less).
+//! Loading an encoder or a checkpoint never calls it. Skipped when the user set glibc's
+//! allocator through the environment (`GLIBC_TUNABLES` with a `glibc.malloc` tunable, or
+//! `MALLOC_*_`).
 
-use std::sync::Once;
+use std::sync::OnceLock;
 
-static APPLY: Once = Once::new();
+static APPLIED: OnceLock<bool> = OnceLock::new();
 
 /// Allocations at or above this size get their own mapping.
 pub const MMAP_THRESHOLD: usize = 32 << 20;
@@ -23,16 +27,17 @@ pub const TRIM_THRESHOLD: usize = 512 << 20;
 
 /// Sets glibc's mmap and trim thresholds (see the module documentation), once per process.
 /// Does nothing on other platforms and C libraries, or when the environment configures malloc.
-pub fn keep_freed_memory() {
-    APPLY.call_once(|| {
+/// Returns whether the thresholds are in force (set by this call or an earlier one).
+pub fn keep_freed_memory() -> bool {
+    *APPLIED.get_or_init(|| {
         if user_configured(
             std::env::var("GLIBC_TUNABLES").ok().as_deref(),
             std::env::vars().map(|(k, _)| k),
         ) {
-            return;
+            return false;
         }
-        set_thresholds();
-    });
+        set_thresholds()
+    })
 }
 
 /// Whether the environment already configures glibc's malloc.
@@ -43,17 +48,19 @@ fn user_configured(tunables: Option<&str>, mut names: impl Iterator<Item = Strin
 
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
 #[allow(unsafe_code)]
-fn set_thresholds() {
+fn set_thresholds() -> bool {
     // SAFETY: `mallopt` only sets two of glibc's allocator parameters, under the allocator's
     // own lock; it is callable at any time from any thread and takes no pointers.
     unsafe {
-        libc::mallopt(libc::M_MMAP_THRESHOLD, MMAP_THRESHOLD as libc::c_int);
-        libc::mallopt(libc::M_TRIM_THRESHOLD, TRIM_THRESHOLD as libc::c_int);
+        libc::mallopt(libc::M_MMAP_THRESHOLD, MMAP_THRESHOLD as libc::c_int) == 1
+            && libc::mallopt(libc::M_TRIM_THRESHOLD, TRIM_THRESHOLD as libc::c_int) == 1
     }
 }
 
 #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
-fn set_thresholds() {}
+fn set_thresholds() -> bool {
+    false
+}
 
 #[cfg(test)]
 mod tests {

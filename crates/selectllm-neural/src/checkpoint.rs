@@ -101,7 +101,7 @@ impl NeuralClassifier {
             settings: self.settings.clone(),
         };
         let mut m = manifest.clone();
-        m.kind = self.mode.kind().to_string();
+        m.kind = self.mode.checkpoint_kind();
         let meta_json =
             serde_json::to_value(&meta).map_err(|e| NeuralError::Data(e.to_string()))?;
         match &mut m.hyperparameters {
@@ -129,8 +129,6 @@ impl NeuralClassifier {
     /// Like [`Self::load`], with the frozen encoder taken from `encoder_dir` instead of the
     /// recorded folder (its hash must still match).
     pub fn load_with_encoder(dir: &Path, encoder_dir: Option<&Path>) -> Result<Self, NeuralError> {
-        // Before the weights are read, so that they are laid out under the same settings.
-        crate::alloc::keep_freed_memory();
         let bad = |message: String| NeuralError::Checkpoint {
             dir: dir.to_path_buf(),
             message,

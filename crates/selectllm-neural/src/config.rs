@@ -4,6 +4,8 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
+use selectllm_core::checkpoint::CheckpointKind;
+
 use crate::error::NeuralError;
 use crate::loss::{LossKind, Target};
 
@@ -27,11 +29,16 @@ pub enum NeuralMode {
 
 impl NeuralMode {
     /// The checkpoint kind: `minilm` or `minilm-finetune`.
-    pub fn kind(self) -> &'static str {
+    pub fn checkpoint_kind(self) -> CheckpointKind {
         match self {
-            NeuralMode::Frozen => "minilm",
-            NeuralMode::FineTune => "minilm-finetune",
+            NeuralMode::Frozen => CheckpointKind::Minilm,
+            NeuralMode::FineTune => CheckpointKind::MinilmFinetune,
         }
+    }
+
+    /// The checkpoint kind's name, also the classifier's name in reports.
+    pub fn kind(self) -> &'static str {
+        self.checkpoint_kind().as_str()
     }
 }
 

@@ -176,9 +176,6 @@ pub(crate) fn hex(bytes: &[u8]) -> String {
 impl Encoder {
     /// Loads an encoder folder; `max_len` caps the tokens per text (128 in the paper).
     pub fn load(dir: &Path, max_len: usize) -> Result<Self, NeuralError> {
-        // Before the weights are read, so that they are laid out under the same settings
-        // (measured: set after them, the batched pass gains a third less).
-        crate::alloc::keep_freed_memory();
         let device = default_device();
         let files = EncoderFiles::read(dir, max_len, &device)?;
         let vb = VarBuilder::from_tensors(files.tensors, DType::F32, &device);

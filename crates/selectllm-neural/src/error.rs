@@ -19,8 +19,6 @@ pub enum NeuralError {
     Data(String),
     #[error("invalid setting: {0}")]
     Config(String),
-    #[error("dynamic batcher: {0}")]
-    Batcher(String),
     #[error("hub download: {0}")]
     Hub(String),
 }

@@ -5,11 +5,10 @@
 //! - [`EmbeddingCache`]: on-disk cache keyed by encoder hash + text hash (frozen mode).
 //! - [`train`]: frozen (cached embeddings + MLP head) or fine-tuned (encoder + head end to end).
 //! - [`NeuralClassifier`]: the trained model; implements [`selectllm_core::Classifier`].
-//! - [`DynamicBatcher`]: groups single requests into batches on its own thread.
+//!   Serving it off the async runtime with dynamic batching is `selectllm-infer`'s job.
 //! - [`hub::download`]: fetches an encoder from the Hugging Face hub (`hub` feature).
 
 pub mod alloc;
-pub mod batcher;
 pub mod bert;
 pub mod cache;
 pub mod calibrate;
@@ -29,7 +28,6 @@ mod packed;
 pub mod relative;
 pub mod train;
 
-pub use batcher::DynamicBatcher;
 pub use cache::EmbeddingCache;
 pub use classifier::{Calibration, NeuralClassifier};
 pub use config::{LrSchedule, NeuralMode, NeuralTrainConfig, TrainExample};

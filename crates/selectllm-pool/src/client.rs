@@ -15,6 +15,9 @@ use crate::config::MemberConfig;
 use crate::prompt::Prompt;
 use crate::wire;
 
+mod passthrough;
+pub use passthrough::{ChatReply, ChatStream};
+
 /// Characters of a server's error body kept in a [`CallError::Status`].
 pub const BODY_CHARS: usize = 300;
 
@@ -368,26 +371,15 @@ impl MemberClient {
         }
     }
 
-    /// Removes the API key and the base URL's credentials from any text a server or library
-    /// put in an error, then cuts a status body to [`BODY_CHARS`] (in that order, so no part
-    /// of a key survives the cut).
+    /// The texts [`redact`] removes from this member's errors: the API key and the base
+    /// URL's credentials.
+    fn secrets(&self) -> Vec<String> {
+        self.key.iter().chain(&self.url_secrets).cloned().collect()
+    }
+
+    /// [`redact`] with this member's secrets.
     fn redact(&self, e: CallError) -> CallError {
-        let r = |mut s: String| {
-            for k in self.key.iter().chain(&self.url_secrets) {
-                s = s.replace(k.as_str(), "<redacted>");
-            }
-            s
-        };
-        match e {
-            CallError::Status { status, body } => CallError::Status {
-                status,
-                body: r(body).chars().take(BODY_CHARS).collect(),
-            },
-            CallError::Transport(s) => CallError::Transport(r(s)),
-            CallError::Refused(s) => CallError::Refused(r(s)),
-            CallError::Malformed(s) => CallError::Malformed(r(s)),
-            t => t,
-        }
+        redact(&self.secrets(), e)
     }
 
     fn backoff(&self, attempt: u32, retry_after: Option<Duration>) -> Duration {
@@ -401,5 +393,27 @@ impl MemberClient {
         let j = 0.5 + (x >> 11) as f64 / (1u64 << 53) as f64;
         let d = Duration::from_secs_f64((base * j).min(30.0));
         retry_after.map_or(d, |r| r.max(d))
+    }
+}
+
+/// Removes `secrets` (the API key and the base URL's credentials) from any text a server or
+/// library put in an error, then cuts a status body to [`BODY_CHARS`] (in that order, so no
+/// part of a key survives the cut). Every call path (prompted and passthrough) uses it.
+fn redact(secrets: &[String], e: CallError) -> CallError {
+    let r = |mut s: String| {
+        for k in secrets {
+            s = s.replace(k.as_str(), "<redacted>");
+        }
+        s
+    };
+    match e {
+        CallError::Status { status, body } => CallError::Status {
+            status,
+            body: r(body).chars().take(BODY_CHARS).collect(),
+        },
+        CallError::Transport(s) => CallError::Transport(r(s)),
+        CallError::Refused(s) => CallError::Refused(r(s)),
+        CallError::Malformed(s) => CallError::Malformed(r(s)),
+        t => t,
     }
 }

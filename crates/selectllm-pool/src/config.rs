@@ -68,9 +68,11 @@ struct RawPool {
     member: Vec<RawMember>,
 }
 
-#[derive(Debug, Deserialize)]
+/// One `[[member]]` table as written (unknown fields rejected); [`validate_members`] checks it.
+/// Public so other files that embed `[[member]]` tables (the gateway's) share schema and checks.
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct RawMember {
+pub struct RawMember {
     name: String,
     base_url: String,
     model: String,
@@ -204,116 +206,11 @@ impl Pool {
 
     /// Parses and validates TOML text; `path` names the file in errors.
     pub fn parse(path: &Path, text: &str) -> Result<Pool, PoolError> {
-        // The message and position only: toml's own Display quotes the offending line, which
-        // may hold a key someone wrote inline (`api_key = "sk-..."`).
         let raw: RawPool = toml::from_str(text).map_err(|e| PoolError::Parse {
             path: path.to_path_buf(),
-            msg: match e.span() {
-                Some(span) => {
-                    let before = &text[..span.start.min(text.len())];
-                    let line = before.matches('\n').count() + 1;
-                    let col = before.len() - before.rfind('\n').map_or(0, |i| i + 1) + 1;
-                    format!("line {line}, column {col}: {}", e.message().trim_end())
-                }
-                None => e.message().trim_end().to_string(),
-            }
-            .replace('\n', " "),
+            msg: toml_error_message(text, &e),
         })?;
-        let err = |field: String, msg: String| PoolError::Field {
-            path: path.to_path_buf(),
-            field,
-            msg,
-        };
-        if raw.member.is_empty() {
-            return Err(err("member".into(), "no [[member]] entries".into()));
-        }
-        let mut members: Vec<MemberConfig> = Vec::with_capacity(raw.member.len());
-        for (i, m) in raw.member.into_iter().enumerate() {
-            let f = |name: &str| format!("member[{i}].{name}");
-            if m.name.is_empty()
-                || !m
-                    .name
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
-            {
-                return Err(err(
-                    f("name"),
-                    format!(
-                        "`{}` must be non-empty and use only A-Z a-z 0-9 . _ -",
-                        m.name
-                    ),
-                ));
-            }
-            if members.iter().any(|o| o.name == m.name) {
-                return Err(err(f("name"), format!("`{}` appears twice", m.name)));
-            }
-            // The text is not quoted: it may carry credentials.
-            let url = reqwest::Url::parse(&m.base_url)
-                .map_err(|e| err(f("base_url"), format!("not a URL: {e}")))?;
-            if !matches!(url.scheme(), "http" | "https") {
-                return Err(err(f("base_url"), "must be http:// or https://".into()));
-            }
-            if m.model.trim().is_empty() {
-                return Err(err(f("model"), "must not be empty".into()));
-            }
-            if let Some(v) = &m.api_key_env {
-                let ok = !v.is_empty()
-                    && !v.starts_with(|c: char| c.is_ascii_digit())
-                    && v.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
-                if !ok {
-                    return Err(err(
-                        f("api_key_env"),
-                        "must be an environment variable NAME ([A-Za-z_][A-Za-z0-9_]*), never the key".into(),
-                    ));
-                }
-            }
-            let max_concurrency = m.max_concurrency.unwrap_or(4);
-            if !(1..=1024).contains(&max_concurrency) {
-                return Err(err(
-                    f("max_concurrency"),
-                    format!("{max_concurrency} is not in 1..=1024"),
-                ));
-            }
-            let timeout_s = m.timeout_s.unwrap_or(120.0);
-            if !(timeout_s.is_finite() && timeout_s > 0.0 && timeout_s <= 86_400.0) {
-                return Err(err(
-                    f("timeout_s"),
-                    format!("{timeout_s} is not in (0, 86400]"),
-                ));
-            }
-            let retries = m.retries.unwrap_or(3);
-            if !(0..=20).contains(&retries) {
-                return Err(err(f("retries"), format!("{retries} is not in 0..=20")));
-            }
-            let backoff_ms = m.backoff_ms.unwrap_or(200);
-            if !(0..=600_000).contains(&backoff_ms) {
-                return Err(err(
-                    f("backoff_ms"),
-                    format!("{backoff_ms} is not in 0..=600000"),
-                ));
-            }
-            for (name, v) in [("price_in", m.price_in), ("price_out", m.price_out)] {
-                if let Some(v) = v
-                    && !(v.is_finite() && v >= 0.0)
-                {
-                    return Err(err(f(name), format!("{v} must be a finite number >= 0")));
-                }
-            }
-            members.push(MemberConfig {
-                name: m.name,
-                base_url: m.base_url.trim_end_matches('/').to_string(),
-                model: m.model,
-                prompt: m.prompt,
-                api_key_env: m.api_key_env,
-                max_concurrency: max_concurrency as usize,
-                timeout: Duration::from_secs_f64(timeout_s),
-                retries: retries as u32,
-                backoff: Duration::from_millis(backoff_ms as u64),
-                stream: m.stream.unwrap_or(false),
-                price_in: m.price_in,
-                price_out: m.price_out,
-            });
-        }
+        let members = validate_members(path, raw.member)?;
         Ok(Pool {
             path: path.to_path_buf(),
             members,
@@ -343,6 +240,124 @@ impl Pool {
             members,
         })
     }
+}
+
+/// A TOML parse error of `text` as `line L, column C: message`, on one line. The message and
+/// position only: toml's own Display quotes the offending line, which may hold a key someone
+/// wrote inline (`api_key = "sk-..."`). Every TOML file that holds members uses it.
+pub fn toml_error_message(text: &str, e: &toml::de::Error) -> String {
+    match e.span() {
+        Some(span) => {
+            let before = &text[..span.start.min(text.len())];
+            let line = before.matches('\n').count() + 1;
+            let col = before.len() - before.rfind('\n').map_or(0, |i| i + 1) + 1;
+            format!("line {line}, column {col}: {}", e.message().trim_end())
+        }
+        None => e.message().trim_end().to_string(),
+    }
+    .replace('\n', " ")
+}
+
+/// Validates `[[member]]` tables: at least one, names unique, every field in range. `path`
+/// names the file in errors; fields are named `member[i].field`.
+pub fn validate_members(path: &Path, raw: Vec<RawMember>) -> Result<Vec<MemberConfig>, PoolError> {
+    let err = |field: String, msg: String| PoolError::Field {
+        path: path.to_path_buf(),
+        field,
+        msg,
+    };
+    if raw.is_empty() {
+        return Err(err("member".into(), "no [[member]] entries".into()));
+    }
+    let mut members: Vec<MemberConfig> = Vec::with_capacity(raw.len());
+    for (i, m) in raw.into_iter().enumerate() {
+        let f = |name: &str| format!("member[{i}].{name}");
+        if m.name.is_empty()
+            || !m
+                .name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+        {
+            return Err(err(
+                f("name"),
+                format!(
+                    "`{}` must be non-empty and use only A-Z a-z 0-9 . _ -",
+                    m.name
+                ),
+            ));
+        }
+        if members.iter().any(|o| o.name == m.name) {
+            return Err(err(f("name"), format!("`{}` appears twice", m.name)));
+        }
+        // The text is not quoted: it may carry credentials.
+        let url = reqwest::Url::parse(&m.base_url)
+            .map_err(|e| err(f("base_url"), format!("not a URL: {e}")))?;
+        if !matches!(url.scheme(), "http" | "https") {
+            return Err(err(f("base_url"), "must be http:// or https://".into()));
+        }
+        if m.model.trim().is_empty() {
+            return Err(err(f("model"), "must not be empty".into()));
+        }
+        if let Some(v) = &m.api_key_env {
+            let ok = !v.is_empty()
+                && !v.starts_with(|c: char| c.is_ascii_digit())
+                && v.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+            if !ok {
+                return Err(err(
+                    f("api_key_env"),
+                    "must be an environment variable NAME ([A-Za-z_][A-Za-z0-9_]*), never the key"
+                        .into(),
+                ));
+            }
+        }
+        let max_concurrency = m.max_concurrency.unwrap_or(4);
+        if !(1..=1024).contains(&max_concurrency) {
+            return Err(err(
+                f("max_concurrency"),
+                format!("{max_concurrency} is not in 1..=1024"),
+            ));
+        }
+        let timeout_s = m.timeout_s.unwrap_or(120.0);
+        if !(timeout_s.is_finite() && timeout_s > 0.0 && timeout_s <= 86_400.0) {
+            return Err(err(
+                f("timeout_s"),
+                format!("{timeout_s} is not in (0, 86400]"),
+            ));
+        }
+        let retries = m.retries.unwrap_or(3);
+        if !(0..=20).contains(&retries) {
+            return Err(err(f("retries"), format!("{retries} is not in 0..=20")));
+        }
+        let backoff_ms = m.backoff_ms.unwrap_or(200);
+        if !(0..=600_000).contains(&backoff_ms) {
+            return Err(err(
+                f("backoff_ms"),
+                format!("{backoff_ms} is not in 0..=600000"),
+            ));
+        }
+        for (name, v) in [("price_in", m.price_in), ("price_out", m.price_out)] {
+            if let Some(v) = v
+                && !(v.is_finite() && v >= 0.0)
+            {
+                return Err(err(f(name), format!("{v} must be a finite number >= 0")));
+            }
+        }
+        members.push(MemberConfig {
+            name: m.name,
+            base_url: m.base_url.trim_end_matches('/').to_string(),
+            model: m.model,
+            prompt: m.prompt,
+            api_key_env: m.api_key_env,
+            max_concurrency: max_concurrency as usize,
+            timeout: Duration::from_secs_f64(timeout_s),
+            retries: retries as u32,
+            backoff: Duration::from_millis(backoff_ms as u64),
+            stream: m.stream.unwrap_or(false),
+            price_in: m.price_in,
+            price_out: m.price_out,
+        });
+    }
+    Ok(members)
 }
 
 #[cfg(test)]

@@ -5,7 +5,10 @@
 //! option lines, `The answer is (L).`. Faults come from a cycling script (request k gets
 //! `script[k % len]`) or from markers in the prompt, which always apply:
 //! `[[fake:429]]` / `[[fake:500]]` (any status), `[[fake:malformed]]`, `[[fake:drop]]`,
-//! `[[fake:slow=MS]]`, `[[fake:echo-auth]]` (a 401 whose body repeats the Authorization header).
+//! `[[fake:slow=MS]]`, `[[fake:echo-auth]]` (a 401 whose body repeats the Authorization header),
+//! `[[fake:cut]]`. [`FakeOptions`] sets a fixed reply text (a member that always answers the
+//! same) and per-chunk delays; [`FakeServer::disconnects`] counts requests whose client hung
+//! up before the answer was complete, [`FakeServer::last_request`] returns the last body.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -24,12 +27,33 @@ pub enum Fault {
     Status(u16),
     Malformed,
     Drop,
+    /// A response cut mid-way: streamed, a first chunk and then the connection closes;
+    /// plain, half the promised body and then the connection closes.
+    Cut,
+}
+
+/// How a fake server answers.
+#[derive(Debug, Clone, Default)]
+pub struct FakeOptions {
+    /// Request k gets `script[k % len]` (markers in prompts still win); empty means all `Ok`.
+    pub script: Vec<Fault>,
+    /// Every successful answer is this text (default: [`answer`] of model and prompt).
+    pub reply: Option<String>,
+    /// Pause before each streamed chunk.
+    pub chunk_delay: Duration,
+}
+
+#[derive(Default)]
+struct Shared {
+    requests: AtomicU64,
+    disconnects: AtomicU64,
+    last: std::sync::Mutex<Option<serde_json::Value>>,
 }
 
 /// A running fake server; stops when dropped.
 pub struct FakeServer {
     pub addr: SocketAddr,
-    requests: Arc<AtomicU64>,
+    shared: Arc<Shared>,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
@@ -42,20 +66,28 @@ impl FakeServer {
 
     /// Starts a server whose k-th request gets `script[k % len]` (markers in prompts still win).
     pub fn with_script(script: Vec<Fault>) -> std::io::Result<FakeServer> {
+        FakeServer::with_options(FakeOptions {
+            script,
+            ..FakeOptions::default()
+        })
+    }
+
+    /// Starts a server answering as `opts` says.
+    pub fn with_options(opts: FakeOptions) -> std::io::Result<FakeServer> {
         let std_listener = std::net::TcpListener::bind("127.0.0.1:0")?;
         std_listener.set_nonblocking(true)?;
         let addr = std_listener.local_addr()?;
-        let requests = Arc::new(AtomicU64::new(0));
+        let shared = Arc::new(Shared::default());
         let (tx, mut rx) = tokio::sync::oneshot::channel::<()>();
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()?;
-        let counter = requests.clone();
-        let script = Arc::new(if script.is_empty() {
-            vec![Fault::Ok]
-        } else {
-            script
-        });
+        let counter = shared.clone();
+        let mut opts = opts;
+        if opts.script.is_empty() {
+            opts.script.push(Fault::Ok);
+        }
+        let opts = Arc::new(opts);
         let thread = std::thread::spawn(move || {
             rt.block_on(async move {
                 let Ok(listener) = TcpListener::from_std(std_listener) else {
@@ -67,7 +99,7 @@ impl FakeServer {
                         acc = listener.accept() => {
                             if let Ok((sock, _)) = acc {
                                 let _ = sock.set_nodelay(true);
-                                tokio::spawn(serve(sock, counter.clone(), script.clone()));
+                                tokio::spawn(serve(sock, counter.clone(), opts.clone()));
                             }
                         }
                     }
@@ -76,7 +108,7 @@ impl FakeServer {
         });
         Ok(FakeServer {
             addr,
-            requests,
+            shared,
             stop: Some(tx),
             thread: Some(thread),
         })
@@ -89,7 +121,17 @@ impl FakeServer {
 
     /// Requests received so far (every attempt counts).
     pub fn requests(&self) -> u64 {
-        self.requests.load(Ordering::Relaxed)
+        self.shared.requests.load(Ordering::Relaxed)
+    }
+
+    /// Requests whose client closed the connection before the answer was complete.
+    pub fn disconnects(&self) -> u64 {
+        self.shared.disconnects.load(Ordering::Relaxed)
+    }
+
+    /// The body of the last request received, as JSON.
+    pub fn last_request(&self) -> Option<serde_json::Value> {
+        self.shared.last.lock().map(|l| l.clone()).unwrap_or(None)
     }
 }
 
@@ -122,7 +164,7 @@ struct Msg {
     content: String,
 }
 
-async fn serve(mut sock: TcpStream, counter: Arc<AtomicU64>, script: Arc<Vec<Fault>>) {
+async fn serve(mut sock: TcpStream, shared: Arc<Shared>, opts: Arc<FakeOptions>) {
     let mut buf: Vec<u8> = Vec::with_capacity(4096);
     loop {
         // Read one request: headers, then Content-Length bytes of body.
@@ -157,19 +199,61 @@ async fn serve(mut sock: TcpStream, counter: Arc<AtomicU64>, script: Arc<Vec<Fau
         }
         let body: Vec<u8> = buf[head_end..head_end + len].to_vec();
         buf.drain(..head_end + len);
-        let k = counter.fetch_add(1, Ordering::Relaxed);
+        let k = shared.requests.fetch_add(1, Ordering::Relaxed);
+        if let (Ok(v), Ok(mut last)) = (serde_json::from_slice(&body), shared.last.lock()) {
+            *last = Some(v);
+        }
         let auth = header("authorization").unwrap_or_default();
-        let keep = respond(&mut sock, &body, script[k as usize % script.len()], &auth).await;
-        if !keep {
+        let fault = opts.script[k as usize % opts.script.len()];
+        let keep = respond(&mut sock, &body, fault, &auth, &opts).await;
+        if keep == Keep::Hungup {
+            shared.disconnects.fetch_add(1, Ordering::Relaxed);
+        }
+        if keep != Keep::Open {
             return;
         }
     }
 }
 
-/// Writes the response; returns whether the connection stays open.
-async fn respond(sock: &mut TcpStream, body: &[u8], scripted: Fault, auth: &str) -> bool {
+/// What became of the connection after a response.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Keep {
+    Open,
+    Closed,
+    /// The client hung up before the answer was complete.
+    Hungup,
+}
+
+impl From<bool> for Keep {
+    fn from(open: bool) -> Keep {
+        if open { Keep::Open } else { Keep::Closed }
+    }
+}
+
+/// Sleeps `d`, or returns false early when the client closes the connection.
+async fn wait_or_hangup(sock: &mut TcpStream, d: Duration) -> bool {
+    let mut probe = [0u8; 1];
+    tokio::select! {
+        _ = tokio::time::sleep(d) => true,
+        r = sock.peek(&mut probe) => !matches!(r, Ok(0) | Err(_)) && {
+            tokio::time::sleep(d).await;
+            true
+        },
+    }
+}
+
+/// Writes the response; says whether the connection stays open.
+async fn respond(
+    sock: &mut TcpStream,
+    body: &[u8],
+    scripted: Fault,
+    auth: &str,
+    opts: &FakeOptions,
+) -> Keep {
     let Ok(req) = serde_json::from_slice::<Req>(body) else {
-        return write(sock, 400, r#"{"error":{"message":"bad json"}}"#).await;
+        return write(sock, 400, r#"{"error":{"message":"bad json"}}"#)
+            .await
+            .into();
     };
     let user = match &req.prompt {
         Some(p) => p.clone(),
@@ -187,9 +271,10 @@ async fn respond(sock: &mut TcpStream, body: &[u8], scripted: Fault, auth: &str)
         fault = match tag {
             "malformed" => Fault::Malformed,
             "drop" => Fault::Drop,
+            "cut" => Fault::Cut,
             "echo-auth" => {
                 let msg = format!(r#"{{"error":{{"message":"bad key {auth}"}}}}"#);
-                return write(sock, 401, &msg).await;
+                return write(sock, 401, &msg).await.into();
             }
             t if t.starts_with("slow=") => {
                 Fault::Slow(Duration::from_millis(t[5..].parse().unwrap_or(100)))
@@ -198,20 +283,34 @@ async fn respond(sock: &mut TcpStream, body: &[u8], scripted: Fault, auth: &str)
         };
     }
     match fault {
-        Fault::Drop => return false,
+        Fault::Drop => return Keep::Closed,
         Fault::Status(s) => {
-            return write(sock, s, r#"{"error":{"message":"fake failure"}}"#).await;
+            return write(sock, s, r#"{"error":{"message":"fake failure"}}"#)
+                .await
+                .into();
         }
-        Fault::Malformed => return write(sock, 200, r#"{"choices":[{"message":{"content"#).await,
-        Fault::Slow(d) => tokio::time::sleep(d).await,
-        Fault::Ok => {}
+        Fault::Malformed => {
+            return write(sock, 200, r#"{"choices":[{"message":{"content"#)
+                .await
+                .into();
+        }
+        Fault::Slow(d) => {
+            if !wait_or_hangup(sock, d).await {
+                return Keep::Hungup;
+            }
+        }
+        Fault::Ok | Fault::Cut => {}
     }
-    let text = answer(&req.model, &user);
+    let text = opts
+        .reply
+        .clone()
+        .unwrap_or_else(|| answer(&req.model, &user));
+    let cut = fault == Fault::Cut;
     let pt = user.split_whitespace().count();
     let ct = text.split_whitespace().count();
     let chat = req.prompt.is_none();
     if req.stream {
-        return stream(sock, &text, chat).await;
+        return stream(sock, &text, chat, cut, opts.chunk_delay).await;
     }
     let choice = if chat {
         serde_json::json!({"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"})
@@ -223,7 +322,17 @@ async fn respond(sock: &mut TcpStream, body: &[u8], scripted: Fault, auth: &str)
         "choices": [choice],
         "usage": {"prompt_tokens": pt, "completion_tokens": ct, "total_tokens": pt + ct}
     });
-    write(sock, 200, &resp.to_string()).await
+    let resp = resp.to_string();
+    if cut {
+        let head = format!(
+            "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n",
+            resp.len()
+        );
+        let _ = sock.write_all(head.as_bytes()).await;
+        let _ = sock.write_all(&resp.as_bytes()[..resp.len() / 2]).await;
+        return Keep::Closed;
+    }
+    write(sock, 200, &resp).await.into()
 }
 
 /// The deterministic answer text of a model to a prompt.
@@ -240,16 +349,22 @@ pub fn answer(model: &str, user: &str) -> String {
     }
 }
 
-async fn stream(sock: &mut TcpStream, text: &str, chat: bool) -> bool {
+async fn stream(sock: &mut TcpStream, text: &str, chat: bool, cut: bool, delay: Duration) -> Keep {
     let head = "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\nconnection: close\r\n\r\n";
     if sock.write_all(head.as_bytes()).await.is_err() {
-        return false;
+        return Keep::Hungup;
     }
     let mut words: Vec<String> = text.split(' ').map(|w| format!("{w} ")).collect();
     if let Some(last) = words.last_mut() {
         *last = last.trim_end().to_string();
     }
-    for w in words {
+    for (i, w) in words.into_iter().enumerate() {
+        if cut && i == 1 {
+            return Keep::Closed;
+        }
+        if !delay.is_zero() && !wait_or_hangup(sock, delay).await {
+            return Keep::Hungup;
+        }
         let c = if chat {
             serde_json::json!({"choices": [{"index": 0, "delta": {"content": w}}]})
         } else {
@@ -260,14 +375,14 @@ async fn stream(sock: &mut TcpStream, text: &str, chat: bool) -> bool {
             .await
             .is_err()
         {
-            return false;
+            return Keep::Hungup;
         }
     }
     let end = r#"{"choices":[{"index":0,"delta":{},"finish_reason":"stop"}]}"#;
     let _ = sock
         .write_all(format!("data: {end}\n\ndata: [DONE]\n\n").as_bytes())
         .await;
-    false
+    Keep::Closed
 }
 
 async fn write(sock: &mut TcpStream, status: u16, body: &str) -> bool {

@@ -6,16 +6,21 @@
 //! - [`prompt`]: the prompt styles (chat zero-shot chain-of-thought, chat direct answer, few-shot completion).
 //! - [`client`]: one [`MemberClient`] per member; [`Completion`] is what a call measured.
 //! - [`wire`]: the OpenAI wire types, lenient about what real servers send.
-//! - [`fake`]: an in-process fake OpenAI server on 127.0.0.1:0 for tests and benchmarks.
+//! - `fake` (feature `test-support`): an in-process fake OpenAI server on 127.0.0.1:0 for tests and benchmarks.
 
 pub mod client;
 pub mod config;
+#[cfg(feature = "test-support")]
 pub mod fake;
 pub mod prompt;
 pub mod wire;
 
-pub use client::{CallError, Completion, MemberClient, Sampling};
-pub use config::{MemberConfig, Pool, PromptStyle};
+pub use client::{
+    CallError, CallFailure, ChatReply, ChatStream, Completion, MemberClient, Sampling,
+};
+pub use config::{
+    MemberConfig, Pool, PromptStyle, RawMember, toml_error_message, validate_members,
+};
 
 use std::path::PathBuf;
 

@@ -17,6 +17,12 @@ fn main() -> ExitCode {
         }
     };
     cmd::init_logging(cli.verbose);
+    if cli.command.runs_encoder() {
+        // A process-wide heap setting for the encoder's tensors: the program's choice, made
+        // once before any weights are read (see selectllm_neural::alloc).
+        let kept = selectllm_neural::alloc::keep_freed_memory();
+        tracing::debug!(kept, "allocator: keep freed tensor memory for reuse");
+    }
     match cmd::run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

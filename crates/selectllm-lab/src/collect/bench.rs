@@ -53,6 +53,7 @@ pub fn run(s: &BenchSettings) -> Result<BenchReport, CollectError> {
             task: Task::Gsm8k,
             gold: Some(Answer::new((i % 5).to_string())),
             split: Split::Test,
+            benchmark: None,
         })
         .collect();
     let dir = std::env::temp_dir().join(format!("selectllm-bench-{}", std::process::id()));

@@ -96,6 +96,7 @@ pub fn export(
         members: Vec::new(),
         questions: Vec::new(),
         outcomes: Vec::new(),
+        benchmarks: Default::default(),
     };
     let (mut incomplete, mut no_gold) = (0, 0);
     let mut lat = vec![(0.0f64, 0usize); names.len()];

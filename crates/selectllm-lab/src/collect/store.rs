@@ -322,6 +322,7 @@ impl Store {
                     task,
                     gold: gold.map(Answer::new),
                     split,
+                    benchmark: None,
                 })
             })
             .collect()

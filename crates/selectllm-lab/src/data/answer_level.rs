@@ -101,6 +101,7 @@ pub fn gsm8k_answers(data_dir: &Path) -> Result<RoutingDataset, DataError> {
         members,
         questions: Vec::new(),
         outcomes: Vec::new(),
+        benchmarks: Default::default(),
     };
     for q in gold_qs {
         let key = q.text.trim();

@@ -132,6 +132,7 @@ pub fn parse(path: &Path, text: &str) -> Result<RoutingDataset, DataError> {
         members: header.members,
         questions: Vec::new(),
         outcomes: Vec::new(),
+        benchmarks: Default::default(),
     };
     let mut ids = HashSet::new();
     for (i, l) in lines {

@@ -2,6 +2,7 @@
 
 pub mod answer_level;
 pub mod jsonl;
+pub mod mixed;
 pub mod pull;
 pub mod raw;
 pub mod registry;

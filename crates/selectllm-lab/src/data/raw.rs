@@ -47,6 +47,7 @@ pub fn gsm8k(path: &Path, split: Split) -> Result<Vec<Question>, DataError> {
             task: Task::Gsm8k,
             gold: Some(gold),
             split,
+            benchmark: None,
         });
     }
     if out.is_empty() {
@@ -146,6 +147,7 @@ pub fn mmlu_csv(path: &Path, split: Split, first_id: usize) -> Result<Vec<McQues
                 task: Task::Mmlu,
                 gold: Some(gold),
                 split,
+                benchmark: None,
             },
             stem,
             choices,

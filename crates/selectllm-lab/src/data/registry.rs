@@ -6,7 +6,11 @@
 //! - `gsm8k-answers`: the answer-level 6-member GSM8K pool (test only: k-fold).
 //! - `local-3-gsm8k`, `local-3-mmlu`: our own data under `data/` (three local LLMs, measured
 //!   latency; k-fold).
+//! - `routerdc-mixed`, `routerdc-mixed-ood`: RouterDC's own protocol, one router trained on
+//!   five tasks (see `data::mixed`).
 //! - a path to our `.jsonl` format, or to a RouterDC-shaped `.json` file (k-fold).
+//!
+//! RouterDC files are labelled by their task's score kind (`data::routerdc::ScoreKind`).
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -14,12 +18,15 @@ use std::path::{Path, PathBuf};
 use selectllm_core::answer::{Answer, Task};
 use selectllm_core::dataset::{Question, RoutingDataset, Split};
 
+use super::mixed::{self, TaskCap};
+use super::routerdc::{Labelling, ScoreKind};
 use super::{DataError, answer_level, jsonl, raw, routerdc};
 
 /// The datasets `selectllm eval` runs when none is named.
-pub const DEFAULT_DATASETS: [&str; 5] = [
+pub const DEFAULT_DATASETS: [&str; 6] = [
     "routerdc-gsm8k",
     "routerdc-mmlu",
+    "routerdc-mixed",
     "gsm8k-answers",
     "local-3-gsm8k",
     "local-3-mmlu",
@@ -28,13 +35,29 @@ pub const DEFAULT_DATASETS: [&str; 5] = [
 /// Settings that change how a dataset is read.
 #[derive(Debug, Clone)]
 pub struct LoadOptions {
-    /// RouterDC label threshold: correct when score >= this.
+    /// Label threshold of RouterDC multi-attempt scores: correct when score >= this.
     pub threshold: f64,
+    /// The score kind of every RouterDC file read, overriding the one its task implies
+    /// (`None`: by task; unknown tasks are read as multi-attempt, which the report says).
+    pub score_kind: Option<ScoreKind>,
+    /// Training questions per task of the mixed datasets.
+    pub task_cap: TaskCap,
 }
 
 impl Default for LoadOptions {
     fn default() -> Self {
-        LoadOptions { threshold: 0.5 }
+        LoadOptions {
+            threshold: 0.5,
+            score_kind: None,
+            task_cap: TaskCap::default(),
+        }
+    }
+}
+
+impl LoadOptions {
+    /// How to label the RouterDC file of `task`.
+    pub fn labelling(&self, task: &str) -> Labelling {
+        Labelling::for_task(task, self.score_kind, self.threshold)
     }
 }
 
@@ -44,29 +67,26 @@ pub fn load(spec: &str, data_dir: &Path, opts: &LoadOptions) -> Result<RoutingDa
     let ds = if spec.ends_with(".jsonl") {
         jsonl::read(&as_path)?
     } else if spec.ends_with(".json") {
-        let task = guess_task(spec);
-        let f = routerdc::read(
-            &as_path,
-            task,
-            Split::Test,
-            opts.threshold,
-            &stem_of(&as_path),
-        )?;
+        let labelling = opts.labelling(&routerdc::task_name(&stem_of(&as_path)));
+        let f = routerdc::read(&as_path, &labelling, Split::Test, &stem_of(&as_path))?;
         RoutingDataset {
             name: stem_of(&as_path),
             members: f.members,
             questions: f.questions,
             outcomes: f.outcomes,
+            benchmarks: [(labelling.task.clone(), labelling.info())].into(),
         }
     } else if spec == "gsm8k-answers" {
         answer_level::gsm8k_answers(data_dir)?
     } else if let Some(path) = committed_dataset(spec) {
         jsonl::read(&path)?
+    } else if spec == mixed::MIXED || spec == mixed::MIXED_OOD {
+        mixed::load(spec, data_dir, opts)?
     } else if let Some(stem) = spec.strip_prefix("routerdc-") {
         routerdc_named(spec, stem, data_dir, opts)?
     } else {
         return Err(DataError::Other(format!(
-            "unknown dataset `{spec}`: expected one of routerdc-gsm8k, routerdc-mmlu, routerdc-<file stem>, gsm8k-answers, local-3-mmlu, local-3-gsm8k, or a path to a .jsonl / RouterDC .json file"
+            "unknown dataset `{spec}`: expected one of routerdc-gsm8k, routerdc-mmlu, routerdc-mixed, routerdc-mixed-ood, routerdc-<file stem>, gsm8k-answers, local-3-mmlu, local-3-gsm8k, or a path to a .jsonl / RouterDC .json file"
         )));
     };
     ds.validate().map_err(DataError::Other)?;
@@ -92,17 +112,6 @@ fn stem_of(p: &Path) -> String {
         .to_string()
 }
 
-fn guess_task(name: &str) -> Task {
-    let n = name.to_ascii_lowercase();
-    if n.contains("gsm8k") || n.contains("math") {
-        Task::Gsm8k
-    } else if n.contains("mmlu") || n.contains("arc") || n.contains("ceval") {
-        Task::Mmlu
-    } else {
-        Task::Generic
-    }
-}
-
 fn routerdc_named(
     name: &str,
     stem: &str,
@@ -114,12 +123,13 @@ fn routerdc_named(
         (format!("{stem}-train.json"), format!("{stem}-test.json")),
         (format!("{stem}_train.json"), format!("{stem}_test.json")),
     ];
-    let task = guess_task(stem);
+    let labelling = opts.labelling(&routerdc::task_name(stem));
     let mut ds = RoutingDataset {
         name: name.to_string(),
         members: Vec::new(),
         questions: Vec::new(),
         outcomes: Vec::new(),
+        benchmarks: [(labelling.task.clone(), labelling.info())].into(),
     };
     let found = pairs
         .iter()
@@ -140,9 +150,8 @@ fn routerdc_named(
     for (path, split) in parts {
         let f = routerdc::read(
             &path,
-            task,
+            &labelling,
             split,
-            opts.threshold,
             &format!("{stem}-{}", split.as_str()),
         )?;
         if ds.members.is_empty() {
@@ -157,12 +166,20 @@ fn routerdc_named(
         ds.questions.extend(f.questions);
         ds.outcomes.extend(f.outcomes);
     }
-    attach_gold(&mut ds.questions, task, data_dir);
+    attach_gold(&mut ds.questions, data_dir);
     Ok(ds)
 }
 
 /// Joins gold answers from the raw GSM8K / MMLU files by question text, where they exist.
-fn attach_gold(questions: &mut [Question], task: Task, data_dir: &Path) {
+pub(super) fn attach_gold(questions: &mut [Question], data_dir: &Path) {
+    for task in [Task::Gsm8k, Task::Mmlu] {
+        if questions.iter().any(|q| q.task == task) {
+            attach_gold_of(questions, task, data_dir);
+        }
+    }
+}
+
+fn attach_gold_of(questions: &mut [Question], task: Task, data_dir: &Path) {
     let mut gold: HashMap<String, Answer> = HashMap::new();
     match task {
         Task::Gsm8k => {
@@ -187,7 +204,7 @@ fn attach_gold(questions: &mut [Question], task: Task, data_dir: &Path) {
         Task::Generic => {}
     }
     let mut matched = 0usize;
-    for q in questions.iter_mut() {
+    for q in questions.iter_mut().filter(|q| q.task == task) {
         if let Some(g) = gold.get(q.text.trim()) {
             q.gold = Some(g.clone());
             matched += 1;

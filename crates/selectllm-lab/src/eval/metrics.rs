@@ -78,9 +78,31 @@ pub fn bootstrap_mean(values: &[f64], resamples: usize, seed: u64) -> (f64, f64,
     (mean, q(0.025), q(0.975))
 }
 
+/// The `f`-quantile of `values` (nearest rank: the smallest value with at least a share `f`
+/// of the values at or below it); 0 when empty.
+pub fn quantile(values: &[f64], f: f64) -> f64 {
+    if values.is_empty() {
+        return 0.0;
+    }
+    let mut v = values.to_vec();
+    v.sort_by(f64::total_cmp);
+    let rank = (f.clamp(0.0, 1.0) * v.len() as f64).ceil() as usize;
+    v[rank.clamp(1, v.len()) - 1]
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn quantile_nearest_rank() {
+        let v: Vec<f64> = (1..=20).map(f64::from).collect();
+        assert_eq!(quantile(&v, 0.95), 19.0);
+        assert_eq!(quantile(&v, 0.5), 10.0);
+        assert_eq!(quantile(&v, 1.0), 20.0);
+        assert_eq!(quantile(&[3.0], 0.95), 3.0);
+        assert_eq!(quantile(&[], 0.95), 0.0);
+    }
 
     #[test]
     fn auc_known_values() {

@@ -2,9 +2,11 @@
 //! questions, and measure accuracy, calls, latency and cost, plus the classifier's metrics.
 
 pub mod metrics;
+mod plans;
 pub mod report;
 mod rows;
 pub mod run;
+pub mod tasks;
 
 use std::collections::HashMap;
 use std::time::Instant;
@@ -248,6 +250,9 @@ pub fn evaluate(
     let mut probs: Vec<Option<Vec<f32>>> = vec![None; n];
     let mut uncalibrated: Vec<Option<Vec<f32>>> = vec![None; n];
     let mut fold_of: Vec<usize> = vec![usize::MAX; n];
+    // each fold's fixed member order, when its classifier fell back to one (`train::order`)
+    let mut rankings: Vec<Option<Vec<usize>>> = Vec::with_capacity(folds.len());
+    let mut order_checks = Vec::new();
     for (fi, fold) in folds.iter().enumerate() {
         progress(&format!(
             "{}: training {} on fold {}/{} ({} questions)",
@@ -260,6 +265,8 @@ pub fn evaluate(
         let train = TrainSet::from_dataset(ds, &fold.train);
         let val = TrainSet::from_dataset(ds, &fold.val);
         let clf = trainer.fit(&members, &train, &val, cfg.seed.wrapping_add(fi as u64))?;
+        rankings.push(clf.ranking().map(<[usize]>::to_vec));
+        order_checks.extend(trainer.order_check());
         let texts: Vec<&str> = fold
             .test
             .iter()
@@ -279,8 +286,18 @@ pub fn evaluate(
     let train_s = t0.elapsed().as_secs_f64();
     progress(&format!("{}: evaluating policies and baselines", ds.name));
     let (pool, latency_source) = pool_info(ds, cfg);
-    let mut report = rows::build(ds, cfg, &folds, &probs, &pool, &trainer.name())?;
+    let mut report = rows::build(ds, cfg, &folds, &probs, &rankings, &pool, &trainer.name())?;
+    report.classifier.member_order = order_checks.iter().map(|c| c.describe(&members)).collect();
     rows::add_uncalibrated(&mut report.classifier, ds, &folds, &uncalibrated);
+    let (plan_rows, sweep, notes) = plans::build(ds, cfg, &folds, &probs, &pool);
+    let at = report
+        .rows
+        .iter()
+        .position(|r| r.kind == "oracle")
+        .unwrap_or(report.rows.len());
+    report.rows.splice(at..at, plan_rows);
+    report.sweep = sweep;
+    report.notes.extend(notes);
     report.protocol = protocol;
     report.latency_source = latency_source;
     report.timing.train_s = train_s;

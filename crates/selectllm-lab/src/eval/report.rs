@@ -28,6 +28,9 @@ pub struct ClassifierMetrics {
     pub ece_uncalibrated: Option<f64>,
     /// Reliability bins before post-hoc calibration (empty when not calibrated).
     pub reliability_uncalibrated: Vec<CalibrationBin>,
+    /// The member-order check of each fold's classifier (`train::order`), in words.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub member_order: Vec<String>,
 }
 
 impl ClassifierMetrics {
@@ -45,6 +48,7 @@ impl ClassifierMetrics {
             reliability: Vec::new(),
             ece_uncalibrated: None,
             reliability_uncalibrated: Vec::new(),
+            member_order: Vec::new(),
         }
     }
 }
@@ -73,14 +77,28 @@ pub struct Row {
     pub calls: f64,
     /// Mean over questions of the summed latency of the called members (sequential cost), seconds.
     pub latency_sum: f64,
-    /// Mean over questions of the slowest called member's latency (parallel fan-out), seconds.
+    /// Mean over questions of the slowest called member's latency (parallel fan-out), seconds;
+    /// for plan rows, the time at which the answer was decided.
     pub latency_max: f64,
+    /// 95th percentile over questions of the same, seconds.
+    pub latency_max_p95: f64,
     /// Mean USD per question, when prices and tokens are known.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cost: Option<f64>,
     /// What the row chose (e.g. the members of a fixed subset).
     #[serde(skip_serializing_if = "String::is_empty")]
     pub detail: String,
+    /// Figures per task, on datasets whose questions name their task (see `eval::tasks`).
+    #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub tasks: super::tasks::Tasks,
+    /// Mean over tasks of the RouterDC-comparable figure (accuracy on probability tasks,
+    /// sample accuracy on multi-attempt tasks); `accuracy` is the micro average.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub macro_accuracy: Option<f64>,
+    /// Per test question: correctness (midpoint of the bounds) and one-sample accuracy
+    /// (NaN when unknown); consumed by the per-task figures.
+    #[serde(skip)]
+    pub(crate) per_question: Vec<(f64, f64)>,
 }
 
 /// Wall-clock figures of the run that produced the report.
@@ -103,6 +121,12 @@ pub struct Report {
     pub latency_source: String,
     pub classifier: ClassifierMetrics,
     pub rows: Vec<Row>,
+    /// The tasks of the test questions, with their label rules (empty: not named by the data).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub tasks: Vec<super::tasks::TaskInfo>,
+    /// Further rows of the plans' parameter sweep (in the JSON and CSV, not the table).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub sweep: Vec<Row>,
     pub notes: Vec<String>,
     pub timing: Timing,
 }
@@ -141,18 +165,31 @@ impl Report {
             fmt_opt(c.pair_acc),
             fmt_opt(c.pair_acc_prior)
         );
+        if !c.member_order.is_empty() {
+            let mut seen: Vec<&String> = Vec::new();
+            for m in &c.member_order {
+                if !seen.contains(&m) {
+                    seen.push(m);
+                }
+            }
+            s.pop();
+            for m in seen {
+                let _ = writeln!(s, "- {m}");
+            }
+            let _ = writeln!(s);
+        }
         let sim = self.rows.iter().any(|r| r.simulated);
         let with_cost = self.rows.iter().any(|r| r.cost.is_some());
         let _ = write!(s, "| row | accuracy % | 95% CI |");
         if sim {
             let _ = write!(s, " simulated low–high % |");
         }
-        let _ = write!(s, " calls | latency sum s | latency max s |");
+        let _ = write!(s, " calls | latency sum s | latency max s | max p95 s |");
         if with_cost {
             let _ = write!(s, " cost $ |");
         }
         let _ = writeln!(s);
-        let cols = 6 + sim as usize + with_cost as usize;
+        let cols = 7 + sim as usize + with_cost as usize;
         let _ = writeln!(s, "|{}", "---|".repeat(cols));
         for r in &self.rows {
             let _ = write!(
@@ -175,14 +212,15 @@ impl Report {
             }
             let _ = write!(
                 s,
-                " {:.2} | {:.2} | {:.2} |",
-                r.calls, r.latency_sum, r.latency_max
+                " {:.2} | {:.2} | {:.2} | {:.2} |",
+                r.calls, r.latency_sum, r.latency_max, r.latency_max_p95
             );
             if with_cost {
                 let _ = write!(s, " {} |", r.cost.map_or("-".into(), |c| format!("{c:.5}")));
             }
             let _ = writeln!(s);
         }
+        s.push_str(&super::tasks::markdown(&self.tasks, &self.rows));
         if !self.notes.is_empty() {
             let _ = writeln!(s);
             for n in &self.notes {
@@ -195,15 +233,15 @@ impl Report {
     /// The rows as CSV.
     pub fn csv(&self) -> String {
         let mut s = String::from(
-            "dataset,row,kind,accuracy,ci_low,ci_high,accuracy_low,accuracy_high,simulated,calls,latency_sum,latency_max,cost,detail\n",
+            "dataset,row,kind,accuracy,ci_low,ci_high,accuracy_low,accuracy_high,simulated,calls,latency_sum,latency_max,latency_max_p95,cost,detail\n",
         );
         let o = |v: Option<f64>| v.map_or(String::new(), |x| format!("{x:.6}"));
-        for r in &self.rows {
+        for r in self.rows.iter().chain(&self.sweep) {
             let _ = writeln!(
                 s,
-                "{},{},{},{:.6},{:.6},{:.6},{},{},{},{:.4},{:.4},{:.4},{},\"{}\"",
+                "{},\"{}\",{},{:.6},{:.6},{:.6},{},{},{},{:.4},{:.4},{:.4},{:.4},{},\"{}\"",
                 self.dataset,
-                r.name,
+                r.name.replace('"', "\"\""),
                 r.kind,
                 r.accuracy,
                 r.ci_low,
@@ -214,6 +252,7 @@ impl Report {
                 r.calls,
                 r.latency_sum,
                 r.latency_max,
+                r.latency_max_p95,
                 o(r.cost),
                 r.detail.replace('"', "\"\"")
             );

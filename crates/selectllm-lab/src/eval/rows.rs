@@ -2,8 +2,8 @@
 
 use std::collections::BTreeMap;
 
-use rand::SeedableRng;
 use rand::seq::index::sample;
+use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 use selectllm_core::answer::Answer;
@@ -13,11 +13,12 @@ use selectllm_core::vote::{Ballot, SimBallot, VoteMode, Voter, WrongAnswers};
 
 use super::metrics;
 use super::report::{ClassifierMetrics, Report, Row, Timing};
+use super::tasks::{self, TaskIndex};
 use super::{EvalConfig, EvalError, Fold};
 
 /// Whether one vote is right, as bounds (low, high): equal when the vote is real, apart when
 /// it is simulated from correctness only.
-type VoteBounds = (f64, f64);
+pub(super) type VoteBounds = (f64, f64);
 
 struct Ctx<'a> {
     ds: &'a RoutingDataset,
@@ -25,6 +26,8 @@ struct Ctx<'a> {
     pool: &'a PoolInfo,
     real: bool,
     gold: Vec<Option<Answer>>,
+    /// Whether each question's task is multi-attempt (its one-sample accuracy differs from its label).
+    multi: Vec<bool>,
 }
 
 impl Ctx<'_> {
@@ -72,6 +75,36 @@ impl Ctx<'_> {
         }
     }
 
+    /// One-sample accuracy of calling `members` on question `q` (see `tasks`); on tasks
+    /// whose success rate is the label, the vote's correctness `(lo, hi)` itself.
+    fn sample(
+        &self,
+        q: usize,
+        members: &[usize],
+        weights: Option<&[f32]>,
+        conf: &[f32],
+        (lo, hi): VoteBounds,
+    ) -> f64 {
+        if !self.multi[q] {
+            return (lo + hi) / 2.0;
+        }
+        let rates: Vec<f32> = self.ds.outcomes[q].iter().map(|o| o.success_rate).collect();
+        let voter = Voter::new(&self.pool.latency, conf);
+        tasks::one_sample_vote(&voter, members, &rates, weights, self.cfg.vote)
+    }
+
+    /// [`Self::correct`] and [`Self::sample`] together.
+    fn judge(
+        &self,
+        q: usize,
+        members: &[usize],
+        weights: Option<&[f32]>,
+        conf: &[f32],
+    ) -> (VoteBounds, f64) {
+        let out = self.correct(q, members, weights, conf);
+        (out, self.sample(q, members, weights, conf, out))
+    }
+
     fn latency(&self, members: &[usize]) -> (f64, f64, f64) {
         let sum = members.iter().map(|&m| self.pool.latency[m]).sum();
         let max = members
@@ -84,43 +117,63 @@ impl Ctx<'_> {
 }
 
 /// Accumulates one row over the test questions.
-struct Acc {
+pub(super) struct Acc {
     name: String,
     kind: &'static str,
     lo: Vec<f64>,
     hi: Vec<f64>,
+    /// One-sample accuracy per question (NaN where the row does not know it).
+    sample: Vec<f64>,
     calls: f64,
     lat_sum: f64,
-    lat_max: f64,
+    lat_max: Vec<f64>,
     cost: f64,
-    detail: String,
+    pub(super) detail: String,
 }
 
 impl Acc {
-    fn new(name: impl Into<String>, kind: &'static str) -> Self {
+    pub(super) fn new(name: impl Into<String>, kind: &'static str) -> Self {
         Acc {
             name: name.into(),
             kind,
             lo: Vec::new(),
             hi: Vec::new(),
+            sample: Vec::new(),
             calls: 0.0,
             lat_sum: 0.0,
-            lat_max: 0.0,
+            lat_max: Vec::new(),
             cost: 0.0,
             detail: String::new(),
         }
     }
 
-    fn push(&mut self, (lo, hi): VoteBounds, calls: f64, (ls, lm, c): (f64, f64, f64)) {
+    /// A question of a row that does not know its one-sample accuracy (plan rows).
+    pub(super) fn push(&mut self, out: VoteBounds, calls: f64, lat: (f64, f64, f64)) {
+        self.push_with_sample(out, f64::NAN, calls, lat);
+    }
+
+    fn push_with_sample(
+        &mut self,
+        (lo, hi): VoteBounds,
+        sample: f64,
+        calls: f64,
+        (ls, lm, c): (f64, f64, f64),
+    ) {
+        self.sample.push(sample);
         self.lo.push(lo);
         self.hi.push(hi);
         self.calls += calls;
         self.lat_sum += ls;
-        self.lat_max += lm;
+        self.lat_max.push(lm);
         self.cost += c;
     }
 
-    fn finish(self, cfg: &EvalConfig, simulated: bool, priced: bool, seed: u64) -> Row {
+    /// Mean of the per-question latency max so far.
+    pub(super) fn latency_max_mean(&self) -> f64 {
+        self.lat_max.iter().sum::<f64>() / self.lat_max.len().max(1) as f64
+    }
+
+    pub(super) fn finish(self, cfg: &EvalConfig, simulated: bool, priced: bool, seed: u64) -> Row {
         let n = self.lo.len().max(1) as f64;
         let mid: Vec<f64> = self
             .lo
@@ -130,6 +183,10 @@ impl Acc {
             .collect();
         let (acc, ci_low, ci_high) = metrics::bootstrap_mean(&mid, cfg.bootstrap, seed);
         let exact = self.lo == self.hi;
+        let (lat_max, lat_p95) = (
+            self.latency_max_mean(),
+            metrics::quantile(&self.lat_max, 0.95),
+        );
         let sim = simulated && !exact;
         Row {
             name: self.name,
@@ -142,9 +199,13 @@ impl Acc {
             simulated: sim,
             calls: self.calls / n,
             latency_sum: self.lat_sum / n,
-            latency_max: self.lat_max / n,
+            latency_max: lat_max,
+            latency_max_p95: lat_p95,
             cost: priced.then_some(self.cost / n),
             detail: self.detail,
+            tasks: Default::default(),
+            macro_accuracy: None,
+            per_question: mid.into_iter().zip(self.sample).collect(),
         }
     }
 }
@@ -179,20 +240,21 @@ pub(super) fn build(
     cfg: &EvalConfig,
     folds: &[Fold],
     probs: &[Option<Vec<f32>>],
+    rankings: &[Option<Vec<usize>>],
     pool: &PoolInfo,
     clf_name: &str,
 ) -> Result<Report, EvalError> {
     let n_m = ds.members.len();
     let real = ds.answer_level();
-    let gold: Vec<Option<Answer>> = (0..ds.questions.len())
+    let gold = gold_answers(ds);
+    let multi = ds
+        .questions
+        .iter()
         .map(|q| {
-            ds.questions[q].gold.clone().or_else(|| {
-                // no gold: the answer of a member labelled correct stands in for it
-                ds.outcomes[q]
-                    .iter()
-                    .find(|o| o.label)
-                    .and_then(|o| o.majority().cloned())
-            })
+            q.benchmark
+                .as_ref()
+                .and_then(|b| ds.benchmarks.get(b))
+                .is_some_and(|b| b.multi_attempt)
         })
         .collect();
     let ctx = Ctx {
@@ -201,6 +263,7 @@ pub(super) fn build(
         pool,
         real,
         gold,
+        multi,
     };
     let priced = pool.cost.iter().any(|&c| c > 0.0);
     let simulated = !real;
@@ -239,8 +302,14 @@ pub(super) fn build(
     for m in 0..n_m {
         let mut acc = Acc::new(format!("single:{}", ds.members[m].name), "single");
         for &(_, q) in &tests {
-            let v = ds.outcomes[q][m].label as u8 as f64;
-            acc.push((v, v), 1.0, ctx.latency(&[m]));
+            let o = &ds.outcomes[q][m];
+            let v = o.label as u8 as f64;
+            let sample = if ctx.multi[q] {
+                o.success_rate as f64
+            } else {
+                v
+            };
+            acc.push_with_sample((v, v), sample, 1.0, ctx.latency(&[m]));
         }
         rows.push(acc.finish(cfg, simulated, priced, next_seed()));
     }
@@ -248,11 +317,8 @@ pub(super) fn build(
     // all members
     let mut acc = Acc::new("all", "baseline");
     for &(f, q) in &tests {
-        acc.push(
-            ctx.correct(q, &all, None, &priors[f]),
-            n_m as f64,
-            ctx.latency(&all),
-        );
+        let (out, sample) = ctx.judge(q, &all, None, &priors[f]);
+        acc.push_with_sample(out, sample, n_m as f64, ctx.latency(&all));
     }
     rows.push(acc.finish(cfg, simulated, priced, next_seed()));
 
@@ -267,11 +333,8 @@ pub(super) fn build(
             *chosen.entry(names.join("+")).or_default() += 1;
             for &(tf, q) in &tests {
                 if tf == f {
-                    acc.push(
-                        ctx.correct(q, &best, None, &priors[f]),
-                        s as f64,
-                        ctx.latency(&best),
-                    );
+                    let (out, sample) = ctx.judge(q, &best, None, &priors[f]);
+                    acc.push_with_sample(out, sample, s as f64, ctx.latency(&best));
                 }
             }
         }
@@ -300,10 +363,36 @@ pub(super) fn build(
         let k = rngs.len() as f64;
         for &(f, q) in &tests {
             let (mut lo, mut hi, mut ls, mut lm, mut c) = (0.0, 0.0, 0.0, 0.0, 0.0);
+            let mut one = 0.0;
             for rng in rngs.iter_mut() {
                 let mut subset = sample(rng, n_m, s).into_vec();
                 subset.sort_unstable();
                 let (a, b) = ctx.correct(q, &subset, None, &priors[f]);
+                // the one-sample figure of a vote: exact for s = 1, else one seeded draw of
+                // the members' sampled answers per seed (the mean over seeds estimates it)
+                one += if !ctx.multi[q] {
+                    (a + b) / 2.0
+                } else if s == 1 {
+                    ds.outcomes[q][subset[0]].success_rate as f64
+                } else {
+                    let row = &ds.outcomes[q];
+                    let ballots: Vec<SimBallot> = subset
+                        .iter()
+                        .map(|&m| {
+                            let right = rng.gen_bool(row[m].success_rate.clamp(0.0, 1.0) as f64);
+                            SimBallot {
+                                member: m,
+                                correct: right,
+                                success_rate: right as u8 as f32,
+                                weight: 1.0,
+                            }
+                        })
+                        .collect();
+                    let voter = Voter::new(&pool.latency, &priors[f]);
+                    let l = voter.simulate(&ballots, cfg.vote, WrongAnswers::AllAgree) as u8;
+                    let h = voter.simulate(&ballots, cfg.vote, WrongAnswers::AllDiffer) as u8;
+                    (l + h) as f64 / 2.0
+                };
                 let (x, y, z) = ctx.latency(&subset);
                 lo += a;
                 hi += b;
@@ -311,7 +400,7 @@ pub(super) fn build(
                 lm += y;
                 c += z;
             }
-            acc.push((lo / k, hi / k), s as f64, (ls / k, lm / k, c / k));
+            acc.push_with_sample((lo / k, hi / k), one / k, s as f64, (ls / k, lm / k, c / k));
         }
         acc.detail = format!("mean over {} seeds", rngs.len());
         rows.push(acc.finish(cfg, simulated, priced, next_seed()));
@@ -334,11 +423,17 @@ pub(super) fn build(
     policies.push(Policy::Budget(cfg.budget));
     for p in &policies {
         let mut acc = Acc::new(p.to_string(), "policy");
-        for &(_, q) in &tests {
+        for &(f, q) in &tests {
             let conf = probs[q].as_deref().unwrap_or(&no_conf);
-            let sel = p.select(conf, pool);
-            let out = ctx.correct(q, &sel.members, sel.weights.as_deref(), conf);
-            acc.push(out, sel.members.len() as f64, ctx.latency(&sel.members));
+            let ranking = rankings.get(f).and_then(|r| r.as_deref());
+            let sel = p.select_ranked(conf, pool, ranking);
+            let (out, sample) = ctx.judge(q, &sel.members, sel.weights.as_deref(), conf);
+            acc.push_with_sample(
+                out,
+                sample,
+                sel.members.len() as f64,
+                ctx.latency(&sel.members),
+            );
         }
         rows.push(acc.finish(cfg, simulated, priced, next_seed()));
     }
@@ -347,10 +442,23 @@ pub(super) fn build(
     let mut acc = Acc::new("oracle", "oracle");
     for &(_, q) in &tests {
         let v = ds.outcomes[q].iter().any(|o| o.label) as u8 as f64;
-        acc.push((v, v), n_m as f64, ctx.latency(&all));
+        // one sample: the member with the best score, known in hindsight
+        let best = ds.outcomes[q]
+            .iter()
+            .map(|o| o.success_rate as f64)
+            .fold(0.0, f64::max);
+        let sample = if ctx.multi[q] { best } else { v };
+        acc.push_with_sample((v, v), sample, n_m as f64, ctx.latency(&all));
     }
     rows.push(acc.finish(cfg, simulated, priced, next_seed()));
 
+    let task_index = TaskIndex::new(ds, &tests);
+    for r in rows.iter_mut() {
+        match &task_index {
+            Some(t) => t.annotate(r),
+            None => r.per_question.clear(),
+        }
+    }
     let classifier = classifier_metrics(ds, &priors, &tests, probs, clf_name);
     let mut notes = Vec::new();
     if simulated {
@@ -384,9 +492,25 @@ pub(super) fn build(
         latency_source: String::new(),
         classifier,
         rows,
+        tasks: task_index.map(|t| t.infos).unwrap_or_default(),
+        sweep: Vec::new(),
         notes,
         timing: Timing::default(),
     })
+}
+
+/// Each question's gold answer; with no gold, the answer of a member labelled correct.
+pub(super) fn gold_answers(ds: &RoutingDataset) -> Vec<Option<Answer>> {
+    (0..ds.questions.len())
+        .map(|q| {
+            ds.questions[q].gold.clone().or_else(|| {
+                ds.outcomes[q]
+                    .iter()
+                    .find(|o| o.label)
+                    .and_then(|o| o.majority().cloned())
+            })
+        })
+        .collect()
 }
 
 /// The subset of size `s` with the best mean vote accuracy (midpoint of the bounds) on `pick`;

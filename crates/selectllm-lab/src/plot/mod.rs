@@ -1,6 +1,6 @@
 //! Plots as SVG and PNG, with no plotting crate and no system fonts: the SVG is written by
-//! hand; the PNG is drawn on a small raster canvas of our own (lines, markers, the
-//! `font8x8` bitmap font at 2x) and encoded with the `png` crate. Both come from one
+//! hand; the PNG is drawn on a small raster canvas of our own (lines, markers, text in the
+//! embedded DejaVu Sans, rasterized with `ab_glyph`) and encoded with the `png` crate. Both come from one
 //! renderer (`render`), so they show the same thing.
 //!
 //! ```no_run

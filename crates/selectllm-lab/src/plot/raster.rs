@@ -1,16 +1,27 @@
-//! The raster back end: an RGB canvas with thick lines, filled circles and `font8x8`
-//! bitmap text (scaled by an integer factor, 2x at the default size), encoded as PNG.
+//! The raster back end: an RGB canvas with thick lines, filled circles and anti-aliased text
+//! in DejaVu Sans (a vector font embedded in the binary, rasterized by `ab_glyph`), encoded
+//! as PNG.
 
-use font8x8::UnicodeFonts;
+use std::sync::LazyLock;
+
+use ab_glyph::{Font, FontRef, PxScale, ScaleFont, point};
 
 use super::render::{Anchor, BACKGROUND, Painter, Size, render};
 use super::{Chart, PlotError, Rgb};
+
+/// DejaVu Sans, subset to Latin (see `assets/fonts/README.md` for its licence).
+const FONT_BYTES: &[u8] = include_bytes!("../../assets/fonts/DejaVuSans.ttf");
+
+/// The embedded font; `None` only if the embedded file were corrupt (a test checks it is not):
+/// text is then left out rather than the plot failing.
+static FONT: LazyLock<Option<FontRef<'static>>> =
+    LazyLock::new(|| FontRef::try_from_slice(FONT_BYTES).ok());
 
 /// An RGB image, row-major, 3 bytes per pixel.
 pub(crate) struct Canvas {
     w: u32,
     h: u32,
-    /// Glyph scale of [`Size::Normal`]; small text uses the same, titles one more.
+    /// Thickness and text scale: 1 for small canvases, 2 at the default 1600 x 1000.
     scale: u32,
     px: Vec<u8>,
 }
@@ -49,10 +60,25 @@ impl Canvas {
         }
     }
 
-    fn glyph_scale(&self, size: Size) -> u32 {
+    /// Blends `c` over the pixel with coverage `a` in [0, 1].
+    fn blend(&mut self, x: i64, y: i64, c: Rgb, a: f32) {
+        if x >= 0 && y >= 0 && x < i64::from(self.w) && y < i64::from(self.h) {
+            let i = 3 * (y as usize * self.w as usize + x as usize);
+            let a = a.clamp(0.0, 1.0);
+            for (px, &ck) in self.px[i..i + 3].iter_mut().zip(c.iter()) {
+                let old = f32::from(*px);
+                *px = (old + (f32::from(ck) - old) * a).round() as u8;
+            }
+        }
+    }
+
+    /// Font size in pixels (the em height).
+    fn font_px(&self, size: Size) -> f32 {
+        let s = self.scale as f32;
         match size {
-            Size::Small | Size::Normal => self.scale,
-            Size::Title => self.scale + 1,
+            Size::Small => 8.0 * s,
+            Size::Normal => 9.0 * s,
+            Size::Title => 11.0 * s,
         }
     }
 
@@ -64,12 +90,25 @@ impl Canvas {
     }
 }
 
-fn glyph(c: char) -> [u8; 8] {
-    font8x8::BASIC_FONTS
-        .get(c)
-        .or_else(|| font8x8::LATIN_FONTS.get(c))
-        .or_else(|| font8x8::BASIC_FONTS.get('?'))
-        .unwrap_or([0; 8])
+/// Pen positions of the glyphs of `s` (with kerning) and the total advance, in pixels.
+fn layout(font: &FontRef<'static>, px: f32, s: &str) -> (Vec<(ab_glyph::GlyphId, f32)>, f32) {
+    let f = font.as_scaled(PxScale::from(px));
+    let mut x = 0.0;
+    let mut prev = None;
+    let mut out = Vec::with_capacity(s.len());
+    for ch in s.chars() {
+        let mut id = f.glyph_id(ch);
+        if id.0 == 0 {
+            id = f.glyph_id('?');
+        }
+        if let Some(p) = prev {
+            x += f.kern(p, id);
+        }
+        out.push((id, x));
+        x += f.h_advance(id);
+        prev = Some(id);
+    }
+    (out, x)
 }
 
 impl Painter for Canvas {
@@ -78,8 +117,16 @@ impl Painter for Canvas {
     }
 
     fn char_size(&self, size: Size) -> (f64, f64) {
-        let s = f64::from(8 * self.glyph_scale(size));
-        (s, s)
+        // a typical advance (DejaVu Sans averages about 0.6 em) and the line height
+        let px = f64::from(self.font_px(size));
+        (0.6 * px, 1.15 * px)
+    }
+
+    fn text_width(&self, s: &str, size: Size) -> f64 {
+        match FONT.as_ref() {
+            Some(font) => f64::from(layout(font, self.font_px(size), s).1),
+            None => self.char_size(size).0 * s.chars().count() as f64,
+        }
     }
 
     fn rect(&mut self, at: (f64, f64), wh: (f64, f64), fill: Rgb) {
@@ -131,34 +178,41 @@ impl Painter for Canvas {
         color: Rgb,
         vertical: bool,
     ) {
-        let sc = self.glyph_scale(size) as i64;
-        let (tw, th) = (8 * sc * s.chars().count() as i64, 8 * sc);
+        let Some(font) = FONT.as_ref() else {
+            return;
+        };
+        let px = self.font_px(size);
+        let (glyphs, tw) = layout(font, px, s);
         let offset = match anchor {
-            Anchor::Start => 0,
-            Anchor::Middle => tw / 2,
+            Anchor::Start => 0.0,
+            Anchor::Middle => tw / 2.0,
             Anchor::End => tw,
         };
-        let (cx, cy) = (at.0.round() as i64, at.1.round() as i64);
-        for (k, ch) in s.chars().enumerate() {
-            for (gy, row) in glyph(ch).iter().enumerate() {
-                for gx in 0..8 {
-                    if row & (1 << gx) == 0 {
-                        continue;
-                    }
-                    for sy in 0..sc {
-                        for sx in 0..sc {
-                            // local coordinates: along the text, and down from its top
-                            let lx = k as i64 * 8 * sc + gx * sc + sx - offset;
-                            let ly = gy as i64 * sc + sy - th / 2;
-                            let (x, y) = if vertical {
-                                (cx + ly, cy - lx)
-                            } else {
-                                (cx + lx, cy + ly)
-                            };
-                            self.put(x, y, color);
-                        }
-                    }
+        // vertically centred on `at`: the baseline half the cap height (0.73 em) below it
+        let drop = 0.365 * px;
+        let (cx, cy) = (at.0 as f32, at.1 as f32);
+        for (id, gx) in glyphs {
+            let g = id.with_scale_and_position(PxScale::from(px), point(gx - offset, 0.0));
+            let Some(outline) = font.outline_glyph(g) else {
+                continue;
+            };
+            let b = outline.px_bounds();
+            let mut hits: Vec<(i64, i64, f32)> = Vec::new();
+            outline.draw(|x, y, a| {
+                if a > 0.0 {
+                    // local coordinates: along the text, and down from its centre line
+                    let lx = b.min.x + x as f32;
+                    let ly = b.min.y + y as f32 + drop;
+                    let (px_, py_) = if vertical {
+                        (cx + ly, cy - lx)
+                    } else {
+                        (cx + lx, cy + ly)
+                    };
+                    hits.push((px_.round() as i64, py_.round() as i64, a));
                 }
+            });
+            for (x, y, a) in hits {
+                self.blend(x, y, color, a);
             }
         }
     }
@@ -182,4 +236,29 @@ pub(crate) fn render_png(chart: &Chart, w: u32, h: u32) -> Result<Vec<u8>, PlotE
     writer.write_image_data(&canvas.px)?;
     writer.finish()?;
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn embedded_font_parses_and_draws_anti_aliased_text() {
+        assert!(FONT.is_some(), "the embedded font must parse");
+        let mut c = Canvas::new(400, 200);
+        c.text(
+            (20.0, 100.0),
+            "Pareto 89.4%",
+            Size::Normal,
+            Anchor::Start,
+            [0, 0, 0],
+            false,
+        );
+        let inked = c.px.chunks(3).filter(|p| p != &BACKGROUND).count();
+        let grey = c.px.chunks(3).filter(|p| p[0] > 0 && p[0] < 255).count();
+        assert!(inked > 50, "{inked}");
+        assert!(grey > 10, "anti-aliased edges: {grey}");
+        // proportional: "iii" is narrower than "WWW"
+        assert!(c.text_width("iii", Size::Normal) < c.text_width("WWW", Size::Normal) / 2.0);
+    }
 }

@@ -234,8 +234,12 @@ fn row(name: &str, calls: f64, accuracy: f64) -> crate::eval::Row {
         calls,
         latency_sum: calls,
         latency_max: 1.0,
+        latency_max_p95: 1.0,
         cost: None,
         detail: String::new(),
+        tasks: Default::default(),
+        macro_accuracy: None,
+        per_question: Vec::new(),
     }
 }
 
@@ -268,6 +272,8 @@ fn report_plots_are_written() {
             row("maxconf:2", 2.0, 0.7),
             row("oracle", 2.0, 0.8),
         ],
+        tasks: Vec::new(),
+        sweep: Vec::new(),
         notes: Vec::new(),
         timing: Default::default(),
     };

@@ -3,6 +3,7 @@
 pub mod checkpoint;
 pub mod lexical;
 pub mod neural;
+pub mod order;
 
 use sha2::{Digest, Sha256};
 
@@ -82,6 +83,11 @@ pub trait Trainer: Sync {
         val: &TrainSet<'_>,
         seed: u64,
     ) -> Result<Box<dyn selectllm_core::Classifier>, TrainError>;
+
+    /// The member-order check of the last `fit`, when this trainer runs one (`order`).
+    fn order_check(&self) -> Option<selectllm_core::checkpoint::OrderCheck> {
+        None
+    }
 }
 
 /// The lexical trainer.
@@ -115,11 +121,13 @@ impl Trainer for LexicalTrainer {
 #[derive(Debug, Clone)]
 pub struct Pretrained {
     pub dir: std::path::PathBuf,
+    /// Where its encoder is, when not where the checkpoint says.
+    pub options: selectllm_infer::LoadOptions,
 }
 
 impl Trainer for Pretrained {
     fn name(&self) -> String {
-        checkpoint::read_manifest(&self.dir).map_or_else(
+        selectllm_infer::read_manifest(&self.dir).map_or_else(
             |_| "checkpoint".into(),
             |m| format!("{} (checkpoint)", m.kind),
         )
@@ -131,15 +139,11 @@ impl Trainer for Pretrained {
         _val: &TrainSet<'_>,
         _seed: u64,
     ) -> Result<Box<dyn selectllm_core::Classifier>, TrainError> {
-        let clf = checkpoint::load(&self.dir).map_err(|e| TrainError::Other(e.to_string()))?;
-        if clf.members() != members {
-            return Err(TrainError::Other(format!(
-                "checkpoint {} was trained for members [{}] but the dataset has [{}]",
-                self.dir.display(),
-                clf.members().join(", "),
-                members.join(", ")
-            )));
-        }
-        Ok(clf)
+        let other = |e: selectllm_infer::CheckpointError| TrainError::Other(e.to_string());
+        let loaded = selectllm_infer::load_checkpoint(&self.dir, &self.options).map_err(other)?;
+        loaded
+            .check_members(members, "the dataset")
+            .map_err(other)?;
+        Ok(Box::new(loaded.classifier))
     }
 }

@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 
 use selectllm_core::Classifier;
-use selectllm_neural::{NeuralClassifier, NeuralMode, NeuralTrainConfig, TrainExample};
+use selectllm_neural::{NeuralClassifier, NeuralTrainConfig, TrainExample};
 
 use super::{TrainError, TrainSet, Trainer};
 use crate::data::{default_cache_dir, resolve_data_dir};
@@ -105,9 +105,4 @@ impl Trainer for NeuralTrainer {
     ) -> Result<Box<dyn Classifier>, TrainError> {
         Ok(Box::new(self.train(members, train, val, seed)?))
     }
-}
-
-/// The neural checkpoint kinds `checkpoint::load` dispatches here.
-pub fn is_neural_kind(kind: &str) -> bool {
-    kind == NeuralMode::Frozen.kind() || kind == NeuralMode::FineTune.kind()
 }

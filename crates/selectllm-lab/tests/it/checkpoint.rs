@@ -1,16 +1,25 @@
 //! Lexical checkpoints: save, load, and refuse what does not fit.
 
-use selectllm_core::checkpoint::Manifest;
+use std::path::Path;
+use std::sync::Arc;
+
+use selectllm_core::checkpoint::{CheckpointKind, Manifest};
 use selectllm_core::classifier::Classifier;
+use selectllm_infer::{CheckpointError, LoadOptions, load_checkpoint};
 use selectllm_lab::train::TrainSet;
-use selectllm_lab::train::checkpoint::{load, save_lexical};
+use selectllm_lab::train::checkpoint::save_lexical;
 use selectllm_lab::train::lexical::{LexicalTrainConfig, train};
 
 use super::synthetic;
 
+/// Loads a checkpoint written here with `selectllm-infer`, as the CLI and the gateway do.
+fn load(dir: &Path) -> Result<Arc<dyn selectllm_core::Classifier>, CheckpointError> {
+    Ok(load_checkpoint(dir, &LoadOptions::default())?.classifier)
+}
+
 fn manifest() -> Manifest {
     Manifest {
-        kind: "lexical".into(),
+        kind: CheckpointKind::Minilm, // save_lexical sets it
         members: vec![],
         dataset: "synthetic".into(),
         data_hash: "x".into(),
@@ -18,6 +27,7 @@ fn manifest() -> Manifest {
         hyperparameters: serde_json::json!({}),
         metrics: serde_json::json!({}),
         created_by: "test".into(),
+        member_order: None,
     }
 }
 

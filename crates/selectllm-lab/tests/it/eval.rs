@@ -151,7 +151,9 @@ fn report_has_every_row_and_the_schema() {
             .unwrap();
     assert_eq!(back["rows"].as_array().unwrap().len(), r.rows.len());
     let csv = std::fs::read_to_string(dir.path().join("report.csv")).unwrap();
-    assert_eq!(csv.lines().count(), r.rows.len() + 1);
+    // the CSV holds the table's rows and the plans' sweep
+    assert_eq!(csv.lines().count(), r.rows.len() + r.sweep.len() + 1);
+    assert_eq!(back["sweep"].as_array().unwrap().len(), r.sweep.len());
 }
 
 #[test]
@@ -173,7 +175,9 @@ fn simulated_bounds_contain_the_real_vote() {
         let b = evaluate(&sim, &cfg, &PriorTrainer, &|_| {}).unwrap();
         assert!(b.vote.starts_with("simulated") && a.vote.starts_with("real"));
         let mut checked = 0;
-        for ra in &a.rows {
+        // plan rows need answers: only the real data has them
+        assert!(b.rows.iter().all(|r| r.kind != "plan") && b.sweep.is_empty());
+        for ra in a.rows.iter().filter(|r| r.kind != "plan") {
             let rb = row(&b, &ra.name);
             if let (Some(lo), Some(hi)) = (rb.accuracy_low, rb.accuracy_high) {
                 // per-question bounds hold, so the means do
@@ -228,5 +232,186 @@ fn latency_settings_drive_the_latency_columns() {
         r.latency_source.contains("1 configured"),
         "{}",
         r.latency_source
+    );
+}
+
+/// A classifier whose probabilities invert the truth of its training data: its member order
+/// is worse than the constant one, so the order check must fall back.
+struct Contrarian {
+    members: Vec<String>,
+}
+
+impl Classifier for Contrarian {
+    fn name(&self) -> &str {
+        "contrarian"
+    }
+    fn members(&self) -> &[String] {
+        &self.members
+    }
+    fn predict_batch(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, ClassifierError> {
+        // member m claims topic (m + 1) % 3: always the wrong one on the synthetic data
+        Ok(texts
+            .iter()
+            .map(|t| {
+                let topic = ["geometry", "fractions", "money"]
+                    .iter()
+                    .position(|k| t.contains(k))
+                    .unwrap_or(0);
+                (0..self.members.len())
+                    .map(|m| if (m + 1) % 3 == topic { 0.9 } else { 0.1 })
+                    .collect()
+            })
+            .collect())
+    }
+}
+
+struct ContrarianTrainer;
+
+impl Trainer for ContrarianTrainer {
+    fn name(&self) -> String {
+        "contrarian".into()
+    }
+    fn fit(
+        &self,
+        members: &[String],
+        _train: &TrainSet<'_>,
+        _val: &TrainSet<'_>,
+        _seed: u64,
+    ) -> Result<Box<dyn Classifier>, TrainError> {
+        Ok(Box::new(Contrarian {
+            members: members.to_vec(),
+        }))
+    }
+}
+
+#[test]
+fn order_check_falls_back_only_when_the_learned_order_is_not_better() {
+    use selectllm_lab::train::order::{OrderCheckConfig, OrderChecked, check};
+    let ds = synthetic(240, false);
+    let idx = ds.split_indices(selectllm_core::Split::Train);
+    let train = TrainSet::from_dataset(&ds, &idx);
+    let members = ds.member_names();
+    let cfg = OrderCheckConfig::default();
+    let bad = check(&ContrarianTrainer, &members, &train, &cfg, 1).unwrap();
+    assert!(bad.fallback, "{bad:?}");
+    assert!(bad.learned_pair_accuracy < bad.constant_pair_accuracy);
+    let good = check(&LexicalTrainer::default(), &members, &train, &cfg, 1).unwrap();
+    assert!(!good.fallback, "{good:?}");
+    assert!(good.z >= cfg.min_z);
+    // wrapped: the fallback classifier ranks by the constant order, probabilities kept
+    let wrapped = OrderChecked::new(Box::new(ContrarianTrainer), cfg);
+    let clf = wrapped
+        .fit(&members, &train, &TrainSet::default(), 1)
+        .unwrap();
+    assert_eq!(clf.ranking(), Some(bad.constant_order.as_slice()));
+    assert_eq!(
+        clf.predict("a money question").unwrap(),
+        Contrarian {
+            members: members.clone()
+        }
+        .predict("a money question")
+        .unwrap()
+    );
+    let r = evaluate(&ds, &quick(), &wrapped, &|_| {}).unwrap();
+    assert!(r.classifier.member_order[0].contains("not shown better"));
+    // maxconf:1 now calls the constant order's first member on every question
+    let first = &ds.members[bad.constant_order[0]].name;
+    let single = r.row(&format!("single:{first}")).unwrap().accuracy;
+    assert_eq!(r.row("maxconf:1").unwrap().accuracy, single);
+}
+
+#[test]
+fn per_task_figures_and_macro_average() {
+    use selectllm_core::dataset::BenchmarkInfo;
+    let mut ds = synthetic(120, false);
+    for (i, q) in ds.questions.iter_mut().enumerate() {
+        // test questions are every fourth: alternate the task by blocks of four
+        q.benchmark = Some(if (i / 4) % 2 == 0 { "even" } else { "odd" }.to_string());
+    }
+    // "odd" is multi-attempt: its success rates are shares of samples
+    for (q, row) in ds.outcomes.iter_mut().enumerate() {
+        if (q / 4) % 2 == 1 {
+            for o in row.iter_mut() {
+                o.success_rate = if o.label { 0.7 } else { 0.2 };
+            }
+        }
+    }
+    ds.benchmarks.insert(
+        "even".into(),
+        BenchmarkInfo {
+            label_rule: "even rule".into(),
+            multi_attempt: false,
+        },
+    );
+    ds.benchmarks.insert(
+        "odd".into(),
+        BenchmarkInfo {
+            label_rule: "odd rule".into(),
+            multi_attempt: true,
+        },
+    );
+    let r = evaluate(&ds, &quick(), &LexicalTrainer::default(), &|_| {}).unwrap();
+    assert_eq!(r.tasks.len(), 2);
+    let test: Vec<usize> = ds.split_indices(selectllm_core::Split::Test);
+    let m = 0;
+    let single = r.row(&format!("single:{}", ds.members[m].name)).unwrap();
+    let of = |t: usize| test.iter().copied().filter(move |q| (q / 4) % 2 == t);
+    let n_odd = of(1).count() as f64;
+    let even_acc = of(0).filter(|&q| ds.outcomes[q][m].label).count() as f64 / of(0).count() as f64;
+    let odd_sample = of(1)
+        .map(|q| ds.outcomes[q][m].success_rate as f64)
+        .sum::<f64>()
+        / n_odd;
+    assert!((single.tasks["even"].accuracy - even_acc).abs() < 1e-9);
+    assert_eq!(single.tasks["even"].sample_accuracy, None);
+    assert!((single.tasks["odd"].sample_accuracy.unwrap() - odd_sample).abs() < 1e-6);
+    let want = (even_acc + odd_sample) / 2.0;
+    assert!((single.macro_accuracy.unwrap() - want).abs() < 1e-6);
+    // every row carries both tasks; the oracle's sample figure is the best member's score
+    assert!(r.rows.iter().all(|row| row.tasks.len() == 2));
+    let oracle = r.row("oracle").unwrap();
+    assert!(oracle.tasks["odd"].sample_accuracy.unwrap() <= 0.7 + 1e-9);
+    let md = r.markdown();
+    assert!(md.contains("### Per task") && md.contains("odd rule") && md.contains("odd sample %"));
+    let json = serde_json::to_value(&r).unwrap();
+    assert!(json["rows"][0]["tasks"]["odd"]["sample_accuracy"].is_number());
+    assert!(json["rows"][0]["macro_accuracy"].is_number());
+}
+
+#[test]
+fn plan_rows_keep_their_policy_answers_and_decide_sooner() {
+    let ds = load("gsm8k-answers", &data_dir(), &LoadOptions::default()).unwrap();
+    let mut cfg = quick();
+    // distinct latency settings, so that deciding early saves time
+    for (i, m) in ds.members.iter().enumerate() {
+        cfg.latency.insert(m.name.clone(), 1.0 + i as f64);
+    }
+    let r = evaluate(&ds, &cfg, &PriorTrainer, &|_| {}).unwrap();
+    let all: Vec<&selectllm_lab::eval::Row> = r.rows.iter().chain(&r.sweep).collect();
+    let find = |n: &str| {
+        *all.iter()
+            .find(|x| x.name == n)
+            .unwrap_or_else(|| panic!("{n}"))
+    };
+    let mut sooner = 0;
+    for e in all.iter().filter(|x| x.name.starts_with("early:")) {
+        let policy = &e.name["early:".len()..];
+        let (p, par) = (find(policy), find(&format!("parallel:{policy}")));
+        assert!((e.accuracy - p.accuracy).abs() < 1e-12, "{}", e.name);
+        assert!((e.calls - p.calls).abs() < 1e-12, "{}", e.name);
+        assert!((par.accuracy - p.accuracy).abs() < 1e-12, "{}", e.name);
+        assert!(e.latency_max <= par.latency_max + 1e-12, "{}", e.name);
+        sooner += (e.latency_max < par.latency_max - 1e-9) as usize;
+    }
+    assert!(sooner >= 3, "{sooner}");
+    // cascades spend fewer calls than the vote of all and are in the table and the sweep
+    let c = find("cascade:a=2,k=2,max=3");
+    assert!(c.calls <= 3.0 && c.calls > 1.0 && c.kind == "plan");
+    assert!(r.sweep.len() > 50);
+    assert!(r.csv().contains("\"cascade:a=2,k=2,max=3\""));
+    assert!(
+        r.notes.iter().any(|n| n.contains("latency settings")),
+        "{:?}",
+        r.notes
     );
 }

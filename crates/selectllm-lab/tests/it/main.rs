@@ -47,6 +47,7 @@ pub fn synthetic(n: usize, with_answers: bool) -> RoutingDataset {
             } else {
                 Split::Train
             },
+            benchmark: None,
         });
         let row = (0..3)
             .map(|m| {
@@ -72,5 +73,6 @@ pub fn synthetic(n: usize, with_answers: bool) -> RoutingDataset {
         members,
         questions,
         outcomes,
+        benchmarks: Default::default(),
     }
 }

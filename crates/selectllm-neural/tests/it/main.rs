@@ -6,7 +6,6 @@ use std::sync::OnceLock;
 
 use selectllm_neural::Encoder;
 
-mod batcher;
 mod calibrate;
 mod encoder;
 mod train;

@@ -2,7 +2,7 @@
 //! member 0 is right on arithmetic questions, member 1 on history questions, member 2 always.
 
 use selectllm_core::Classifier;
-use selectllm_core::checkpoint::Manifest;
+use selectllm_core::checkpoint::{CheckpointKind, Manifest};
 use selectllm_neural::{
     EmbeddingCache, NeuralClassifier, NeuralMode, NeuralTrainConfig, TrainExample, train,
 };
@@ -52,9 +52,9 @@ pub fn examples() -> Vec<TrainExample> {
         .collect()
 }
 
-fn manifest(kind: &str) -> Manifest {
+fn manifest(kind: CheckpointKind) -> Manifest {
     Manifest {
-        kind: kind.into(),
+        kind,
         members: members(),
         dataset: "synthetic".into(),
         data_hash: "test".into(),
@@ -62,6 +62,7 @@ fn manifest(kind: &str) -> Manifest {
         hyperparameters: serde_json::json!({ "note": "kept" }),
         metrics: serde_json::Value::Null,
         created_by: "test".into(),
+        member_order: None,
     }
 }
 
@@ -101,11 +102,12 @@ fn frozen_learns_saves_and_reloads() {
     assert_eq!(clf.name(), "minilm");
 
     let dir = tmp.path().join("ckpt");
-    clf.save(&dir, &manifest("whatever")).expect("save");
+    clf.save(&dir, &manifest(CheckpointKind::Lexical))
+        .expect("save");
     let m: Manifest =
         serde_json::from_slice(&std::fs::read(dir.join("manifest.json")).expect("read"))
             .expect("json");
-    assert_eq!(m.kind, "minilm");
+    assert_eq!(m.kind, CheckpointKind::Minilm);
     assert_eq!(m.hyperparameters["note"], "kept");
     assert!(
         m.hyperparameters["neural"]["encoder_hash"]
@@ -203,7 +205,8 @@ fn finetune_checkpoint_is_self_contained() {
     let raw = raw.expect("uncalibrated probabilities of a calibrated model");
     assert_ne!(raw, calibrated, "temperatures changed nothing");
     let dir = tmp.path().join("ft");
-    clf.save(&dir, &manifest("minilm-finetune")).expect("save");
+    clf.save(&dir, &manifest(CheckpointKind::MinilmFinetune))
+        .expect("save");
     assert!(dir.join("encoder/model.safetensors").is_file());
     let p = clf.predict("What is 5 plus 9?").expect("predict");
     let back = NeuralClassifier::load(&dir).expect("load");

@@ -208,6 +208,39 @@ fn key_across_the_body_cut_is_redacted_first() {
 }
 
 #[test]
+fn passthrough_calls_redact_the_same_way() {
+    // The gateway's passthrough paths (`chat`, `chat_stream`) share `complete`'s redaction:
+    // the key is removed before the body is cut.
+    for stream in [false, true] {
+        let (url, server) = echo_after_padding(285);
+        let toml = format!(
+            "[[member]]\nname = \"m\"\nbase_url = \"{url}\"\nmodel = \"f\"\nprompt = \"chat-cot\"\napi_key_env = \"FAKE_KEY\"\nretries = 0\n"
+        );
+        let pool = Pool::parse(Path::new("t.toml"), &toml).expect("pool");
+        let c =
+            MemberClient::with_key_lookup(&pool.members[0], |_| Some("sk-very-secret-123".into()))
+                .expect("client");
+        let request: serde_json::Map<String, serde_json::Value> =
+            serde_json::from_str(r#"{"messages":[{"role":"user","content":"Q"}]}"#).unwrap();
+        let e = rt().block_on(async {
+            if stream {
+                c.chat_stream(&request).await.map(|_| ()).expect_err("401")
+            } else {
+                c.chat(&request).await.map(|_| ()).expect_err("401")
+            }
+        });
+        server.join().expect("server thread");
+        let CallError::Status { status, body } = &e.error else {
+            panic!("{:?}", e.error)
+        };
+        assert_eq!(*status, 401);
+        assert!(body.ends_with("Bearer <redacte"), "stream {stream}: {body}");
+        assert_eq!(body.chars().count(), selectllm_pool::client::BODY_CHARS);
+        assert!(!body.contains("sk-"), "{body}");
+    }
+}
+
+#[test]
 fn refused_connection_fails_fast() {
     let port = {
         let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");

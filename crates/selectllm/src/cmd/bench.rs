@@ -6,10 +6,10 @@ use std::time::Instant;
 use clap::Subcommand;
 
 use selectllm_core::dataset::Split;
+use selectllm_infer::load_checkpoint;
 use selectllm_lab::data::registry::{self, LoadOptions};
 use selectllm_lab::data::resolve_data_dir;
 use selectllm_lab::eval::metrics;
-use selectllm_lab::train::checkpoint;
 
 #[derive(Debug, Subcommand)]
 pub enum BenchCmd {
@@ -39,13 +39,9 @@ pub fn run(c: BenchCmd, data: Option<&Path>, out: &mut dyn std::io::Write) -> an
             n,
         } => {
             let ds = registry::load(&dataset, &resolve_data_dir(data)?, &LoadOptions::default())?;
-            let clf = checkpoint::load(&dir)?;
-            if clf.members() != ds.member_names().as_slice() {
-                anyhow::bail!(
-                    "checkpoint {} does not match the members of {dataset}",
-                    dir.display()
-                );
-            }
+            let loaded = load_checkpoint(&dir, &selectllm_infer::LoadOptions::default())?;
+            loaded.check_members(&ds.member_names(), &format!("the dataset {dataset}"))?;
+            let clf = loaded.classifier;
             let test = ds.split_indices(Split::Test);
             let texts: Vec<&str> = test
                 .iter()

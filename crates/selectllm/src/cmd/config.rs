@@ -1,4 +1,4 @@
-//! `selectllm config check FILE`: validate a pool file once, naming the field at fault.
+//! `selectllm config check FILE`: validate a pool or gateway file once, naming the field at fault.
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -13,9 +13,9 @@ pub struct ConfigArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum ConfigAction {
-    /// Validate a pool TOML file and print its members.
+    /// Validate a pool or gateway TOML file and print its members.
     Check {
-        /// The pool file (see examples/pool.toml).
+        /// The pool file (examples/pool.toml) or gateway file (examples/gateway.toml).
         file: PathBuf,
     },
 }
@@ -23,14 +23,36 @@ pub enum ConfigAction {
 pub fn run(args: ConfigArgs, out: &mut dyn Write) -> anyhow::Result<()> {
     match args.action {
         ConfigAction::Check { file } => {
-            let pool = selectllm_pool::Pool::load(&file)?;
-            writeln!(
-                out,
-                "{}: ok, {} member(s)",
-                file.display(),
-                pool.members.len()
-            )?;
-            for m in &pool.members {
+            let text = std::fs::read_to_string(&file)
+                .map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
+            let members = if selectllm_gateway::Config::is_gateway_file(&text) {
+                let cfg = selectllm_gateway::Config::parse(&file, &text)?;
+                writeln!(
+                    out,
+                    "{}: ok, gateway on {} ({}), checkpoint {}, policy {}, task {}, {} member(s)",
+                    file.display(),
+                    cfg.server.listen,
+                    match &cfg.server.api_keys_env {
+                        Some(v) => format!("client keys from ${v}"),
+                        None => "no client auth".to_string(),
+                    },
+                    cfg.router.checkpoint.display(),
+                    cfg.router.policy,
+                    cfg.router.task,
+                    cfg.members.len()
+                )?;
+                cfg.members
+            } else {
+                let pool = selectllm_pool::Pool::parse(&file, &text)?;
+                writeln!(
+                    out,
+                    "{}: ok, {} member(s)",
+                    file.display(),
+                    pool.members.len()
+                )?;
+                pool.members
+            };
+            for m in &members {
                 writeln!(
                     out,
                     "  {:<24} {:<12} concurrency {:>3}  timeout {:>5.0} s  retries {}  key {}  {}",

@@ -6,19 +6,20 @@ use clap::Args;
 
 use selectllm_core::policy::Budget;
 use selectllm_core::vote::VoteMode;
-use selectllm_lab::data::registry::{DEFAULT_DATASETS, LoadOptions};
+use selectllm_lab::data::registry::DEFAULT_DATASETS;
 use selectllm_lab::data::resolve_data_dir;
 use selectllm_lab::eval::EvalConfig;
 use selectllm_lab::eval::run::{EvalRun, run as run_eval};
 use selectllm_lab::train::{Pretrained, Trainer};
 
+use super::labels::LoadArgs;
 use super::progress::spinner;
 use super::train::{ClassifierArgs, trainer_for};
 use super::values::{self, MemberSeconds};
 
 #[derive(Debug, Args)]
 pub struct EvalArgs {
-    /// Dataset name or path; repeat for several (default: routerdc-gsm8k, routerdc-mmlu, gsm8k-answers).
+    /// Dataset name or path; repeat for several (default: routerdc-gsm8k, routerdc-mmlu, routerdc-mixed, gsm8k-answers, local-3-gsm8k, local-3-mmlu).
     #[arg(long = "dataset", value_name = "NAME|PATH")]
     pub datasets: Vec<String>,
     #[command(flatten)]
@@ -40,9 +41,8 @@ pub struct EvalArgs {
     /// Largest subset size s for the fixed, random and policy rows.
     #[arg(long, default_value_t = 5, value_parser = values::count::<1, 1000>)]
     pub max_s: usize,
-    /// RouterDC label threshold: a member is correct when its score is at least this.
-    #[arg(long, default_value_t = 0.5, value_parser = values::probability)]
-    pub label_threshold: f64,
+    #[command(flatten)]
+    pub load: LoadArgs,
     /// Confidence threshold of the `threshold` policy row.
     #[arg(long, default_value_t = 0.5, value_parser = values::probability)]
     pub tau: f64,
@@ -76,9 +76,7 @@ pub fn run(a: EvalArgs, data: Option<&Path>) -> anyhow::Result<()> {
         datasets,
         data_dir,
         out: a.out,
-        load: LoadOptions {
-            threshold: a.label_threshold,
-        },
+        load: a.load.options(),
         eval: EvalConfig {
             seed: a.seed,
             folds: a.folds,
@@ -93,7 +91,12 @@ pub fn run(a: EvalArgs, data: Option<&Path>) -> anyhow::Result<()> {
         },
     };
     let trainer: Box<dyn Trainer> = match &a.checkpoint {
-        Some(dir) => Box::new(Pretrained { dir: dir.clone() }),
+        Some(dir) => Box::new(Pretrained {
+            dir: dir.clone(),
+            options: selectllm_infer::LoadOptions {
+                encoder_dir: a.classifier.encoder.clone(),
+            },
+        }),
         None => trainer_for(&a.classifier)?,
     };
     let pb = spinner();

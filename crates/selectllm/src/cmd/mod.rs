@@ -6,8 +6,10 @@ mod config;
 mod data;
 mod eval;
 mod export;
+mod labels;
 mod progress;
 mod route;
+mod serve;
 mod train;
 mod values;
 
@@ -33,7 +35,7 @@ pub struct Cli {
 pub enum Command {
     /// Ask every member of a pool every question, resumably, into a SQLite store.
     Collect(collect::CollectArgs),
-    /// Check a pool file.
+    /// Check a pool or gateway file.
     Config(config::ConfigArgs),
     /// Export a collection store to our routing-dataset JSONL.
     Export(export::ExportArgs),
@@ -43,12 +45,33 @@ pub enum Command {
     Train(train::TrainArgs),
     /// Route one question with a checkpoint: each member's probability and the chosen subset.
     Route(route::RouteArgs),
+    /// Serve the OpenAI-compatible gateway: classify, select, fan out, vote, answer.
+    Serve(serve::ServeArgs),
+    /// Run the fake OpenAI server as a process (tests and benchmarks).
+    #[command(hide = true)]
+    FakeServer(serve::FakeServerArgs),
     /// Manage the public data (download it with `data pull`).
     #[command(subcommand)]
     Data(data::DataCmd),
     /// Benchmark figures for the scripts under scripts/ (prints JSON).
     #[command(subcommand, hide = true)]
     Bench(bench::BenchCmd),
+}
+
+impl Command {
+    /// Whether the command may run the MiniLM encoder (training, evaluating or routing with
+    /// a classifier), and so wants the allocator tuned for it before anything is loaded.
+    pub fn runs_encoder(&self) -> bool {
+        match self {
+            Command::Eval(_) | Command::Train(_) | Command::Route(_) | Command::Serve(_) => true,
+            Command::Bench(c) => matches!(c, bench::BenchCmd::Route { .. }),
+            Command::Collect(_)
+            | Command::Config(_)
+            | Command::Export(_)
+            | Command::Data(_)
+            | Command::FakeServer(_) => false,
+        }
+    }
 }
 
 pub fn init_logging(verbose: u8) {
@@ -108,7 +131,35 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Eval(a) => eval::run(a, data.as_deref()),
         Command::Train(a) => train::run(a, data.as_deref()),
         Command::Route(a) => route::run(a),
+        Command::Serve(a) => serve::run(a),
+        Command::FakeServer(a) => serve::fake_server(a),
         Command::Data(c) => data::run(c, data.as_deref()),
         Command::Bench(c) => bench::run(c, data.as_deref(), &mut out),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::Cli;
+
+    fn runs_encoder(args: &[&str]) -> bool {
+        let argv = std::iter::once("selectllm").chain(args.iter().copied());
+        Cli::try_parse_from(argv)
+            .unwrap_or_else(|e| panic!("{args:?}: {e}"))
+            .command
+            .runs_encoder()
+    }
+
+    #[test]
+    fn commands_that_run_the_encoder_get_the_allocator_setting() {
+        assert!(runs_encoder(&["eval"]));
+        assert!(runs_encoder(&["eval", "--checkpoint", "ck"]));
+        assert!(runs_encoder(&["train", "--out", "ck"]));
+        assert!(runs_encoder(&["route", "q", "--checkpoint", "ck"]));
+        assert!(runs_encoder(&["bench", "route", "--checkpoint", "ck"]));
+        assert!(!runs_encoder(&["config", "check", "pool.toml"]));
+        assert!(!runs_encoder(&["data", "pull"]));
     }
 }

@@ -7,7 +7,7 @@ use anyhow::Context;
 use clap::Args;
 
 use selectllm_core::policy::{Policy, PoolInfo, confidence_order};
-use selectllm_lab::train::checkpoint;
+use selectllm_infer::{LoadOptions, load_checkpoint};
 
 use super::values::{self, MemberSeconds};
 
@@ -62,7 +62,7 @@ fn question(a: &RouteArgs) -> anyhow::Result<String> {
 pub fn run(a: RouteArgs) -> anyhow::Result<()> {
     let text = question(&a)?;
     let policy = a.policy;
-    let clf = checkpoint::load(&a.checkpoint)?;
+    let clf = load_checkpoint(&a.checkpoint, &LoadOptions::default())?.classifier;
     let members = clf.members().to_vec();
     let mut pool = PoolInfo::uniform(members.len());
     for (i, seconds) in values::member_latencies(&a.latency, &members)? {

@@ -4,16 +4,18 @@ use std::path::{Path, PathBuf};
 
 use clap::{Args, ValueEnum};
 
-use selectllm_core::checkpoint::Manifest;
-use selectllm_lab::data::registry::{self, LoadOptions};
+use selectllm_core::checkpoint::{CheckpointKind, Manifest};
+use selectllm_lab::data::registry;
 use selectllm_lab::data::{default_cache_dir, resolve_data_dir};
 use selectllm_lab::eval::{EvalConfig, folds, metrics};
 use selectllm_lab::train::checkpoint::save_lexical;
 use selectllm_lab::train::lexical::{self, LexicalTrainConfig};
 use selectllm_lab::train::neural::{NeuralTrainer, resolve_encoder_dir};
+use selectllm_lab::train::order::{self, OrderCheckConfig, OrderChecked};
 use selectllm_lab::train::{LexicalTrainer, TrainSet, Trainer};
 use selectllm_neural::{LrSchedule, NeuralMode, NeuralTrainConfig};
 
+use super::labels::LoadArgs;
 use super::progress::spinner;
 use super::values;
 
@@ -45,6 +47,11 @@ pub struct ClassifierArgs {
     /// Skip the per-member temperature scaling fitted on the validation questions.
     #[arg(long)]
     pub no_calibrate: bool,
+    /// Folds of the cross-validation on the training questions that checks the learned member
+    /// order beats the constant one (members by training accuracy); when it cannot show it,
+    /// policies rank by the constant order. 0 skips the check.
+    #[arg(long, default_value_t = 3, value_parser = values::folds_or_off)]
+    pub order_check_folds: usize,
     /// Hidden units of the head, 0 = linear [default: lexical 0, MiniLM 256].
     /// (At most 512: the lexical head holds 2^18 x HIDDEN weights, three times over in training.)
     #[arg(long, value_parser = values::count::<0, 512>)]
@@ -209,7 +216,8 @@ pub fn neural_trainer(a: &ClassifierArgs, mode: NeuralMode) -> anyhow::Result<Ne
     })
 }
 
-pub fn trainer_for(a: &ClassifierArgs) -> anyhow::Result<Box<dyn Trainer>> {
+/// The trainer of the chosen classifier, without the member-order check.
+fn base_trainer(a: &ClassifierArgs) -> anyhow::Result<Box<dyn Trainer>> {
     Ok(match resolve_kind(a) {
         ClassifierKind::Lexical | ClassifierKind::Auto => Box::new(LexicalTrainer {
             config: lexical_config(a)?,
@@ -217,6 +225,21 @@ pub fn trainer_for(a: &ClassifierArgs) -> anyhow::Result<Box<dyn Trainer>> {
         ClassifierKind::Minilm => Box::new(neural_trainer(a, NeuralMode::Frozen)?),
         ClassifierKind::MinilmFinetune => Box::new(neural_trainer(a, NeuralMode::FineTune)?),
     })
+}
+
+fn order_config(a: &ClassifierArgs) -> OrderCheckConfig {
+    OrderCheckConfig {
+        folds: a.order_check_folds,
+        ..OrderCheckConfig::default()
+    }
+}
+
+/// The trainer of the chosen classifier, its member order checked (`train::order`).
+pub fn trainer_for(a: &ClassifierArgs) -> anyhow::Result<Box<dyn Trainer>> {
+    Ok(Box::new(OrderChecked::new(
+        base_trainer(a)?,
+        order_config(a),
+    )))
 }
 
 #[derive(Debug, Args)]
@@ -231,20 +254,13 @@ pub struct TrainArgs {
     pub out: PathBuf,
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
-    /// RouterDC label threshold.
-    #[arg(long, default_value_t = 0.5, value_parser = values::probability)]
-    pub label_threshold: f64,
+    #[command(flatten)]
+    pub load: LoadArgs,
 }
 
 pub fn run(a: TrainArgs, data: Option<&Path>) -> anyhow::Result<()> {
     let data_dir = resolve_data_dir(data)?;
-    let ds = registry::load(
-        &a.dataset,
-        &data_dir,
-        &LoadOptions {
-            threshold: a.label_threshold,
-        },
-    )?;
+    let ds = registry::load(&a.dataset, &data_dir, &a.load.options())?;
     let cfg = EvalConfig {
         seed: a.seed,
         ..EvalConfig::default()
@@ -268,7 +284,7 @@ pub fn run(a: TrainArgs, data: Option<&Path>) -> anyhow::Result<()> {
         ds.name
     ));
     let mut manifest = Manifest {
-        kind: String::new(),
+        kind: CheckpointKind::Lexical,
         members: members.clone(),
         dataset: ds.name.clone(),
         data_hash: train.hash(),
@@ -276,7 +292,20 @@ pub fn run(a: TrainArgs, data: Option<&Path>) -> anyhow::Result<()> {
         hyperparameters: serde_json::json!({}),
         metrics: serde_json::json!({}),
         created_by: format!("selectllm {}", env!("CARGO_PKG_VERSION")),
+        member_order: None,
     };
+    if a.classifier.order_check_folds > 0 {
+        pb.set_message("checking the learned member order by cross-validation");
+        let c = order::check(
+            base_trainer(&a.classifier)?.as_ref(),
+            &members,
+            &train,
+            &order_config(&a.classifier),
+            a.seed,
+        )?;
+        println!("{}", c.describe(&members));
+        manifest.member_order = Some(c);
+    }
     let mode = match kind {
         ClassifierKind::Minilm => Some(NeuralMode::Frozen),
         ClassifierKind::MinilmFinetune => Some(NeuralMode::FineTune),
@@ -288,7 +317,7 @@ pub fn run(a: TrainArgs, data: Option<&Path>) -> anyhow::Result<()> {
         pb.finish_and_clear();
         let probs = selectllm_core::Classifier::predict_batch(&clf, &val.texts)?;
         let val_auc = metrics::mean_auc(&probs, &val.labels);
-        manifest.kind = mode.kind().into();
+        manifest.kind = mode.checkpoint_kind();
         manifest.hyperparameters = serde_json::to_value(&trainer.config)?;
         manifest.metrics = serde_json::json!({
             "protocol": protocol,
@@ -314,7 +343,7 @@ pub fn run(a: TrainArgs, data: Option<&Path>) -> anyhow::Result<()> {
     let clf: &dyn selectllm_core::Classifier = &model;
     let probs = clf.predict_batch(&val.texts)?;
     let val_auc = metrics::mean_auc(&probs, &val.labels);
-    manifest.kind = "lexical".into();
+    manifest.kind = CheckpointKind::Lexical;
     manifest.hyperparameters = serde_json::to_value(&lcfg)?;
     manifest.metrics = serde_json::json!({
             "protocol": protocol,

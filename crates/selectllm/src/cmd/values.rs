@@ -17,6 +17,25 @@ pub fn probability(s: &str) -> Result<f64, String> {
     }
 }
 
+/// A finite number in (0, 1]: RouterDC label thresholds (a share of correct samples; 0
+/// would call every member correct).
+pub fn share(s: &str) -> Result<f64, String> {
+    let v = number(s)?;
+    if v > 0.0 && v <= 1.0 {
+        Ok(v)
+    } else {
+        Err(format!("{v} is not in (0, 1]"))
+    }
+}
+
+/// Folds of a cross-validation that may be skipped: 0 (off) or 2..=100.
+pub fn folds_or_off(s: &str) -> Result<usize, String> {
+    match count::<0, 100>(s)? {
+        1 => Err("1 fold cannot validate anything: use 0 (off) or 2..=100".into()),
+        v => Ok(v),
+    }
+}
+
 /// A finite number >= 0: seconds, weight decay, temperature.
 pub fn non_negative(s: &str) -> Result<f64, String> {
     let v = number(s)?;

@@ -100,6 +100,18 @@ fn flags_are_checked_before_anything_runs() {
             &["--label-threshold", "NaN"],
             &["'--label-threshold <LABEL_THRESHOLD>'"],
         ),
+        (
+            &["--label-threshold", "0"],
+            &["'--label-threshold <LABEL_THRESHOLD>'", "not in (0, 1]"],
+        ),
+        (
+            &["--order-check-folds", "1"],
+            &["'--order-check-folds <ORDER_CHECK_FOLDS>'", "use 0 (off)"],
+        ),
+        (
+            &["--task-cap", "x"],
+            &["'--task-cap <TASK_CAP>'", "not a whole number"],
+        ),
         (&["--lr=-1"], &["'--lr <LR>'", "not above 0"]),
         (&["--lr", "-1"], &["unexpected argument '-1'"]),
         (&["--lr", "NaN"], &["'--lr <LR>'"]),
@@ -147,6 +159,11 @@ fn flags_are_checked_before_anything_runs() {
         &["'--lr <LR>'"],
     );
     assert!(!d.join("ck").exists());
+    check_error_all(
+        &["fake-server", "--chunk-delay-ms", "99999999"],
+        d,
+        &["'--chunk-delay-ms <CHUNK_DELAY_MS>'", "not in 0..=600000"],
+    );
     let collect = [
         "collect",
         "--pool",

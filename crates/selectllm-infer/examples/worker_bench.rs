@@ -1,14 +1,15 @@
 //! Classification throughput, padded against packed encoder inference, side by side in one
 //! run: one question at a time, direct `predict_batch` calls on batches of 32, and many
-//! concurrent callers through `DynamicBatcher` (batches of up to 32 within 10 ms). Prints one
+//! concurrent callers (tokio tasks) through `ClassifierWorker` (batches of up to 32 within
+//! 10 ms). Prints one
 //! JSON line per (packing, mode), then a table with the packed/padded ratios, the mean tokens
 //! per question, the achieved GFLOP/s of the encoder (useful FLOPs, padding not counted) and,
 //! for packed, GFLOP per CPU-second and the cores used (the machine may be shared).
 //!
 //! PROFILE_PACKED=1 runs only packed dynamic batching (for a profiler) and prints its rate.
 //!
-//! [MAX_BATCH=32] cargo run --release -p selectllm-neural --example batcher_bench -- CHECKPOINT_DIR QUESTIONS [N] [CLIENTS]
-//! CHECKPOINT_DIR from `selectllm train --classifier minilm --out DIR`; QUESTIONS is a RouterDC file
+//! [MAX_BATCH=32] cargo run --release -p selectllm-infer --example worker_bench -- CHECKPOINT_DIR QUESTIONS [N] [CLIENTS]
+//! CHECKPOINT_DIR: a MiniLM checkpoint (`selectllm train --classifier minilm --out DIR`); QUESTIONS is a RouterDC file
 //! (`.json`, an array of objects with "question", e.g. ../shared/data/routerdc/gsm8k-test.json)
 //! or JSONL with one JSON string per line. N questions (default 400) go through each batched
 //! mode, N/4 through the one-at-a-time mode; questions are taken in file order, repeated if
@@ -18,8 +19,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use selectllm_core::Classifier;
-use selectllm_neural::batcher::BatcherConfig;
-use selectllm_neural::{DynamicBatcher, Encoder, NeuralClassifier, Packing};
+use selectllm_infer::{ClassifierWorker, WorkerConfig};
+use selectllm_neural::{Encoder, NeuralClassifier, Packing};
 
 type Error = Box<dyn std::error::Error>;
 
@@ -128,35 +129,49 @@ fn direct(clf: &NeuralClassifier, qs: &[String]) -> Result<(), Error> {
 }
 
 fn dynamic(clf: Arc<NeuralClassifier>, qs: &[String], clients: usize) -> Result<(), Error> {
-    let cfg = BatcherConfig {
+    let cfg = WorkerConfig {
         max_batch: max_batch(),
         max_wait: Duration::from_millis(10),
-        queue: 4096,
+        queue_capacity: 4096,
     };
-    let batcher = Arc::new(DynamicBatcher::new(clf, cfg));
-    let handles: Vec<_> = (0..clients)
-        .map(|c| {
-            let b = batcher.clone();
-            let mine: Vec<String> = qs.iter().skip(c).step_by(clients).cloned().collect();
-            std::thread::spawn(move || -> Result<(), String> {
-                for text in mine {
-                    b.submit(&text).map_err(|e| e.to_string())?;
-                }
-                Ok(())
+    let worker = ClassifierWorker::spawn(clf, cfg)?;
+    let rt = tokio::runtime::Builder::new_current_thread().build()?;
+    rt.block_on(async {
+        let tasks: Vec<_> = (0..clients)
+            .map(|c| {
+                let w = worker.clone();
+                let mine: Vec<String> = qs.iter().skip(c).step_by(clients).cloned().collect();
+                tokio::spawn(async move {
+                    for text in mine {
+                        w.classify(text).await?;
+                    }
+                    Ok::<_, selectllm_infer::InferError>(())
+                })
             })
-        })
-        .collect();
-    for h in handles {
-        h.join().map_err(|_| "client thread panicked")??;
-    }
+            .collect();
+        for t in tasks {
+            t.await??;
+        }
+        Ok::<_, Error>(())
+    })?;
+    let stats = worker.stats();
+    eprintln!(
+        "worker: {} questions in {} batches (mean {:.1}), {:.2} s in the classifier",
+        stats.questions,
+        stats.batches,
+        stats.questions as f64 / stats.batches.max(1) as f64,
+        stats.busy_seconds
+    );
+    worker.shutdown();
     Ok(())
 }
 
 fn main() -> Result<(), Error> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     if args.len() < 2 {
-        return Err("usage: batcher_bench CHECKPOINT_DIR QUESTIONS [N] [CLIENTS]".into());
+        return Err("usage: worker_bench CHECKPOINT_DIR QUESTIONS [N] [CLIENTS]".into());
     }
+    selectllm_neural::alloc::keep_freed_memory(); // as the selectllm binary does
     let path = std::path::Path::new(&args[0]);
     let mut padded = NeuralClassifier::load(path)?;
     padded.set_packing(Packing::Padded);

@@ -1,0 +1,29 @@
+//! The selectllm gateway: an OpenAI-compatible server that classifies each query, selects the
+//! few members most likely to answer it, fans out, votes and answers; it stays up when
+//! members fail.
+//!
+//! - [`config`]: the gateway file (`[server]`, `[router]`, the pool's `[[member]]` tables), validated once.
+//! - [`wire`]: OpenAI server-side request/response types and the `selectllm` explanation.
+//! - [`pipeline`]: one request end to end, free of HTTP types ([`Gateway::handle`]).
+//! - `stream`: streamed answers (pass-through of one member, or the voted winner replayed).
+//! - [`breaker`]: a circuit breaker per member.
+//! - [`metrics`]: Prometheus text.
+//! - [`error`]: the one error type and its status / OpenAI envelope.
+//! - [`http`]: axum routes, auth, limits, graceful shutdown.
+//!
+//! Invariants: nothing a client sends yields a 5xx or a panic (bad input is a 4xx naming the
+//! field); member API keys never leave the pool client; the classifier never runs on the
+//! async runtime's threads.
+
+pub mod breaker;
+pub mod config;
+pub mod error;
+pub mod http;
+pub mod metrics;
+pub mod pipeline;
+mod stream;
+pub mod wire;
+
+pub use config::Config;
+pub use error::GatewayError;
+pub use pipeline::{AUTO_MODEL, Gateway, Reply};

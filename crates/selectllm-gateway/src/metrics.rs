@@ -1,0 +1,213 @@
+//! Prometheus text metrics, names prefixed `selectllm_`: requests by status, per-member calls,
+//! failures and latency, request latency, votes with and without agreement, and the
+//! classifier worker's batch sizes and queue depth. Counters are atomics; rendering is on demand.
+
+use std::collections::BTreeMap;
+use std::fmt::Write;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// Latency buckets, seconds.
+const LATENCY_BOUNDS: [f64; 14] = [
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0, 60.0,
+];
+
+#[derive(Debug)]
+pub struct Histogram {
+    counts: Vec<AtomicU64>,
+    sum_us: AtomicU64,
+    count: AtomicU64,
+}
+
+impl Default for Histogram {
+    fn default() -> Self {
+        Histogram {
+            counts: (0..LATENCY_BOUNDS.len())
+                .map(|_| AtomicU64::new(0))
+                .collect(),
+            sum_us: AtomicU64::new(0),
+            count: AtomicU64::new(0),
+        }
+    }
+}
+
+impl Histogram {
+    pub fn observe(&self, secs: f64) {
+        if let Some(i) = LATENCY_BOUNDS.iter().position(|&b| secs <= b) {
+            self.counts[i].fetch_add(1, Ordering::Relaxed);
+        }
+        self.sum_us
+            .fetch_add((secs.max(0.0) * 1e6) as u64, Ordering::Relaxed);
+        self.count.fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn render(&self, out: &mut String, name: &str, labels: &str) {
+        let sep = if labels.is_empty() { "" } else { "," };
+        let mut cum = 0;
+        for (b, c) in LATENCY_BOUNDS.iter().zip(&self.counts) {
+            cum += c.load(Ordering::Relaxed);
+            let _ = writeln!(out, "{name}_bucket{{{labels}{sep}le=\"{b}\"}} {cum}");
+        }
+        let n = self.count.load(Ordering::Relaxed);
+        let _ = writeln!(out, "{name}_bucket{{{labels}{sep}le=\"+Inf\"}} {n}");
+        let sum = self.sum_us.load(Ordering::Relaxed) as f64 / 1e6;
+        let braces = if labels.is_empty() {
+            String::new()
+        } else {
+            format!("{{{labels}}}")
+        };
+        let _ = writeln!(out, "{name}_sum{braces} {sum}");
+        let _ = writeln!(out, "{name}_count{braces} {n}");
+    }
+}
+
+/// Counters of one member.
+#[derive(Debug, Default)]
+pub struct MemberMetrics {
+    pub calls: AtomicU64,
+    /// Failures by reason (`timeout`, `status`, `transport`, `malformed`, `circuit_open`).
+    failures: Mutex<BTreeMap<&'static str, u64>>,
+    pub latency: Histogram,
+}
+
+impl MemberMetrics {
+    pub fn failure(&self, reason: &'static str) {
+        let mut f = self.failures.lock().unwrap_or_else(|p| p.into_inner());
+        *f.entry(reason).or_default() += 1;
+    }
+}
+
+/// How a vote went.
+#[derive(Debug, Clone, Copy)]
+pub enum Agreement {
+    /// Every member that answered gave the winning answer.
+    Unanimous,
+    /// Some answered differently (or gave no extractable answer).
+    Split,
+    /// Nobody gave an extractable answer (the free-text fallback).
+    NoAnswer,
+}
+
+/// The classifier worker's figures at render time.
+#[derive(Debug, Clone, Default)]
+pub struct ClassifierFigures {
+    pub queue_depth: u64,
+    pub questions: u64,
+    /// `(batch size upper bound, batches of at most that size)`, cumulative, ascending.
+    pub batch_size_buckets: Vec<(u64, u64)>,
+    pub batches: u64,
+    pub batch_size_sum: u64,
+}
+
+#[derive(Debug)]
+pub struct Metrics {
+    names: Vec<String>,
+    requests: Mutex<BTreeMap<u16, u64>>,
+    pub request_latency: Histogram,
+    pub members: Vec<MemberMetrics>,
+    votes: [AtomicU64; 3],
+}
+
+impl Metrics {
+    pub fn new(member_names: Vec<String>) -> Metrics {
+        Metrics {
+            members: member_names
+                .iter()
+                .map(|_| MemberMetrics::default())
+                .collect(),
+            names: member_names,
+            requests: Mutex::new(BTreeMap::new()),
+            request_latency: Histogram::default(),
+            votes: Default::default(),
+        }
+    }
+
+    pub fn request(&self, status: u16, secs: f64) {
+        *self
+            .requests
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry(status)
+            .or_default() += 1;
+        self.request_latency.observe(secs);
+    }
+
+    pub fn vote(&self, a: Agreement) {
+        self.votes[a as usize].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// The Prometheus text exposition.
+    pub fn render(&self, clf: &ClassifierFigures, open_circuits: &[bool]) -> String {
+        let mut o = String::with_capacity(8192);
+        o.push_str("# TYPE selectllm_requests_total counter\n");
+        for (s, n) in self
+            .requests
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+        {
+            let _ = writeln!(o, "selectllm_requests_total{{status=\"{s}\"}} {n}");
+        }
+        o.push_str("# TYPE selectllm_request_duration_seconds histogram\n");
+        self.request_latency
+            .render(&mut o, "selectllm_request_duration_seconds", "");
+        o.push_str("# TYPE selectllm_member_calls_total counter\n");
+        for (name, m) in self.names.iter().zip(&self.members) {
+            let n = m.calls.load(Ordering::Relaxed);
+            let _ = writeln!(o, "selectllm_member_calls_total{{member=\"{name}\"}} {n}");
+        }
+        o.push_str("# TYPE selectllm_member_failures_total counter\n");
+        for (name, m) in self.names.iter().zip(&self.members) {
+            for (r, n) in m.failures.lock().unwrap_or_else(|p| p.into_inner()).iter() {
+                let _ = writeln!(
+                    o,
+                    "selectllm_member_failures_total{{member=\"{name}\",reason=\"{r}\"}} {n}"
+                );
+            }
+        }
+        o.push_str("# TYPE selectllm_member_circuit_open gauge\n");
+        for (name, open) in self.names.iter().zip(open_circuits) {
+            let _ = writeln!(
+                o,
+                "selectllm_member_circuit_open{{member=\"{name}\"}} {}",
+                u8::from(*open)
+            );
+        }
+        o.push_str("# TYPE selectllm_member_latency_seconds histogram\n");
+        for (name, m) in self.names.iter().zip(&self.members) {
+            m.latency.render(
+                &mut o,
+                "selectllm_member_latency_seconds",
+                &format!("member=\"{name}\""),
+            );
+        }
+        o.push_str("# TYPE selectllm_votes_total counter\n");
+        for (i, label) in ["unanimous", "split", "no_answer"].iter().enumerate() {
+            let n = self.votes[i].load(Ordering::Relaxed);
+            let _ = writeln!(o, "selectllm_votes_total{{agreement=\"{label}\"}} {n}");
+        }
+        o.push_str("# TYPE selectllm_classifier_queue_depth gauge\n");
+        let _ = writeln!(o, "selectllm_classifier_queue_depth {}", clf.queue_depth);
+        o.push_str("# TYPE selectllm_classifier_questions_total counter\n");
+        let _ = writeln!(o, "selectllm_classifier_questions_total {}", clf.questions);
+        o.push_str("# TYPE selectllm_classifier_batch_size histogram\n");
+        for (le, n) in &clf.batch_size_buckets {
+            let _ = writeln!(
+                o,
+                "selectllm_classifier_batch_size_bucket{{le=\"{le}\"}} {n}"
+            );
+        }
+        let _ = writeln!(
+            o,
+            "selectllm_classifier_batch_size_bucket{{le=\"+Inf\"}} {}",
+            clf.batches
+        );
+        let _ = writeln!(
+            o,
+            "selectllm_classifier_batch_size_sum {}",
+            clf.batch_size_sum
+        );
+        let _ = writeln!(o, "selectllm_classifier_batch_size_count {}", clf.batches);
+        o
+    }
+}

@@ -1,0 +1,274 @@
+//! Non-streamed answers: the vote, passthrough, route_only, auth, the 4xx paths.
+
+use serde_json::json;
+
+use crate::common::{Harness, ask, member};
+
+fn three() -> Vec<crate::common::MemberSpec> {
+    vec![
+        member("a", 0.6, "Clearly the answer is 7."),
+        member("b", 0.5, "I think the answer is 7."),
+        member("c", 0.9, "Surely the answer is 3."),
+    ]
+}
+
+#[tokio::test]
+async fn vote_picks_the_majority_and_the_most_confident_backer() {
+    let h = Harness::start(three(), "", "policy = \"maxconf:3\"").await;
+    let r = h.post(&ask("selectllm/auto", "What is 3 + 4?")).await;
+    assert_eq!(r.status(), 200);
+    let hd = |n: &str| {
+        r.headers()
+            .get(n)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
+    };
+    assert_eq!(hd("x-selectllm-selected").as_deref(), Some("c,a,b"));
+    assert_eq!(hd("x-selectllm-winner").as_deref(), Some("a"));
+    assert_eq!(hd("x-selectllm-policy").as_deref(), Some("maxconf:3"));
+    let v: serde_json::Value = r.json().await.expect("json");
+    assert_eq!(v["object"], "chat.completion");
+    assert_eq!(v["model"], "selectllm/auto");
+    assert_eq!(
+        v["choices"][0]["message"]["content"],
+        "Clearly the answer is 7."
+    );
+    let x = &v["selectllm"];
+    assert_eq!(x["answer"], "7");
+    assert_eq!(x["winner"], "a");
+    assert_eq!(x["unanimous"], false);
+    let c = x["members"]
+        .as_array()
+        .expect("members")
+        .iter()
+        .find(|m| m["name"] == "c")
+        .expect("c");
+    assert_eq!(c["answer"], "3");
+    assert!((c["probability"].as_f64().expect("p") - 0.9).abs() < 1e-6);
+    // usage sums the three calls (fake: prompt words + completion words per call)
+    let per_call = v["usage"]["prompt_tokens"].as_u64().expect("usage") / 3;
+    assert_eq!(v["usage"]["prompt_tokens"].as_u64(), Some(per_call * 3));
+    assert!(v["usage"]["completion_tokens"].as_u64().expect("ct") >= 3 * 4);
+    // the user's messages and sampling parameters went to each member as sent
+    for f in &h.fakes {
+        let sent = f.last_request().expect("member called");
+        assert_eq!(sent["temperature"], 0.3);
+        assert_eq!(sent["stop"], json!(["\n\n"]));
+        assert_eq!(sent["messages"][0]["content"], "Be brief.");
+        assert!(sent.get("selectllm").is_none());
+    }
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn weighted_vote_and_policy_override() {
+    let h = Harness::start(three(), "", "").await;
+    // weightedmaxconf:3 (default): 7 has 0.6 + 0.5 = 1.1 > 0.9
+    let v: serde_json::Value = h
+        .post(&ask("selectllm/auto", "q"))
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(v["selectllm"]["answer"], "7");
+    assert_eq!(v["selectllm"]["policy"], "weightedmaxconf:3");
+    // selectllm/maxconf:1 calls only the most confident member
+    let v: serde_json::Value = h
+        .post(&ask("selectllm/maxconf:1", "q"))
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(v["selectllm"]["selected"], json!(["c"]));
+    assert_eq!(
+        v["choices"][0]["message"]["content"],
+        "Surely the answer is 3."
+    );
+    // the request's selectllm object narrows members and sets the policy
+    let mut body = ask("selectllm/auto", "q");
+    body["selectllm"] = json!({"members": ["a", "b"], "policy": "maxconf:1"});
+    let v: serde_json::Value = h.post(&body).await.json().await.expect("json");
+    assert_eq!(v["selectllm"]["selected"], json!(["a"]));
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn route_only_calls_nobody() {
+    let h = Harness::start(three(), "", "").await;
+    let mut body = ask("selectllm/auto", "What is 3 + 4?");
+    body["selectllm"] = json!({"route_only": true});
+    let r = h.post(&body).await;
+    assert_eq!(r.status(), 200);
+    let v: serde_json::Value = r.json().await.expect("json");
+    assert_eq!(v["selectllm"]["selected"], json!(["c", "a", "b"]));
+    assert_eq!(v["selectllm"]["route_only"], true);
+    assert!(h.fakes.iter().all(|f| f.requests() == 0));
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn passthrough_calls_only_the_named_member() {
+    let h = Harness::start(three(), "", "").await;
+    let r = h.post(&ask("b", "hi")).await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["x-selectllm-policy"], "passthrough");
+    let v: serde_json::Value = r.json().await.expect("json");
+    assert_eq!(
+        v["choices"][0]["message"]["content"],
+        "I think the answer is 7."
+    );
+    assert_eq!(v["model"], "b");
+    let calls: Vec<u64> = h.fakes.iter().map(|f| f.requests()).collect();
+    assert_eq!(calls, vec![0, 1, 0]);
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn client_errors_are_4xx_naming_the_field() {
+    let h = Harness::start(three(), "max_body_bytes = 2048", "").await;
+    let cases = [
+        (ask("gpt-9", "q"), 404, "gpt-9"),
+        (ask("selectllm/best:3", "q"), 400, "model"),
+        (json!({"model": "selectllm/auto"}), 400, "messages"),
+        (
+            json!({"model": "selectllm/auto", "messages": [{"role": "user", "content": 5}]}),
+            400,
+            "messages[0].content",
+        ),
+        (
+            json!({"model": "selectllm/auto", "messages": [{"role": "system", "content": "x"}]}),
+            400,
+            "user",
+        ),
+        (
+            json!({"model": "selectllm/auto", "messages": [{"role": "user", "content": "x"}], "temperature": 9}),
+            400,
+            "temperature",
+        ),
+        (
+            json!({"model": "selectllm/auto", "messages": [{"role": "user", "content": "x"}], "selectllm": {"colour": 1}}),
+            400,
+            "selectllm",
+        ),
+        (
+            json!({"model": "selectllm/auto", "messages": [{"role": "user", "content": "x"}], "selectllm": {"members": ["zz"]}}),
+            400,
+            "zz",
+        ),
+        (
+            json!({"model": "selectllm/auto", "messages": [{"role": "user", "content": "x".repeat(5000)}]}),
+            413,
+            "2048",
+        ),
+    ];
+    for (body, status, needle) in cases {
+        let r = h.post(&body).await;
+        assert_eq!(r.status().as_u16(), status, "{body}");
+        let v: serde_json::Value = r.json().await.expect("envelope");
+        let msg = v["error"]["message"].as_str().expect("message");
+        assert!(msg.contains(needle), "{msg} should name {needle}");
+        assert!(v["error"]["type"].is_string());
+    }
+    let r = h
+        .http
+        .post(format!("{}/v1/chat/completions", h.url))
+        .body("{not json")
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(r.status(), 400);
+    assert!(h.fakes.iter().all(|f| f.requests() == 0));
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn bearer_auth() {
+    let h = Harness::start_with_keys(three(), "", "", vec!["k1".into(), "key-two".into()]).await;
+    let url = format!("{}/v1/chat/completions", h.url);
+    let body = ask("selectllm/auto", "q");
+    let r = h.http.post(&url).json(&body).send().await.expect("send");
+    assert_eq!(r.status(), 401);
+    let v: serde_json::Value = r.json().await.expect("envelope");
+    assert_eq!(v["error"]["type"], "authentication_error");
+    let r = h
+        .http
+        .post(&url)
+        .bearer_auth("key-tw")
+        .json(&body)
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(r.status(), 401);
+    let r = h
+        .http
+        .post(&url)
+        .bearer_auth("key-two")
+        .json(&body)
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(r.status(), 200);
+    let r = h
+        .http
+        .get(format!("{}/v1/models", h.url))
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(r.status(), 401);
+    let r = h
+        .http
+        .get(format!("{}/v1/models", h.url))
+        .bearer_auth("k1")
+        .send()
+        .await
+        .expect("send");
+    let v: serde_json::Value = r.json().await.expect("list");
+    let ids: Vec<&str> = v["data"]
+        .as_array()
+        .expect("data")
+        .iter()
+        .filter_map(|m| m["id"].as_str())
+        .collect();
+    assert_eq!(
+        ids,
+        vec![
+            "selectllm/auto",
+            "selectllm/weightedmaxconf:3",
+            "a",
+            "b",
+            "c"
+        ]
+    );
+    // health, readiness and metrics need no key
+    for p in ["/health", "/ready", "/metrics"] {
+        let r = h
+            .http
+            .get(format!("{}{p}", h.url))
+            .send()
+            .await
+            .expect("send");
+        assert_eq!(r.status(), 200, "{p}");
+    }
+    let m = h
+        .http
+        .get(format!("{}/metrics", h.url))
+        .send()
+        .await
+        .expect("send")
+        .text()
+        .await
+        .expect("text");
+    assert!(
+        m.contains("selectllm_requests_total{status=\"401\"} 2"),
+        "{m}"
+    );
+    assert!(
+        m.contains("selectllm_member_calls_total{member=\"a\"} 1"),
+        "{m}"
+    );
+    assert!(
+        m.contains("selectllm_votes_total{agreement=\"split\"} 1"),
+        "{m}"
+    );
+    h.stop().await;
+}

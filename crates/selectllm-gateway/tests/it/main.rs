@@ -1,0 +1,7 @@
+//! Gateway tests against in-process fake members on 127.0.0.1:0 (loopback only, bounded).
+
+mod chat;
+mod common;
+mod fuzz;
+mod resilience;
+mod streaming;

@@ -1,0 +1,140 @@
+//! Loading a trained checkpoint folder: `manifest.json` (the core [`Manifest`]) beside the
+//! weights of its kind. Lexical checkpoints are read here ([`crate::lexical`]); MiniLM ones by
+//! `selectllm-neural`, with the encoder found as [`LoadOptions`] says.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use selectllm_core::checkpoint::{CheckpointKind, MANIFEST_FILE, Manifest};
+use selectllm_core::classifier::Classifier;
+use selectllm_neural::{NeuralClassifier, NeuralError};
+
+/// Why a checkpoint could not be read or used; always names the file or folder.
+#[derive(Debug, thiserror::Error)]
+pub enum CheckpointError {
+    #[error("{path}: {message}")]
+    File { path: PathBuf, message: String },
+    #[error(transparent)]
+    Neural(#[from] NeuralError),
+    #[error(
+        "checkpoint {dir} was trained for members [{}] but {what} has [{}]",
+        found.join(", "),
+        expected.join(", ")
+    )]
+    Members {
+        dir: PathBuf,
+        what: String,
+        found: Vec<String>,
+        expected: Vec<String>,
+    },
+}
+
+pub(crate) fn bad(path: impl AsRef<Path>, message: impl Into<String>) -> CheckpointError {
+    CheckpointError::File {
+        path: path.as_ref().to_path_buf(),
+        message: message.into(),
+    }
+}
+
+/// Reads a whole file; the error names it once.
+pub(crate) fn read_file(path: &Path) -> Result<Vec<u8>, CheckpointError> {
+    std::fs::read(path).map_err(|e| bad(path, io_message(&e)))
+}
+
+/// An I/O error without the doubled "(os error N): ..." text of `io::Error`'s Display.
+fn io_message(e: &std::io::Error) -> String {
+    match e.kind() {
+        std::io::ErrorKind::NotFound => "not found".into(),
+        std::io::ErrorKind::PermissionDenied => "permission denied".into(),
+        _ => e.to_string(),
+    }
+}
+
+/// Reads and checks `manifest.json` of the checkpoint folder `dir`.
+pub fn read_manifest(dir: &Path) -> Result<Manifest, CheckpointError> {
+    if !dir.is_dir() {
+        return Err(bad(dir, "checkpoint folder does not exist"));
+    }
+    let path = dir.join(MANIFEST_FILE);
+    let bytes = read_file(&path)?;
+    let m: Manifest = serde_json::from_slice(&bytes).map_err(|e| bad(&path, e.to_string()))?;
+    if m.members.is_empty() {
+        return Err(bad(&path, "field `members` is empty"));
+    }
+    Ok(m)
+}
+
+/// Where to find what a checkpoint does not carry.
+#[derive(Debug, Clone, Default)]
+pub struct LoadOptions {
+    /// The folder of the frozen MiniLM encoder, when not the one the checkpoint records.
+    /// Its hash must match the checkpoint's.
+    pub encoder_dir: Option<PathBuf>,
+}
+
+/// A loaded checkpoint: what it says about itself and its classifier, ready to serve.
+#[derive(Clone)]
+pub struct LoadedCheckpoint {
+    pub dir: PathBuf,
+    pub manifest: Manifest,
+    pub kind: CheckpointKind,
+    pub classifier: Arc<dyn Classifier>,
+}
+
+impl LoadedCheckpoint {
+    /// Checks that the classifier's members are `expected`, in that order (`what` names
+    /// where `expected` comes from, e.g. "the dataset routerdc-gsm8k" or "the pool").
+    pub fn check_members(&self, expected: &[String], what: &str) -> Result<(), CheckpointError> {
+        if self.classifier.members() == expected {
+            return Ok(());
+        }
+        Err(CheckpointError::Members {
+            dir: self.dir.clone(),
+            what: what.to_string(),
+            found: self.classifier.members().to_vec(),
+            expected: expected.to_vec(),
+        })
+    }
+}
+
+impl std::fmt::Debug for LoadedCheckpoint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LoadedCheckpoint")
+            .field("dir", &self.dir)
+            .field("kind", &self.kind)
+            .field("members", &self.manifest.members)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Loads any checkpoint folder as a classifier, by its manifest's kind.
+pub fn load_checkpoint(
+    dir: &Path,
+    opts: &LoadOptions,
+) -> Result<LoadedCheckpoint, CheckpointError> {
+    let manifest = read_manifest(dir)?;
+    let kind = manifest.kind;
+    let classifier: Box<dyn Classifier> = match kind {
+        CheckpointKind::Lexical => Box::new(crate::lexical::load(dir, &manifest)?),
+        CheckpointKind::Minilm | CheckpointKind::MinilmFinetune => Box::new(
+            NeuralClassifier::load_with_encoder(dir, opts.encoder_dir.as_deref())?,
+        ),
+    };
+    // the member-order check recorded at training time: on fallback, rank by the constant order
+    let classifier: Arc<dyn Classifier> = match &manifest.member_order {
+        Some(check) => Arc::from(check.apply(classifier)),
+        None => Arc::from(classifier),
+    };
+    if classifier.members() != manifest.members {
+        return Err(bad(
+            dir.join(MANIFEST_FILE),
+            "the classifier's members differ from the manifest's",
+        ));
+    }
+    Ok(LoadedCheckpoint {
+        dir: dir.to_path_buf(),
+        manifest,
+        kind,
+        classifier,
+    })
+}

@@ -1,0 +1,275 @@
+//! The classifier worker: one OS thread runs the classifier over dynamically formed batches,
+//! fed by a bounded queue; callers await their reply on a `tokio::sync::oneshot`.
+//!
+//! Flow: [`ClassifierWorker::classify`] checks the question, `try_send`s it (a full queue is
+//! refused at once with [`InferError::Overloaded`]) and awaits the reply. The thread takes
+//! the first queued question, waits up to `max_wait` for more (at most `max_batch`), drops
+//! the requests whose caller has gone, runs one `predict_batch` and sends each row to its own
+//! caller; a failure of that call goes to every caller of the batch. Shutdown refuses new
+//! requests, answers every request queued before it, then stops the thread.
+
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TrySendError, sync_channel};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use selectllm_core::classifier::{Classifier, ClassifierError};
+use tokio::sync::oneshot;
+
+use crate::error::InferError;
+use crate::stats::{Counters, WorkerStats};
+
+/// Batching and admission settings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WorkerConfig {
+    /// Most questions per classifier call (at least 1).
+    pub max_batch: usize,
+    /// Longest wait for more questions after the first of a batch arrived.
+    pub max_wait: Duration,
+    /// Most questions waiting; one more is refused with `Overloaded` (at least 1).
+    pub queue_capacity: usize,
+}
+
+impl Default for WorkerConfig {
+    fn default() -> Self {
+        Self {
+            max_batch: 32,
+            max_wait: Duration::from_millis(5),
+            queue_capacity: 1024,
+        }
+    }
+}
+
+type Reply = Result<Vec<f32>, InferError>;
+
+struct Request {
+    text: String,
+    reply: oneshot::Sender<Reply>,
+}
+
+enum Message {
+    Classify(Request),
+    /// Sent by shutdown, behind every request already queued.
+    Stop,
+}
+
+struct Inner {
+    tx: SyncSender<Message>,
+    closed: AtomicBool,
+    thread: Mutex<Option<JoinHandle<()>>>,
+    counters: Arc<Counters>,
+    members: Vec<String>,
+    queue_capacity: usize,
+}
+
+impl Inner {
+    /// Refuses new requests, lets the thread answer the queued ones, and joins it. Idempotent.
+    fn stop(&self) {
+        self.closed.store(true, Ordering::SeqCst);
+        let handle = self
+            .thread
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .take();
+        if let Some(handle) = handle {
+            // Blocks while the queue is full; the thread is draining it.
+            let _ = self.tx.send(Message::Stop);
+            let _ = handle.join();
+        }
+    }
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// A cheap, cloneable handle to the classifier thread. The thread stops when
+/// [`ClassifierWorker::shutdown`] is called or the last handle is dropped; both block until
+/// the queued requests are answered, so from async code call them on a blocking thread.
+#[derive(Clone)]
+pub struct ClassifierWorker {
+    inner: Arc<Inner>,
+}
+
+impl ClassifierWorker {
+    /// Starts the worker thread. Fails only if the OS refuses a new thread.
+    pub fn spawn(classifier: Arc<dyn Classifier>, cfg: WorkerConfig) -> std::io::Result<Self> {
+        let queue_capacity = cfg.queue_capacity.max(1);
+        let max_batch = cfg.max_batch.max(1);
+        let (tx, rx) = sync_channel::<Message>(queue_capacity);
+        let counters = Arc::new(Counters::default());
+        let members = classifier.members().to_vec();
+        let thread = {
+            let counters = counters.clone();
+            std::thread::Builder::new()
+                .name("selectllm-classifier".into())
+                .spawn(move || run(classifier.as_ref(), &rx, max_batch, cfg.max_wait, &counters))?
+        };
+        Ok(Self {
+            inner: Arc::new(Inner {
+                tx,
+                closed: AtomicBool::new(false),
+                thread: Mutex::new(Some(thread)),
+                counters,
+                members,
+                queue_capacity,
+            }),
+        })
+    }
+
+    /// Member order of the probabilities.
+    pub fn members(&self) -> &[String] {
+        &self.inner.members
+    }
+
+    /// P(correct) per member for one question. Refused at once with `Overloaded` when the
+    /// queue is full and `Closed` after shutdown; an empty question is a `Classifier` error.
+    pub async fn classify(&self, text: String) -> Result<Vec<f32>, InferError> {
+        let rx = self.submit(text)?;
+        // A dropped sender means the thread stopped before answering.
+        rx.await.unwrap_or(Err(InferError::Closed))
+    }
+
+    /// Queues a question without waiting: every refusal happens here, synchronously.
+    fn submit(&self, text: String) -> Result<oneshot::Receiver<Reply>, InferError> {
+        if text.trim().is_empty() {
+            return Err(ClassifierError::EmptyInput.into());
+        }
+        let inner = &*self.inner;
+        if inner.closed.load(Ordering::Acquire) {
+            return Err(InferError::Closed);
+        }
+        let (reply, rx) = oneshot::channel();
+        // Counted before sending so the thread's decrement never comes first.
+        inner.counters.queue_depth.fetch_add(1, Ordering::Relaxed);
+        match inner
+            .tx
+            .try_send(Message::Classify(Request { text, reply }))
+        {
+            Ok(()) => Ok(rx),
+            Err(e) => {
+                inner.counters.queue_depth.fetch_sub(1, Ordering::Relaxed);
+                match e {
+                    TrySendError::Full(_) => {
+                        inner.counters.overloaded.fetch_add(1, Ordering::Relaxed);
+                        Err(InferError::Overloaded)
+                    }
+                    TrySendError::Disconnected(_) => Err(InferError::Closed),
+                }
+            }
+        }
+    }
+
+    /// A snapshot of the counters (lock-free).
+    pub fn stats(&self) -> WorkerStats {
+        self.inner.counters.snapshot(self.inner.queue_capacity)
+    }
+
+    /// Stops taking requests, answers those already queued, then stops the thread (blocking).
+    /// Every handle, clones included, answers `Closed` from then on.
+    pub fn shutdown(self) {
+        self.inner.stop();
+    }
+}
+
+impl std::fmt::Debug for ClassifierWorker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClassifierWorker")
+            .field("members", &self.inner.members)
+            .field("stats", &self.stats())
+            .finish()
+    }
+}
+
+/// The thread's loop: one batch per iteration until `Stop` (or every handle is gone).
+fn run(
+    clf: &dyn Classifier,
+    rx: &Receiver<Message>,
+    max_batch: usize,
+    max_wait: Duration,
+    counters: &Counters,
+) {
+    let take = |m: Message| match m {
+        Message::Classify(r) => {
+            counters.queue_depth.fetch_sub(1, Ordering::Relaxed);
+            Some(r)
+        }
+        Message::Stop => None,
+    };
+    let mut stopping = false;
+    while !stopping {
+        let Some(first) = rx.recv().ok().and_then(take) else {
+            break;
+        };
+        let mut batch = vec![first];
+        let deadline = Instant::now() + max_wait;
+        while batch.len() < max_batch {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match rx.recv_timeout(left) {
+                Ok(m) => match take(m) {
+                    Some(r) => batch.push(r),
+                    None => {
+                        stopping = true;
+                        break;
+                    }
+                },
+                Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => break,
+            }
+        }
+        run_batch(clf, batch, counters);
+    }
+    // Requests that raced past the closed flag after `Stop`: their callers get `Closed`.
+    while let Ok(m) = rx.try_recv() {
+        drop(take(m));
+    }
+}
+
+/// Runs the classifier on one batch and answers each caller.
+fn run_batch(clf: &dyn Classifier, mut batch: Vec<Request>, counters: &Counters) {
+    // Callers that gave up (their future was dropped) are not classified.
+    batch.retain(|r| !r.reply.is_closed());
+    if batch.is_empty() {
+        return;
+    }
+    let texts: Vec<&str> = batch.iter().map(|r| r.text.as_str()).collect();
+    let started = Instant::now();
+    let result = catch_unwind(AssertUnwindSafe(|| clf.predict_batch(&texts)))
+        .unwrap_or_else(|_| Err(ClassifierError::Model("the classifier panicked".into())))
+        .and_then(|rows| {
+            if rows.len() == batch.len() {
+                Ok(rows)
+            } else {
+                Err(ClassifierError::Model(format!(
+                    "the classifier returned {} rows for {} questions",
+                    rows.len(),
+                    batch.len()
+                )))
+            }
+        });
+    let nanos = u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX);
+    counters.record_batch(batch.len(), result.is_ok(), nanos);
+    match result {
+        Ok(rows) => {
+            for (r, row) in batch.into_iter().zip(rows) {
+                let _ = r.reply.send(Ok(row));
+            }
+        }
+        Err(e) => {
+            for r in batch {
+                let _ = r.reply.send(Err(same_error(&e).into()));
+            }
+        }
+    }
+}
+
+/// A copy of a classifier error for each caller of a failed batch.
+fn same_error(e: &ClassifierError) -> ClassifierError {
+    match e {
+        ClassifierError::EmptyInput => ClassifierError::EmptyInput,
+        ClassifierError::Model(m) => ClassifierError::Model(m.clone()),
+    }
+}

@@ -1,0 +1,4 @@
+//! Integration tests of selectllm-infer.
+
+mod checkpoint;
+mod worker;

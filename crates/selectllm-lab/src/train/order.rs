@@ -1,0 +1,183 @@
+//! Never worse than knowing nothing: before trusting a classifier's member order, check by
+//! cross-validation on the training questions that it beats the constant order (members by
+//! training accuracy). When it cannot be shown to, the classifier keeps its probabilities and
+//! policies rank members by the constant order ([`selectllm_core::classifier::FixedOrder`]).
+//!
+//! One wrapper for every trainer (lexical and neural alike): [`OrderChecked`].
+
+use selectllm_core::checkpoint::OrderCheck;
+use selectllm_core::classifier::{Classifier, constant_order};
+use selectllm_core::metrics::pair_hits;
+
+use super::{TrainError, TrainSet, Trainer};
+
+/// Standard errors the cross-validated gain must reach (one-sided 95%).
+pub const MIN_Z: f64 = 1.645;
+
+/// Settings of the check.
+#[derive(Debug, Clone, Copy)]
+pub struct OrderCheckConfig {
+    /// Folds of the cross-validation (0: no check, the learned order is used).
+    pub folds: usize,
+    pub min_z: f64,
+}
+
+impl Default for OrderCheckConfig {
+    fn default() -> Self {
+        OrderCheckConfig {
+            folds: 3,
+            min_z: MIN_Z,
+        }
+    }
+}
+
+/// Each member's label rate over `set`.
+pub fn label_rates(set: &TrainSet<'_>, n_members: usize) -> Vec<f32> {
+    let n = set.len().max(1) as f32;
+    (0..n_members)
+        .map(|m| set.labels.iter().filter(|l| l[m]).count() as f32 / n)
+        .collect()
+}
+
+/// Runs the cross-validation: `folds` fits of `trainer` on the other folds' questions, each
+/// predicting its held-out fold; compares pair hits with the constant order of the same
+/// training part. Questions are assigned to folds by index (`i % folds`); distinct texts only
+/// are held out (a repeated question's copies stay in one fold).
+pub fn check(
+    trainer: &dyn Trainer,
+    members: &[String],
+    train: &TrainSet<'_>,
+    cfg: &OrderCheckConfig,
+    seed: u64,
+) -> Result<OrderCheck, TrainError> {
+    let k = cfg.folds.max(2);
+    // fold by distinct text, so repeated questions never sit on both sides
+    let mut ordinal_of_text: std::collections::HashMap<&str, usize> = Default::default();
+    let ordinal: Vec<usize> = train
+        .texts
+        .iter()
+        .map(|t| {
+            let next = ordinal_of_text.len();
+            *ordinal_of_text.entry(t).or_insert(next)
+        })
+        .collect();
+    let fold: Vec<usize> = ordinal.iter().map(|o| o % k).collect();
+    // a tenth of each fit part's distinct questions validates that fit
+    let val: Vec<bool> = ordinal.iter().map(|o| (o / k) % 10 == 9).collect();
+    let mut diffs: Vec<f64> = Vec::new();
+    let (mut learned, mut constant, mut pairs) = (0.0, 0.0, 0usize);
+    for f in 0..k {
+        let part = |pick: &dyn Fn(usize) -> bool| -> TrainSet<'_> {
+            let idx: Vec<usize> = (0..train.len()).filter(|&i| pick(i)).collect();
+            TrainSet {
+                texts: idx.iter().map(|&i| train.texts[i]).collect(),
+                labels: idx.iter().map(|&i| train.labels[i].clone()).collect(),
+                success: idx.iter().map(|&i| train.success[i].clone()).collect(),
+            }
+        };
+        let fit_part = part(&|i| fold[i] != f && !val[i]);
+        let fit_val = part(&|i| fold[i] != f && val[i]);
+        let held = part(&|i| fold[i] == f);
+        if fit_part.is_empty() || held.is_empty() {
+            continue;
+        }
+        let clf = trainer.fit(members, &fit_part, &fit_val, seed.wrapping_add(f as u64))?;
+        let rates = label_rates(&fit_part, members.len());
+        let mut probs = Vec::with_capacity(held.len());
+        for chunk in held.texts.chunks(256) {
+            probs.extend(
+                clf.predict_batch(chunk)
+                    .map_err(|e| TrainError::Other(e.to_string()))?,
+            );
+        }
+        for (p, l) in probs.iter().zip(&held.labels) {
+            let (hl, n) = pair_hits(p, l);
+            let (hc, _) = pair_hits(&rates, l);
+            if n == 0 {
+                continue;
+            }
+            learned += hl;
+            constant += hc;
+            pairs += n;
+            diffs.push(hl - hc);
+        }
+    }
+    let n = diffs.len() as f64;
+    let mean = diffs.iter().sum::<f64>() / n.max(1.0);
+    let var = diffs.iter().map(|d| (d - mean).powi(2)).sum::<f64>() / (n - 1.0).max(1.0);
+    let se = (var / n.max(1.0)).sqrt();
+    // no spread: every held-out question gained the same; the sign decides
+    let z = if se > 0.0 {
+        mean / se
+    } else if mean > 0.0 {
+        1e9
+    } else if mean < 0.0 {
+        -1e9
+    } else {
+        0.0
+    };
+    let rates = label_rates(train, members.len());
+    Ok(OrderCheck {
+        folds: k,
+        learned_pair_accuracy: learned / pairs.max(1) as f64,
+        constant_pair_accuracy: constant / pairs.max(1) as f64,
+        z,
+        min_z: cfg.min_z,
+        fallback: z < cfg.min_z || z.is_nan(),
+        constant_order: constant_order(&rates),
+    })
+}
+
+/// A trainer whose classifiers fall back to the constant member order when cross-validation
+/// on the training questions cannot show their own order is better. The last check is kept
+/// for the report.
+pub struct OrderChecked {
+    pub inner: Box<dyn Trainer>,
+    pub config: OrderCheckConfig,
+    last: std::sync::Mutex<Option<OrderCheck>>,
+}
+
+impl OrderChecked {
+    pub fn new(inner: Box<dyn Trainer>, config: OrderCheckConfig) -> Self {
+        OrderChecked {
+            inner,
+            config,
+            last: Default::default(),
+        }
+    }
+
+    /// The check of the last `fit`.
+    pub fn last_check(&self) -> Option<OrderCheck> {
+        self.last.lock().ok().and_then(|g| g.clone())
+    }
+}
+
+impl Trainer for OrderChecked {
+    fn name(&self) -> String {
+        self.inner.name()
+    }
+
+    fn fit(
+        &self,
+        members: &[String],
+        train: &TrainSet<'_>,
+        val: &TrainSet<'_>,
+        seed: u64,
+    ) -> Result<Box<dyn Classifier>, TrainError> {
+        let clf = self.inner.fit(members, train, val, seed)?;
+        if self.config.folds == 0 {
+            return Ok(clf);
+        }
+        let c = check(self.inner.as_ref(), members, train, &self.config, seed)?;
+        tracing::info!(?c, "member order check");
+        let out = c.apply(clf);
+        if let Ok(mut g) = self.last.lock() {
+            *g = Some(c);
+        }
+        Ok(out)
+    }
+
+    fn order_check(&self) -> Option<OrderCheck> {
+        self.last_check()
+    }
+}

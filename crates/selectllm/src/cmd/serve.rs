@@ -1,0 +1,83 @@
+//! `selectllm serve --config gateway.toml [--listen ADDR]`: the OpenAI-compatible gateway
+//! (crate `selectllm-gateway`); this command only loads the checkpoint and starts it.
+//! Also the hidden `selectllm fake-server`: the pool's fake OpenAI server as a process, for
+//! `scripts/test-openai-client.sh` and the gateway benchmark.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::Context;
+use clap::Args;
+use selectllm_gateway::{Config, Gateway, http};
+
+use super::values;
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// The gateway file (see examples/gateway.toml).
+    #[arg(long)]
+    pub config: PathBuf,
+    /// Address to listen on, overriding `[server] listen` (e.g. 127.0.0.1:0 for a free port).
+    #[arg(long)]
+    pub listen: Option<SocketAddr>,
+}
+
+pub fn run(a: ServeArgs) -> anyhow::Result<()> {
+    let mut cfg = Config::load(&a.config)?;
+    if let Some(l) = a.listen {
+        cfg.server.listen = l;
+    }
+    let keys = http::keys_from_env(cfg.server.api_keys_env.as_deref())
+        .map_err(|e| anyhow::anyhow!("{}: {e}", a.config.display()))?;
+    let loaded = selectllm_infer::load_checkpoint(
+        &cfg.router.checkpoint,
+        &selectllm_infer::LoadOptions::default(),
+    )
+    .with_context(|| {
+        format!(
+            "{}: router.checkpoint `{}` (train one with `selectllm train --dataset local-3-gsm8k --out ...`)",
+            a.config.display(),
+            cfg.router.checkpoint.display()
+        )
+    })?;
+    let listen = cfg.server.listen;
+    let gw = Arc::new(Gateway::new(cfg, loaded.classifier).map_err(anyhow::Error::msg)?);
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(listen)
+            .await
+            .with_context(|| format!("cannot listen on {listen}"))?;
+        let addr = listener.local_addr()?;
+        eprintln!("selectllm serve: listening on http://{addr}");
+        http::serve(gw, keys, listener, http::shutdown_signal()).await?;
+        eprintln!("selectllm serve: stopped");
+        Ok(())
+    })
+}
+
+#[derive(Debug, Args)]
+pub struct FakeServerArgs {
+    /// Every answer is this text (default: a deterministic answer per model and prompt).
+    #[arg(long)]
+    pub reply: Option<String>,
+    /// Pause before each streamed chunk, milliseconds.
+    #[arg(long, default_value_t = 0, value_parser = values::count::<0, 600_000>)]
+    pub chunk_delay_ms: usize,
+}
+
+/// Starts the fake server, prints its base URL on stdout, serves until killed.
+pub fn fake_server(a: FakeServerArgs) -> anyhow::Result<()> {
+    use selectllm_pool::fake::{FakeOptions, FakeServer};
+    let server = FakeServer::with_options(FakeOptions {
+        reply: a.reply,
+        chunk_delay: std::time::Duration::from_millis(a.chunk_delay_ms as u64),
+        ..FakeOptions::default()
+    })?;
+    println!("{}", server.base_url());
+    loop {
+        std::thread::park();
+    }
+}
