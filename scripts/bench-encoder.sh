@@ -49,7 +49,7 @@ work, flags, threads = sys.argv[1], sys.argv[2], sys.argv[3]
 rows = [json.loads(l) for f in ("candle.jsonl", "python.jsonl") for l in open(f"{work}/{f}")]
 info = [r for r in rows if r["impl"] == "info"][0]
 t = {(r["impl"], r["set"], r["mode"]): r for r in rows if r["impl"] != "info"}
-print(f"encoder benchmark: {threads} threads each; torch {info['torch']} (mkldnn {info['mkldnn']}, mkl {info['mkl']}); RUSTFLAGS='{flags}'")
+print(f"encoder benchmark (timed: the all-MiniLM-L6-v2 encoder alone, no classifier head): {threads} threads each; torch {info['torch']} (mkldnn {info['mkldnn']}, mkl {info['mkl']}); RUSTFLAGS='{flags}'")
 print("| set | mode | n | candle ms/q | python ms/q | ratio candle/python |")
 print("|---|---|---|---|---|---|")
 for (impl, s, m), r in t.items():

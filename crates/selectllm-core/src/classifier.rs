@@ -9,11 +9,11 @@ pub enum ClassifierError {
     Model(String),
 }
 
-/// A trained multi-label classifier. Implementations: the lexical model in this crate, the
-/// MiniLM encoder models in `selectllm-neural`. Inference only; training lives in the lab.
 /// Calibrated probabilities per text, and the uncalibrated ones when they differ.
 pub type Probabilities = (Vec<Vec<f32>>, Option<Vec<Vec<f32>>>);
 
+/// A trained multi-label classifier. Implementations: the lexical model in this crate, the
+/// MiniLM encoder models in `selectllm-neural`. Inference only; training lives in the lab.
 pub trait Classifier: Send + Sync {
     /// A short name for reports (`lexical`, `minilm`, ...).
     fn name(&self) -> &str;
@@ -84,6 +84,13 @@ pub fn constant_order(score: &[f32]) -> Vec<usize> {
     let mut order: Vec<usize> = (0..score.len()).collect();
     order.sort_by(|&a, &b| score[b].total_cmp(&score[a]).then(a.cmp(&b)));
     order
+}
+
+/// The log-odds of a rate, the inverse of [`sigmoid`]; the rate is clamped to
+/// [1e-4, 1 - 1e-4] so that 0 and 1 give finite values.
+pub fn logit(p: f32) -> f32 {
+    let p = p.clamp(1e-4, 1.0 - 1e-4);
+    (p / (1.0 - p)).ln()
 }
 
 /// Numerically stable logistic function.

@@ -179,7 +179,7 @@ impl Config {
     pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
         let raw: RawConfig = toml::from_str(text).map_err(|e| ConfigError::Parse {
             path: path.to_path_buf(),
-            msg: e.to_string().trim_end().replace('\n', " "),
+            msg: selectllm_pool::toml_error_message(text, &e),
         })?;
         let err = |field: &str, msg: String| ConfigError::Field {
             path: path.to_path_buf(),

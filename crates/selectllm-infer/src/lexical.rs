@@ -98,7 +98,7 @@ pub fn load(dir: &Path, manifest: &Manifest) -> Result<LexicalModel, CheckpointE
     let wpath = dir.join(WEIGHTS_FILE);
     let bytes = read_file(&wpath)?;
     let st = SafeTensors::deserialize(&bytes)
-        .map_err(|e| bad(&wpath, format!("not a safetensors file ({e:?})")))?;
+        .map_err(|e| bad(&wpath, format!("not a valid checkpoint weights file ({e})")))?;
     let n_out = manifest.members.len();
     let mut t: HashMap<&str, Vec<f32>> = HashMap::new();
     for (name, shape) in TENSORS.iter().zip(shapes(&config, n_out)) {

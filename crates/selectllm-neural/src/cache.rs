@@ -2,10 +2,9 @@
 //! sha256(text) -> embedding. A second run with the same encoder does not re-encode.
 //!
 //! File layout (little endian): magic `SLEMB1\n\0`, u32 dim, then records of 32 key bytes
-//! followed by `dim` f32 values. Written atomically (temporary file + rename).
+//! followed by `dim` f32 values. Written atomically and durably (`selectllm_fs::write_atomic`).
 
 use std::collections::HashMap;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
@@ -133,22 +132,6 @@ impl EmbeddingCache {
                 buf.extend_from_slice(&x.to_le_bytes());
             }
         }
-        write_atomic(&self.path, &buf)
+        Ok(selectllm_fs::write_atomic(&self.path, &buf)?)
     }
-}
-
-/// Writes `bytes` to `path` through a temporary file in the same folder and a rename.
-pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), NeuralError> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir).map_err(|e| NeuralError::file(dir, e))?;
-    let tmp = dir.join(format!(
-        ".{}.tmp{}",
-        path.file_name().and_then(|n| n.to_str()).unwrap_or("file"),
-        std::process::id()
-    ));
-    let mut f = std::fs::File::create(&tmp).map_err(|e| NeuralError::file(&tmp, e))?;
-    f.write_all(bytes).map_err(|e| NeuralError::file(&tmp, e))?;
-    f.sync_all().map_err(|e| NeuralError::file(&tmp, e))?;
-    drop(f);
-    std::fs::rename(&tmp, path).map_err(|e| NeuralError::file(path, e))
 }

@@ -15,7 +15,6 @@ use candle_nn::VarBuilder;
 use selectllm_core::checkpoint::{MANIFEST_FILE, Manifest};
 use serde::{Deserialize, Serialize};
 
-use crate::cache::write_atomic;
 use crate::classifier::{FineTunedFiles, NeuralClassifier};
 use crate::config::NeuralMode;
 use crate::encoder::{Encoder, EncoderFiles, default_device, files_hash};
@@ -23,6 +22,7 @@ use crate::error::NeuralError;
 use crate::head::Head;
 use crate::knn::Knn;
 use crate::relative::Shrink;
+use selectllm_fs::write_atomic;
 
 /// What `hyperparameters.neural` holds.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -48,18 +48,19 @@ struct NeuralMeta {
 }
 
 fn save_tensors(map: &HashMap<String, Tensor>, path: &Path) -> Result<(), NeuralError> {
-    let tmp = path.with_extension("safetensors.tmp");
     let cpu: HashMap<String, Tensor> = map
         .iter()
         .map(|(k, t)| Ok((k.clone(), t.to_device(&candle_core::Device::Cpu)?)))
         .collect::<Result<_, candle_core::Error>>()?;
-    candle_core::safetensors::save(&cpu, &tmp).map_err(|e| NeuralError::file(&tmp, e))?;
-    std::fs::rename(&tmp, path).map_err(|e| NeuralError::file(path, e))
+    Ok(selectllm_fs::write_atomic_with(path, |tmp| {
+        candle_core::safetensors::save(&cpu, tmp).map_err(std::io::Error::other)
+    })?)
 }
 
 fn load_tensors(path: &Path) -> Result<HashMap<String, Tensor>, NeuralError> {
-    let tensors = candle_core::safetensors::load(path, &default_device())
-        .map_err(|e| NeuralError::file(path, e))?;
+    let tensors = candle_core::safetensors::load(path, &default_device()).map_err(|e| {
+        NeuralError::file(path, format!("not a valid checkpoint weights file ({e})"))
+    })?;
     check_finite(&tensors, path)?;
     Ok(tensors)
 }
@@ -144,7 +145,7 @@ impl NeuralClassifier {
             )?;
         }
         let json = serde_json::to_vec_pretty(&m).map_err(|e| NeuralError::Data(e.to_string()))?;
-        write_atomic(&dir.join(MANIFEST_FILE), &json)
+        Ok(write_atomic(&dir.join(MANIFEST_FILE), &json)?)
     }
 
     /// Loads a checkpoint folder written by [`Self::save`].

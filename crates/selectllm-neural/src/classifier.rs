@@ -8,7 +8,9 @@ use std::sync::Arc;
 use candle_core::{Device, Tensor};
 use selectllm_core::classifier::{Classifier, ClassifierError, Probabilities, sigmoid};
 
-use crate::calibrate::{Bin, ECE_BINS, ece, fit_log_temperature, reliability};
+use selectllm_core::metrics::{CALIBRATION_BINS, CalibrationBin, ece, reliability};
+
+use crate::calibrate::fit_log_temperature;
 use crate::config::{NeuralMode, TrainExample, check_examples};
 use crate::encoder::{Encoder, Packing};
 use crate::error::NeuralError;
@@ -59,8 +61,8 @@ pub struct Calibration {
     pub temperatures: Vec<f32>,
     pub ece_before: f64,
     pub ece_after: f64,
-    pub bins_before: Vec<Bin>,
-    pub bins_after: Vec<Bin>,
+    pub bins_before: Vec<CalibrationBin>,
+    pub bins_after: Vec<CalibrationBin>,
 }
 
 impl NeuralClassifier {
@@ -238,13 +240,8 @@ impl NeuralClassifier {
         let d = self.difficulties(emb);
         let m = self.members.len();
         let labels: Vec<Vec<f32>> = val.iter().map(|x| x.labels.clone()).collect();
-        let flat_y: Vec<f32> = labels.iter().flatten().copied().collect();
         self.temperatures = vec![1.0; m];
-        let before: Vec<f32> = self
-            .probs_from_embeddings(emb)?
-            .into_iter()
-            .flatten()
-            .collect();
+        let before = self.probs_from_embeddings(emb)?;
         // NLL of the final probabilities of the questions `idx` for a set of temperatures.
         let nll = |ts: &[f32], idx: &[usize]| -> f64 {
             let mut s = 0.0f64;
@@ -295,17 +292,13 @@ impl NeuralClassifier {
             };
         }
         self.calibrated = true;
-        let after: Vec<f32> = self
-            .probs_from_embeddings(emb)?
-            .into_iter()
-            .flatten()
-            .collect();
+        let after = self.probs_from_embeddings(emb)?;
         Ok(Calibration {
             temperatures: self.temperatures.clone(),
-            ece_before: ece(&before, &flat_y),
-            ece_after: ece(&after, &flat_y),
-            bins_before: reliability(&before, &flat_y, ECE_BINS),
-            bins_after: reliability(&after, &flat_y, ECE_BINS),
+            ece_before: ece(&before, &labels),
+            ece_after: ece(&after, &labels),
+            bins_before: reliability(&before, &labels, CALIBRATION_BINS),
+            bins_after: reliability(&after, &labels, CALIBRATION_BINS),
         })
     }
 }

@@ -47,7 +47,8 @@ impl NeuralMode {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct NeuralTrainConfig {
     pub mode: NeuralMode,
-    /// Local encoder folder (config.json, model.safetensors, tokenizer.json).
+    /// Local encoder folder (config.json, model.safetensors, tokenizer.json). No default:
+    /// empty until the caller sets it.
     pub encoder_dir: PathBuf,
     /// Embedding cache folder (frozen mode); `None` disables the cache.
     pub cache_dir: Option<PathBuf>,
@@ -140,7 +141,7 @@ impl Default for NeuralTrainConfig {
     fn default() -> Self {
         Self {
             mode: NeuralMode::Frozen,
-            encoder_dir: PathBuf::from("../shared/models/all-MiniLM-L6-v2"),
+            encoder_dir: PathBuf::new(),
             cache_dir: None,
             max_len: 128,
             epochs: 200,

@@ -32,6 +32,12 @@ impl NeuralError {
     }
 }
 
+impl From<selectllm_fs::WriteError> for NeuralError {
+    fn from(e: selectllm_fs::WriteError) -> Self {
+        NeuralError::file(e.path, e.source)
+    }
+}
+
 impl From<NeuralError> for selectllm_core::classifier::ClassifierError {
     fn from(e: NeuralError) -> Self {
         selectllm_core::classifier::ClassifierError::Model(e.to_string())

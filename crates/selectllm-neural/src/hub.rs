@@ -45,7 +45,7 @@ fn fetch(model_id: &str, dir: &Path) -> Result<(), NeuralError> {
             .take(2 << 30)
             .read_to_end(&mut bytes)
             .map_err(|e| NeuralError::Hub(format!("reading {url}: {e}")))?;
-        crate::cache::write_atomic(&dir.join(f), &bytes)?;
+        selectllm_fs::write_atomic(&dir.join(f), &bytes)?;
     }
     Ok(())
 }

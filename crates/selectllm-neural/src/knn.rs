@@ -5,6 +5,7 @@
 use std::collections::HashMap;
 
 use candle_core::{Device, Tensor};
+use selectllm_core::classifier::logit;
 
 use crate::error::NeuralError;
 
@@ -12,11 +13,6 @@ use crate::error::NeuralError;
 const TAU: f32 = 0.05;
 /// Pseudo-count of the member prior mixed into the neighbour rate.
 const PRIOR_COUNT: f32 = 1.0;
-
-fn logit(p: f32) -> f32 {
-    let p = p.clamp(1e-4, 1.0 - 1e-4);
-    (p / (1.0 - p)).ln()
-}
 
 /// The neighbour index: unit-norm training embeddings and their targets.
 #[derive(Debug, Clone)]

@@ -1,4 +1,4 @@
-//! Neural classifiers on candle (issue 3): a BERT-family sentence encoder (all-MiniLM-L6-v2 by
+//! Neural classifiers on candle: a BERT-family sentence encoder (all-MiniLM-L6-v2 by
 //! default) and a multi-label head that predicts, per pool member, P(member answers correctly).
 //!
 //! - [`Encoder`]: local folder -> mean-pooled embeddings (CPU by default, `cuda` feature opt-in).
@@ -29,7 +29,6 @@ pub mod relative;
 pub mod train;
 
 pub use cache::EmbeddingCache;
-pub use calibrate::{ece, reliability_svg};
 pub use classifier::{Calibration, NeuralClassifier};
 pub use config::{LrSchedule, NeuralMode, NeuralTrainConfig, TrainExample};
 pub use encoder::{Encoder, Packing, cosine};

@@ -20,6 +20,7 @@
 use candle_core::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
+use selectllm_core::classifier::logit;
 use selectllm_core::metrics::pair_hits;
 
 use crate::error::NeuralError;
@@ -70,12 +71,6 @@ fn centred(mut v: Vec<f32>) -> Vec<f32> {
     let mean = v.iter().sum::<f32>() / v.len().max(1) as f32;
     v.iter_mut().for_each(|x| *x -= mean);
     v
-}
-
-/// Logit of a rate, clamped to [1e-4, 1 - 1e-4].
-pub(crate) fn logit(p: f32) -> f32 {
-    let p = p.clamp(1e-4, 1.0 - 1e-4);
-    (p / (1.0 - p)).ln()
 }
 
 impl Shrink {

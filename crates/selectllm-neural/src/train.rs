@@ -51,7 +51,10 @@ pub(crate) fn matrix(rows: &[Vec<f32>], cols: usize, dev: &Device) -> Result<Ten
 
 /// Logits of rates (clamped away from 0 and 1 as the shrinkage's prior is).
 pub(crate) fn rate_logits(rates: &[f32]) -> Vec<f32> {
-    rates.iter().map(|&r| crate::relative::logit(r)).collect()
+    rates
+        .iter()
+        .map(|&r| selectllm_core::classifier::logit(r))
+        .collect()
 }
 
 /// Mean label per member over the training set.
@@ -117,6 +120,11 @@ pub fn train(
         return Err(NeuralError::Data(format!(
             "example {i} has an empty question"
         )));
+    }
+    if cfg.encoder_dir.as_os_str().is_empty() {
+        return Err(NeuralError::Config(
+            "encoder_dir is not set: the folder of the encoder (config.json, model.safetensors, tokenizer.json)".into(),
+        ));
     }
     progress(&format!("loading encoder {}", cfg.encoder_dir.display()));
     let encoder = Encoder::load(&cfg.encoder_dir, cfg.max_len)?;

@@ -18,6 +18,9 @@ use crate::wire;
 mod passthrough;
 pub use passthrough::{ChatReply, ChatStream};
 
+/// Characters of a server's error body kept in a [`CallError::Status`].
+pub const BODY_CHARS: usize = 300;
+
 /// Sampling settings of one call.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Sampling {
@@ -52,15 +55,20 @@ pub enum CallError {
     Timeout(f64),
     #[error("connection: {0}")]
     Transport(String),
+    /// Nothing listens at the address: not retried, so a dead member fails fast.
+    #[error("connection refused: {0}")]
+    Refused(String),
     #[error("malformed response: {0}")]
     Malformed(String),
 }
 
 impl CallError {
-    /// 429, 5xx, timeouts, connection errors and malformed bodies are retried; other 4xx are not.
+    /// 429, 5xx, timeouts, connection errors and malformed bodies are retried; other 4xx and
+    /// refused connections are not.
     pub fn retryable(&self) -> bool {
         match self {
             CallError::Status { status, .. } => *status == 429 || *status >= 500,
+            CallError::Refused(_) => false,
             _ => true,
         }
     }
@@ -78,6 +86,8 @@ pub struct MemberClient {
     cfg: MemberConfig,
     http: reqwest::Client,
     key: Option<String>,
+    /// Credentials written into `base_url` (user info, key-like query values).
+    url_secrets: Vec<String>,
     permits: Arc<Semaphore>,
     jitter: AtomicU64,
 }
@@ -123,6 +133,7 @@ impl MemberClient {
             cfg: cfg.clone(),
             http,
             key: key.filter(|k| !k.is_empty()),
+            url_secrets: crate::config::url_secrets(&cfg.base_url),
             permits: Arc::new(Semaphore::new(cfg.max_concurrency)),
             jitter: AtomicU64::new(0x9E37_79B9_7F4A_7C15),
         })
@@ -235,8 +246,8 @@ impl MemberClient {
                 .and_then(|v| v.trim().parse::<f64>().ok())
                 .filter(|v| v.is_finite() && *v >= 0.0)
                 .map(|v| Duration::from_secs_f64(v.min(60.0)));
-            let text = resp.text().await.unwrap_or_default();
-            let body: String = text.chars().take(300).collect();
+            // Kept whole here: `redact` removes the key before the body is cut.
+            let body = resp.text().await.unwrap_or_default();
             let e = CallError::Status {
                 status: status.as_u16(),
                 body,
@@ -342,29 +353,33 @@ impl MemberClient {
         } else {
             // reqwest's Display names the URL; the source chain says what happened.
             let mut msg = e.to_string();
+            let mut refused = false;
             let mut src = std::error::Error::source(&e);
             while let Some(s) = src {
+                refused |= s
+                    .downcast_ref::<std::io::Error>()
+                    .is_some_and(|io| io.kind() == std::io::ErrorKind::ConnectionRefused);
                 msg.push_str(": ");
                 msg.push_str(&s.to_string());
                 src = s.source();
             }
-            CallError::Transport(msg)
+            if refused {
+                CallError::Refused(msg)
+            } else {
+                CallError::Transport(msg)
+            }
         }
     }
 
-    /// Removes the API key from any text a server or library put in an error.
+    /// The texts [`redact`] removes from this member's errors: the API key and the base
+    /// URL's credentials.
+    fn secrets(&self) -> Vec<String> {
+        self.key.iter().chain(&self.url_secrets).cloned().collect()
+    }
+
+    /// [`redact`] with this member's secrets.
     fn redact(&self, e: CallError) -> CallError {
-        let Some(k) = &self.key else { return e };
-        let r = |s: String| s.replace(k.as_str(), "<redacted>");
-        match e {
-            CallError::Status { status, body } => CallError::Status {
-                status,
-                body: r(body),
-            },
-            CallError::Transport(s) => CallError::Transport(r(s)),
-            CallError::Malformed(s) => CallError::Malformed(r(s)),
-            t => t,
-        }
+        redact(&self.secrets(), e)
     }
 
     fn backoff(&self, attempt: u32, retry_after: Option<Duration>) -> Duration {
@@ -378,5 +393,27 @@ impl MemberClient {
         let j = 0.5 + (x >> 11) as f64 / (1u64 << 53) as f64;
         let d = Duration::from_secs_f64((base * j).min(30.0));
         retry_after.map_or(d, |r| r.max(d))
+    }
+}
+
+/// Removes `secrets` (the API key and the base URL's credentials) from any text a server or
+/// library put in an error, then cuts a status body to [`BODY_CHARS`] (in that order, so no
+/// part of a key survives the cut). Every call path (prompted and passthrough) uses it.
+fn redact(secrets: &[String], e: CallError) -> CallError {
+    let r = |mut s: String| {
+        for k in secrets {
+            s = s.replace(k.as_str(), "<redacted>");
+        }
+        s
+    };
+    match e {
+        CallError::Status { status, body } => CallError::Status {
+            status,
+            body: r(body).chars().take(BODY_CHARS).collect(),
+        },
+        CallError::Transport(s) => CallError::Transport(r(s)),
+        CallError::Refused(s) => CallError::Refused(r(s)),
+        CallError::Malformed(s) => CallError::Malformed(r(s)),
+        t => t,
     }
 }

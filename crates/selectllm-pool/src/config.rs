@@ -107,11 +107,84 @@ pub struct MemberConfig {
 }
 
 impl MemberConfig {
+    /// `base_url` fit to print: user info and key-like query values replaced by `<redacted>`.
+    pub fn display_url(&self) -> String {
+        redacted_url(&self.base_url)
+    }
+
     /// USD for a call, when prices and token counts are known.
     pub fn cost(&self, prompt_tokens: Option<u64>, completion_tokens: Option<u64>) -> Option<f64> {
         let (pi, po) = (self.price_in?, self.price_out?);
         Some((prompt_tokens? as f64 * pi + completion_tokens? as f64 * po) / 1e6)
     }
+}
+
+/// Query parameters whose values are credentials (matched case-insensitively, as substrings).
+const SECRET_PARAMS: [&str; 8] = [
+    "key",
+    "token",
+    "secret",
+    "auth",
+    "sig",
+    "pass",
+    "pwd",
+    "credential",
+];
+
+fn is_secret_param(name: &str) -> bool {
+    let name = name.to_ascii_lowercase();
+    SECRET_PARAMS.iter().any(|p| name.contains(p))
+}
+
+/// The credentials written into a URL: its user name and password, and the values of its
+/// key-like query parameters (`api_key=`, `key=`, `token=`, ...). Empty for an invalid URL.
+pub fn url_secrets(url: &str) -> Vec<String> {
+    let Ok(u) = reqwest::Url::parse(url) else {
+        return Vec::new();
+    };
+    let mut out: Vec<String> = [u.username(), u.password().unwrap_or("")]
+        .into_iter()
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+        .collect();
+    if let Some(q) = u.query() {
+        for pair in q.split('&') {
+            if let Some((k, v)) = pair.split_once('=')
+                && is_secret_param(k)
+                && !v.is_empty()
+            {
+                out.push(v.to_string());
+            }
+        }
+    }
+    out
+}
+
+/// `url` with every credential [`url_secrets`] finds replaced by `<redacted>`; an invalid URL
+/// is not shown at all.
+pub fn redacted_url(url: &str) -> String {
+    let Ok(mut u) = reqwest::Url::parse(url) else {
+        return "<invalid URL>".into();
+    };
+    if !u.username().is_empty() || u.password().is_some() {
+        let _ = u.set_username("<redacted>");
+        let _ = u.set_password(None);
+    }
+    if let Some(q) = u.query().map(str::to_string) {
+        let q: Vec<String> = q
+            .split('&')
+            .map(|pair| match pair.split_once('=') {
+                Some((k, v)) if is_secret_param(k) && !v.is_empty() => format!("{k}=<redacted>"),
+                _ => pair.to_string(),
+            })
+            .collect();
+        u.set_query(Some(&q.join("&")));
+    }
+    // The URL type percent-encodes `<` and `>`; show them plainly.
+    u.to_string()
+        .replace("%3Credacted%3E", "<redacted>")
+        .trim_end_matches('/')
+        .to_string()
 }
 
 /// A validated pool: at least one member, names unique.
@@ -135,7 +208,7 @@ impl Pool {
     pub fn parse(path: &Path, text: &str) -> Result<Pool, PoolError> {
         let raw: RawPool = toml::from_str(text).map_err(|e| PoolError::Parse {
             path: path.to_path_buf(),
-            msg: e.to_string().trim_end().replace('\n', " "),
+            msg: toml_error_message(text, &e),
         })?;
         let members = validate_members(path, raw.member)?;
         Ok(Pool {
@@ -148,22 +221,18 @@ impl Pool {
     pub fn select(&self, names: &[String]) -> Result<Pool, PoolError> {
         let mut members = Vec::with_capacity(names.len());
         for n in names {
-            let m = self
-                .members
-                .iter()
-                .find(|m| &m.name == n)
-                .ok_or_else(|| PoolError::Field {
+            let m = self.members.iter().find(|m| &m.name == n).ok_or_else(|| {
+                PoolError::UnknownMember {
                     path: self.path.clone(),
-                    field: "--members".into(),
-                    msg: format!(
-                        "unknown member `{n}` (the pool has: {})",
-                        self.members
-                            .iter()
-                            .map(|m| m.name.as_str())
-                            .collect::<Vec<_>>()
-                            .join(", ")
-                    ),
-                })?;
+                    name: n.clone(),
+                    known: self
+                        .members
+                        .iter()
+                        .map(|m| m.name.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                }
+            })?;
             members.push(m.clone());
         }
         Ok(Pool {
@@ -171,6 +240,22 @@ impl Pool {
             members,
         })
     }
+}
+
+/// A TOML parse error of `text` as `line L, column C: message`, on one line. The message and
+/// position only: toml's own Display quotes the offending line, which may hold a key someone
+/// wrote inline (`api_key = "sk-..."`). Every TOML file that holds members uses it.
+pub fn toml_error_message(text: &str, e: &toml::de::Error) -> String {
+    match e.span() {
+        Some(span) => {
+            let before = &text[..span.start.min(text.len())];
+            let line = before.matches('\n').count() + 1;
+            let col = before.len() - before.rfind('\n').map_or(0, |i| i + 1) + 1;
+            format!("line {line}, column {col}: {}", e.message().trim_end())
+        }
+        None => e.message().trim_end().to_string(),
+    }
+    .replace('\n', " ")
 }
 
 /// Validates `[[member]]` tables: at least one, names unique, every field in range. `path`
@@ -204,8 +289,9 @@ pub fn validate_members(path: &Path, raw: Vec<RawMember>) -> Result<Vec<MemberCo
         if members.iter().any(|o| o.name == m.name) {
             return Err(err(f("name"), format!("`{}` appears twice", m.name)));
         }
+        // The text is not quoted: it may carry credentials.
         let url = reqwest::Url::parse(&m.base_url)
-            .map_err(|e| err(f("base_url"), format!("`{}`: {e}", m.base_url)))?;
+            .map_err(|e| err(f("base_url"), format!("not a URL: {e}")))?;
         if !matches!(url.scheme(), "http" | "https") {
             return Err(err(f("base_url"), "must be http:// or https://".into()));
         }
@@ -341,6 +427,43 @@ price_out = 2.0
         let p = parse(&format!("{OK}{}", OK.replace("\"a\"", "\"b\""))).expect("valid");
         let s = p.select(&["b".into()]).expect("b exists");
         assert_eq!(s.members[0].name, "b");
-        assert!(p.select(&["zz".into()]).is_err());
+        let e = p
+            .select(&["zz".into()])
+            .expect_err("zz is unknown")
+            .to_string();
+        assert!(
+            e.contains("unknown member `zz`") && e.contains("a, b"),
+            "{e}"
+        );
+        assert!(!e.contains("--"), "a library error names no CLI flag: {e}");
+    }
+
+    #[test]
+    fn credentials_never_printed() {
+        let inline = format!("{OK}api_key = \"sk-inline-secret-42\"\n");
+        let e = parse(&inline).expect_err("unknown field").to_string();
+        assert!(e.contains("unknown field `api_key`"), "{e}");
+        assert!(e.contains("line 9"), "{e}");
+        assert!(!e.contains("sk-inline"), "{e}");
+        let p = parse(&OK.replace(
+            "http://127.0.0.1:1/v1/",
+            "https://user:sk-pass-1@host.example/v1?api_key=sk-q-2&x=1&Key=sk-k-3",
+        ))
+        .expect("valid");
+        let m = &p.members[0];
+        let shown = m.display_url();
+        assert_eq!(
+            shown,
+            "https://<redacted>@host.example/v1?api_key=<redacted>&x=1&Key=<redacted>"
+        );
+        assert_eq!(
+            url_secrets(&m.base_url),
+            ["user", "sk-pass-1", "sk-q-2", "sk-k-3"]
+        );
+        assert_eq!(redacted_url("http://h:1/v1"), "http://h:1/v1");
+        let bad = parse(&OK.replace("http://127.0.0.1:1/v1/", "http//sk-raw-9@"))
+            .expect_err("not a URL")
+            .to_string();
+        assert!(bad.contains("base_url") && !bad.contains("sk-raw"), "{bad}");
     }
 }

@@ -18,7 +18,9 @@ pub mod wire;
 pub use client::{
     CallError, CallFailure, ChatReply, ChatStream, Completion, MemberClient, Sampling,
 };
-pub use config::{MemberConfig, Pool, PromptStyle, RawMember, validate_members};
+pub use config::{
+    MemberConfig, Pool, PromptStyle, RawMember, toml_error_message, validate_members,
+};
 
 use std::path::PathBuf;
 
@@ -39,6 +41,13 @@ pub enum PoolError {
         path: PathBuf,
         field: String,
         msg: String,
+    },
+    /// A member name asked for that the pool does not have.
+    #[error("{path}: unknown member `{name}` (the pool has: {known})")]
+    UnknownMember {
+        path: PathBuf,
+        name: String,
+        known: String,
     },
     #[error("member `{member}`: environment variable `{var}` (api_key_env) is not set")]
     MissingKey { member: String, var: String },

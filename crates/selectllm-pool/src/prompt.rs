@@ -1,4 +1,4 @@
-//! Prompt styles (spec section 1): chat zero-shot chain-of-thought for chat models, few-shot
+//! Prompt styles, as the paper prompts its pools: chat zero-shot chain-of-thought for chat models, few-shot
 //! completion with a stop string for base models, and a chat direct-answer style (a letter for
 //! MMLU, a number for GSM8K) for short, cheap answers.
 

@@ -7,7 +7,15 @@ use std::process::ExitCode;
 use clap::Parser;
 
 fn main() -> ExitCode {
-    let cli = cmd::Cli::parse();
+    let cli = match cmd::Cli::try_parse() {
+        Ok(cli) => cli,
+        // Help and version go to stdout as clap prints them.
+        Err(e) if !e.use_stderr() => e.exit(),
+        Err(e) => {
+            eprintln!("{}", cmd::usage_error_line(&e));
+            return ExitCode::from(2);
+        }
+    };
     cmd::init_logging(cli.verbose);
     if cli.command.runs_encoder() {
         // A process-wide heap setting for the encoder's tensors: the program's choice, made
@@ -18,7 +26,7 @@ fn main() -> ExitCode {
     match cmd::run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", cmd::one_line(&e));
             ExitCode::from(2)
         }
     }

@@ -134,7 +134,7 @@ fn bad_checkpoints_are_refused_with_the_file_named() {
     std::fs::write(dir.join(WEIGHTS_FILE), b"12345").unwrap();
     let e = load_err(dir);
     assert!(
-        e.contains(WEIGHTS_FILE) && e.contains("not a safetensors file"),
+        e.contains(WEIGHTS_FILE) && e.contains("not a valid checkpoint weights file"),
         "{e}"
     );
 

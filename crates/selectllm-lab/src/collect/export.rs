@@ -41,7 +41,7 @@ pub fn export(
     out: Option<&Path>,
     opts: &ExportOptions,
 ) -> Result<ExportSummary, CollectError> {
-    let store = Store::open(db)?;
+    let store = Store::open_existing(db)?;
     let questions: Vec<_> = store
         .questions()?
         .into_iter()

@@ -6,8 +6,9 @@
 //! - [`store`]: the SQLite store, one row per (question, member, sample).
 //! - [`runner`]: the async fan-out with per-member progress.
 //! - [`export`]: store -> [`RoutingDataset`](selectllm_core::dataset::RoutingDataset) -> JSONL.
-//! - [`bench`]: samples recorded per second against the in-process fake server.
+//! - `bench` (feature `bench`): samples recorded per second against the in-process fake server.
 
+#[cfg(feature = "bench")]
 pub mod bench;
 pub mod export;
 pub mod runner;

@@ -112,22 +112,33 @@ pub fn collect(
         .iter()
         .map(|m| MemberClient::new(m).map(Arc::new))
         .collect::<Result<Vec<_>, _>>()?;
-    let mut store = Store::open(db)?;
-    store.add_questions(questions)?;
-    store.add_members(
-        &pool
-            .members
-            .iter()
-            .map(|m| StoredMember {
-                name: m.name.clone(),
-                model: m.model.clone(),
-                price_in: m.price_in,
-                price_out: m.price_out,
-            })
-            .collect::<Vec<_>>(),
-    )?;
-    check_settings(&store, pool, &ids, settings)?;
-    let done = store.done()?;
+    // A dry run reads what is there and writes nothing, not even a new empty store.
+    let store = if settings.dry_run {
+        db.is_file().then(|| Store::open_existing(db)).transpose()?
+    } else {
+        let mut store = Store::open(db)?;
+        store.add_questions(questions)?;
+        store.add_members(
+            &pool
+                .members
+                .iter()
+                .map(|m| StoredMember {
+                    name: m.name.clone(),
+                    model: m.model.clone(),
+                    price_in: m.price_in,
+                    price_out: m.price_out,
+                })
+                .collect::<Vec<_>>(),
+        )?;
+        Some(store)
+    };
+    let done = match &store {
+        Some(store) => {
+            check_settings(store, pool, &ids, settings)?;
+            store.done()?
+        }
+        None => HashSet::new(),
+    };
     let mut summary = CollectSummary {
         questions: questions.len(),
         ..Default::default()
@@ -154,9 +165,9 @@ pub fn collect(
         jobs.push(j);
     }
     drop(done);
-    if settings.dry_run {
+    let Some(mut store) = store.filter(|_| !settings.dry_run) else {
         return Ok(summary);
-    }
+    };
     let start = Instant::now();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)

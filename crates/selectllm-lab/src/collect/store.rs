@@ -94,14 +94,7 @@ impl Store {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(|e| CollectError::Io(dir.to_path_buf(), e))?;
         }
-        let conn = Connection::open(path).map_err(|e| CollectError::db(path, e))?;
-        let s = Store {
-            conn,
-            path: path.to_path_buf(),
-        };
-        s.conn
-            .busy_timeout(std::time::Duration::from_secs(10))
-            .map_err(|e| s.err(e))?;
+        let s = Store::connect(path, rusqlite::OpenFlags::default())?;
         s.conn
             .pragma_update(None, "journal_mode", "WAL")
             .map_err(|e| s.err(e))?;
@@ -109,6 +102,36 @@ impl Store {
             .pragma_update(None, "synchronous", "NORMAL")
             .map_err(|e| s.err(e))?;
         s.conn.execute_batch(SCHEMA).map_err(|e| s.err(e))?;
+        Ok(s)
+    }
+
+    /// Opens a store that must exist, read-only: reading never creates or changes a file.
+    pub fn open_existing(path: &Path) -> Result<Store, CollectError> {
+        if !path.is_file() {
+            return Err(CollectError::Store(
+                path.to_path_buf(),
+                "no such collection store".into(),
+            ));
+        }
+        let s = Store::connect(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)?;
+        // A file that is not a store (or not SQLite at all) fails here, with the path.
+        s.conn
+            .query_row("SELECT count(*) FROM samples", [], |r| r.get::<_, i64>(0))
+            .map_err(|e| s.err(e))?;
+        Ok(s)
+    }
+
+    /// The connection, waiting up to 10 s for another writer's lock.
+    fn connect(path: &Path, flags: rusqlite::OpenFlags) -> Result<Store, CollectError> {
+        let conn =
+            Connection::open_with_flags(path, flags).map_err(|e| CollectError::db(path, e))?;
+        let s = Store {
+            conn,
+            path: path.to_path_buf(),
+        };
+        s.conn
+            .busy_timeout(std::time::Duration::from_secs(10))
+            .map_err(|e| s.err(e))?;
         Ok(s)
     }
 

@@ -7,14 +7,18 @@
 //! {"id":"gsm8k-test-0","text":"...","task":"gsm8k","gold":"18","split":"test","outcomes":{"a":{"answers":["18"],"success_rate":1.0,"label":true,"latency_s":1.1}}}
 //! ```
 //!
-//! Every member of the header must have an outcome on every line.
+//! Every member of the header must have an outcome on every line. Checked per line, as the
+//! RouterDC reader and `collect` check theirs: ids unique, text non-empty, success rates in
+//! [0, 1], latencies, token counts and prices finite and non-negative, and a label that agrees
+//! with the majority answer and the gold answer when both are given.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
 use selectllm_core::dataset::{Member, Outcome, Question, RoutingDataset};
+use selectllm_core::label::majority;
 
 use super::{DataError, read_to_string, write_atomic};
 
@@ -104,6 +108,25 @@ pub fn parse(path: &Path, text: &str) -> Result<RoutingDataset, DataError> {
             ),
         ));
     }
+    let mut names = HashSet::new();
+    for m in &header.members {
+        if !names.insert(m.name.as_str()) {
+            return Err(DataError::line(
+                path,
+                hl + 1,
+                format!("member `{}` appears twice in the header", m.name),
+            ));
+        }
+        for (field, v) in [
+            ("latency_s", m.latency_s),
+            ("price_in", m.price_in),
+            ("price_out", m.price_out),
+        ] {
+            check_amount(v).map_err(|e| {
+                DataError::line(path, hl + 1, format!("member `{}`: {field} {e}", m.name))
+            })?;
+        }
+    }
     let mut ds = RoutingDataset {
         name: header.name,
         members: header.members,
@@ -111,9 +134,24 @@ pub fn parse(path: &Path, text: &str) -> Result<RoutingDataset, DataError> {
         outcomes: Vec::new(),
         benchmarks: Default::default(),
     };
+    let mut ids = HashSet::new();
     for (i, l) in lines {
         let line: Line =
             serde_json::from_str(l).map_err(|e| DataError::line(path, i + 1, e.to_string()))?;
+        let q = &line.question;
+        let at = |msg: String| DataError::line(path, i + 1, format!("question `{}`: {msg}", q.id));
+        if q.id.trim().is_empty() {
+            return Err(DataError::line(path, i + 1, "the question id is empty"));
+        }
+        if !ids.insert(q.id.clone()) {
+            return Err(at("the id appears twice".into()));
+        }
+        if q.text.trim().is_empty() {
+            return Err(at("the question text is empty".into()));
+        }
+        for (name, o) in &line.outcomes {
+            check_outcome(q, o).map_err(|e| at(format!("member `{name}`: {e}")))?;
+        }
         let mut outcomes = line.outcomes;
         let mut row = Vec::with_capacity(ds.members.len());
         for m in &ds.members {
@@ -134,4 +172,36 @@ pub fn parse(path: &Path, text: &str) -> Result<RoutingDataset, DataError> {
     }
     ds.validate().map_err(|m| DataError::file(path, m))?;
     Ok(ds)
+}
+
+/// `None`, or a finite number >= 0.
+fn check_amount(v: Option<f64>) -> Result<(), String> {
+    match v {
+        Some(v) if !(v.is_finite() && v >= 0.0) => Err(format!("{v} is not a finite number >= 0")),
+        _ => Ok(()),
+    }
+}
+
+/// One outcome's values, and its label against its answers and the gold answer.
+fn check_outcome(q: &Question, o: &Outcome) -> Result<(), String> {
+    if !(0.0..=1.0).contains(&o.success_rate) {
+        return Err(format!("success_rate {} is outside [0, 1]", o.success_rate));
+    }
+    for (field, v) in [
+        ("latency_s", o.latency_s),
+        ("prompt_tokens", o.prompt_tokens),
+        ("completion_tokens", o.completion_tokens),
+    ] {
+        check_amount(v).map_err(|e| format!("{field} {e}"))?;
+    }
+    if let (Some(gold), Some(m)) = (&q.gold, majority(&o.answers)) {
+        let right = m == gold;
+        if o.label != right {
+            return Err(format!(
+                "label {} contradicts the majority answer `{}` and the gold answer `{}`",
+                o.label, m.0, gold.0
+            ));
+        }
+    }
+    Ok(())
 }

@@ -111,25 +111,17 @@ pub fn default_cache_dir() -> PathBuf {
     PathBuf::from(".selectllm-cache")
 }
 
-/// Reads a whole file, naming it in the error.
+/// Reads a whole UTF-8 file, naming it in the error (and the line of invalid UTF-8).
 pub fn read_to_string(path: &Path) -> Result<String, DataError> {
-    std::fs::read_to_string(path).map_err(|e| DataError::io(path, e))
+    let bytes = std::fs::read(path).map_err(|e| DataError::io(path, e))?;
+    String::from_utf8(bytes).map_err(|e| {
+        let at = e.utf8_error().valid_up_to();
+        let line = e.as_bytes()[..at].iter().filter(|&&b| b == b'\n').count() + 1;
+        DataError::line(path, line, "invalid UTF-8")
+    })
 }
 
-/// Writes a file atomically: a temporary file beside it, fsync, rename.
+/// Writes a file atomically and durably (see `selectllm_fs::write_atomic`).
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), DataError> {
-    use std::io::Write;
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).map_err(|e| DataError::io(dir, e))?;
-    }
-    let tmp = path.with_extension(format!(
-        "{}.tmp{}",
-        path.extension().and_then(|e| e.to_str()).unwrap_or(""),
-        std::process::id()
-    ));
-    let mut f = std::fs::File::create(&tmp).map_err(|e| DataError::io(&tmp, e))?;
-    f.write_all(bytes).map_err(|e| DataError::io(&tmp, e))?;
-    f.sync_all().map_err(|e| DataError::io(&tmp, e))?;
-    drop(f);
-    std::fs::rename(&tmp, path).map_err(|e| DataError::io(path, e))
+    selectllm_fs::write_atomic(path, bytes).map_err(|e| DataError::io(&e.path, e.source))
 }

@@ -1,10 +1,13 @@
-//! Classifier and accuracy metrics: ROC-AUC, F1, ECE, pair accuracy, bootstrap intervals.
+//! Classifier and accuracy metrics: F1 and bootstrap intervals here; ROC-AUC, pair accuracy,
+//! reliability bins and ECE are core's, re-exported.
 
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
 
-pub use selectllm_core::metrics::{mean_auc, pair_accuracy, roc_auc};
+pub use selectllm_core::metrics::{
+    CalibrationBin, ece, mean_auc, mean_defined, member_aucs, pair_accuracy, reliability, roc_auc,
+};
 
 /// F1 scores at threshold 0.5 over a questions x members matrix.
 #[derive(Debug, Clone, Copy, Serialize, PartialEq)]
@@ -54,44 +57,6 @@ fn f1_of(tp: usize, fp: usize, fnn: usize) -> f64 {
     } else {
         2.0 * tp as f64 / d as f64
     }
-}
-
-/// One bin of a reliability diagram: mean confidence, observed accuracy, count.
-#[derive(Debug, Clone, Copy, Serialize, PartialEq)]
-pub struct Bin {
-    pub confidence: f64,
-    pub accuracy: f64,
-    pub count: usize,
-}
-
-/// Reliability bins (equal width over [0, 1]) of all (question, member) pairs.
-pub fn reliability(probs: &[Vec<f32>], labels: &[Vec<bool>], n_bins: usize) -> Vec<Bin> {
-    let mut sums = vec![(0.0f64, 0.0f64, 0usize); n_bins];
-    for (p, l) in probs.iter().zip(labels) {
-        for (&pi, &li) in p.iter().zip(l) {
-            let b = ((pi as f64 * n_bins as f64) as usize).min(n_bins - 1);
-            sums[b].0 += pi as f64;
-            sums[b].1 += li as u8 as f64;
-            sums[b].2 += 1;
-        }
-    }
-    sums.into_iter()
-        .filter(|s| s.2 > 0)
-        .map(|(c, a, n)| Bin {
-            confidence: c / n as f64,
-            accuracy: a / n as f64,
-            count: n,
-        })
-        .collect()
-}
-
-/// Expected calibration error over 10 equal-width bins.
-pub fn ece(probs: &[Vec<f32>], labels: &[Vec<bool>]) -> f64 {
-    let bins = reliability(probs, labels, 10);
-    let n: usize = bins.iter().map(|b| b.count).sum();
-    bins.iter()
-        .map(|b| b.count as f64 / n.max(1) as f64 * (b.confidence - b.accuracy).abs())
-        .sum()
 }
 
 /// Mean of per-question values with a 95% percentile bootstrap interval (seeded).

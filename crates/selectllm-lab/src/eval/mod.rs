@@ -114,7 +114,13 @@ pub fn folds(ds: &RoutingDataset, cfg: &EvalConfig) -> Result<(Vec<Fold>, String
         );
         return Ok((vec![Fold { train, val, test }], desc));
     }
-    let k = cfg.folds.max(2);
+    let k = cfg.folds;
+    if k < 2 {
+        return Err(EvalError::Data(
+            ds.name.clone(),
+            format!("cross-validation needs at least 2 folds, not {k}"),
+        ));
+    }
     let n = ds.questions.len();
     if n < k * 2 {
         return Err(EvalError::Data(
@@ -226,6 +232,17 @@ pub fn evaluate(
 ) -> Result<Report, EvalError> {
     ds.validate()
         .map_err(|m| EvalError::Data(ds.name.clone(), m))?;
+    let mut configured: Vec<&String> = cfg.latency.keys().collect();
+    configured.sort();
+    if let Some(unknown) = configured.iter().find(|m| ds.member_index(m).is_none()) {
+        return Err(EvalError::Data(
+            ds.name.clone(),
+            format!(
+                "a latency is set for `{unknown}`, which is not a member (members: {})",
+                ds.member_names().join(", ")
+            ),
+        ));
+    }
     let t0 = Instant::now();
     let (folds, protocol) = folds(ds, cfg)?;
     let members = ds.member_names();

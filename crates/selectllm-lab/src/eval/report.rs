@@ -5,15 +5,15 @@ use std::path::Path;
 
 use serde::Serialize;
 
-use super::metrics::{Bin, F1};
+use super::metrics::{CalibrationBin, F1};
 use crate::data::{DataError, write_atomic};
 
 /// Classifier quality on the test questions.
 #[derive(Debug, Clone, Serialize)]
 pub struct ClassifierMetrics {
     pub name: String,
-    /// Mean of the per-member ROC-AUCs that are defined.
-    pub mean_auc: f64,
+    /// Mean of the per-member ROC-AUCs that are defined; `None` when no member's ROC-AUC is defined (each always right or always wrong).
+    pub mean_auc: Option<f64>,
     pub auc: std::collections::BTreeMap<String, Option<f64>>,
     pub f1_micro: f64,
     pub f1_macro: f64,
@@ -23,11 +23,11 @@ pub struct ClassifierMetrics {
     pub pair_acc: Option<f64>,
     /// The same for a constant per-member prior (each member's training label rate).
     pub pair_acc_prior: Option<f64>,
-    pub reliability: Vec<Bin>,
+    pub reliability: Vec<CalibrationBin>,
     /// ECE of the same classifier before post-hoc calibration (when it has one).
     pub ece_uncalibrated: Option<f64>,
     /// Reliability bins before post-hoc calibration (empty when not calibrated).
-    pub reliability_uncalibrated: Vec<Bin>,
+    pub reliability_uncalibrated: Vec<CalibrationBin>,
     /// The member-order check of each fold's classifier (`train::order`), in words.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub member_order: Vec<String>,
@@ -37,7 +37,7 @@ impl ClassifierMetrics {
     pub(crate) fn from_f1(name: String, f: F1) -> Self {
         ClassifierMetrics {
             name,
-            mean_auc: 0.0,
+            mean_auc: None,
             auc: Default::default(),
             f1_micro: f.micro,
             f1_macro: f.macro_,
@@ -152,9 +152,9 @@ impl Report {
         let c = &self.classifier;
         let _ = writeln!(
             s,
-            "- classifier `{}`: mean ROC-AUC {:.3}, F1 micro/macro/weighted {:.3}/{:.3}/{:.3}, ECE {:.3}{}, pair accuracy {} (constant prior {})\n",
+            "- classifier `{}`: mean ROC-AUC {}, F1 micro/macro/weighted {:.3}/{:.3}/{:.3}, ECE {:.3}{}, pair accuracy {} (constant prior {})\n",
             c.name,
-            c.mean_auc,
+            fmt_opt(c.mean_auc),
             c.f1_micro,
             c.f1_macro,
             c.f1_weighted,

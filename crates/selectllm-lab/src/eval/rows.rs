@@ -16,8 +16,9 @@ use super::report::{ClassifierMetrics, Report, Row, Timing};
 use super::tasks::{self, TaskIndex};
 use super::{EvalConfig, EvalError, Fold};
 
-/// Correctness of one vote: (low, high); equal when the vote is real.
-pub(super) type Outcome2 = (f64, f64);
+/// Whether one vote is right, as bounds (low, high): equal when the vote is real, apart when
+/// it is simulated from correctness only.
+pub(super) type VoteBounds = (f64, f64);
 
 struct Ctx<'a> {
     ds: &'a RoutingDataset,
@@ -37,7 +38,7 @@ impl Ctx<'_> {
         members: &[usize],
         weights: Option<&[f32]>,
         conf: &[f32],
-    ) -> Outcome2 {
+    ) -> VoteBounds {
         let voter = Voter::new(&self.pool.latency, conf);
         let w = |i: usize| weights.map_or(1.0, |w| w[i]);
         let row = &self.ds.outcomes[q];
@@ -82,7 +83,7 @@ impl Ctx<'_> {
         members: &[usize],
         weights: Option<&[f32]>,
         conf: &[f32],
-        (lo, hi): Outcome2,
+        (lo, hi): VoteBounds,
     ) -> f64 {
         if !self.multi[q] {
             return (lo + hi) / 2.0;
@@ -99,7 +100,7 @@ impl Ctx<'_> {
         members: &[usize],
         weights: Option<&[f32]>,
         conf: &[f32],
-    ) -> (Outcome2, f64) {
+    ) -> (VoteBounds, f64) {
         let out = self.correct(q, members, weights, conf);
         (out, self.sample(q, members, weights, conf, out))
     }
@@ -147,13 +148,13 @@ impl Acc {
     }
 
     /// A question of a row that does not know its one-sample accuracy (plan rows).
-    pub(super) fn push(&mut self, out: Outcome2, calls: f64, lat: (f64, f64, f64)) {
+    pub(super) fn push(&mut self, out: VoteBounds, calls: f64, lat: (f64, f64, f64)) {
         self.push_with_sample(out, f64::NAN, calls, lat);
     }
 
     fn push_with_sample(
         &mut self,
-        (lo, hi): Outcome2,
+        (lo, hi): VoteBounds,
         sample: f64,
         calls: f64,
         (ls, lm, c): (f64, f64, f64),
@@ -602,7 +603,6 @@ fn classifier_metrics(
     probs: &[Option<Vec<f32>>],
     name: &str,
 ) -> ClassifierMetrics {
-    let n_m = ds.members.len();
     let mut p: Vec<Vec<f32>> = Vec::with_capacity(tests.len());
     let mut l: Vec<Vec<bool>> = Vec::with_capacity(tests.len());
     let mut prior: Vec<Vec<f32>> = Vec::with_capacity(tests.len());
@@ -614,21 +614,14 @@ fn classifier_metrics(
         }
     }
     let mut c = ClassifierMetrics::from_f1(name.to_string(), metrics::f1(&p, &l));
-    let mut aucs = Vec::new();
-    for m in 0..n_m {
-        let s: Vec<f32> = p.iter().map(|r| r[m]).collect();
-        let y: Vec<bool> = l.iter().map(|r| r[m]).collect();
-        let auc = metrics::roc_auc(&s, &y);
-        if let Some(a) = auc {
-            aucs.push(a);
-        }
-        c.auc.insert(ds.members[m].name.clone(), auc);
-    }
-    c.mean_auc = if aucs.is_empty() {
-        0.0
-    } else {
-        aucs.iter().sum::<f64>() / aucs.len() as f64
-    };
+    let aucs = metrics::member_aucs(&p, &l);
+    c.mean_auc = metrics::mean_defined(&aucs);
+    c.auc = ds
+        .members
+        .iter()
+        .map(|m| m.name.clone())
+        .zip(aucs)
+        .collect();
     c.ece = metrics::ece(&p, &l);
     c.pair_acc = metrics::pair_accuracy(&p, &l);
     c.pair_acc_prior = metrics::pair_accuracy(&prior, &l);

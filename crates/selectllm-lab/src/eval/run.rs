@@ -59,14 +59,35 @@ pub fn run(
     Ok(reports)
 }
 
+/// A dataset name as one folder name under `--out`: characters other than letters, digits,
+/// `-`, `_` and `.` become `_`, and a leading `.` too, so no name (`..`, `.`, `../x`, ``) can
+/// leave `--out` or hide its folder.
 fn sanitize(name: &str) -> String {
-    name.chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.' {
+    let s: String = name
+        .chars()
+        .enumerate()
+        .map(|(i, c)| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' || (c == '.' && i > 0) {
                 c
             } else {
                 '_'
             }
         })
-        .collect()
+        .collect();
+    if s.is_empty() { "_".into() } else { s }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::sanitize;
+
+    #[test]
+    fn dataset_names_stay_inside_out() {
+        assert_eq!(sanitize("routerdc-gsm8k"), "routerdc-gsm8k");
+        assert_eq!(sanitize("local-3.v2"), "local-3.v2");
+        assert_eq!(sanitize(".."), "_.");
+        assert_eq!(sanitize("."), "_");
+        assert_eq!(sanitize("../up"), "_._up");
+        assert_eq!(sanitize(""), "_");
+    }
 }

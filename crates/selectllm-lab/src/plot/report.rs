@@ -154,7 +154,7 @@ pub fn write_report_plots(dir: &Path, report: &Report) -> Result<(), DataError> 
             ),
         ));
     }
-    let points = |bins: &[crate::eval::metrics::Bin]| -> Vec<(f64, f64, usize)> {
+    let points = |bins: &[crate::eval::metrics::CalibrationBin]| -> Vec<(f64, f64, usize)> {
         bins.iter()
             .map(|b| (b.confidence, b.accuracy, b.count))
             .collect()

@@ -245,14 +245,14 @@ fn row(name: &str, calls: f64, accuracy: f64) -> crate::eval::Row {
 
 #[test]
 fn report_plots_are_written() {
-    use crate::eval::metrics::{Bin, F1};
+    use crate::eval::metrics::{CalibrationBin, F1};
     let f1 = F1 {
         micro: 0.5,
         macro_: 0.5,
         weighted: 0.5,
     };
     let mut classifier = crate::eval::ClassifierMetrics::from_f1("lexical".into(), f1);
-    classifier.reliability = vec![Bin {
+    classifier.reliability = vec![CalibrationBin {
         confidence: 0.3,
         accuracy: 0.25,
         count: 10,

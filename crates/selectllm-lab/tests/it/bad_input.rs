@@ -95,3 +95,62 @@ fn mmlu_bad_answer_names_line_and_field() {
         .to_string();
     assert!(e.contains("x_test.csv:3") && e.contains("answer"), "{e}");
 }
+
+/// Each bad value of our JSONL gets an error naming the file, the line and the question.
+#[test]
+fn jsonl_values_are_checked_per_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("d.jsonl");
+    let good = jsonl::to_string(&synthetic(3, true));
+    // Line 2 is q0 (every member right: gold "0"), line 3 is q1 (only beta right).
+    let cases: Vec<(String, &str)> = vec![
+        (
+            good.replacen("\"success_rate\":1.0", "\"success_rate\":1.5", 1),
+            "d.jsonl:2: question `q0`: member `alpha`: success_rate 1.5 is outside [0, 1]",
+        ),
+        (
+            good.replacen("\"label\":true", "\"label\":false", 1),
+            "d.jsonl:2: question `q0`: member `alpha`: label false contradicts the majority answer `0` and the gold answer `0`",
+        ),
+        (
+            good.replacen("\"label\":true}", "\"label\":true,\"latency_s\":-1.0}", 1),
+            "d.jsonl:2: question `q0`: member `alpha`: latency_s -1 is not a finite number >= 0",
+        ),
+        (
+            good.replace("\"id\":\"q1\"", "\"id\":\"q0\""),
+            "d.jsonl:3: question `q0`: the id appears twice",
+        ),
+        (
+            good.replacen(
+                "\"text\":\"A fractions question number 1 about fractions things\"",
+                "\"text\":\"  \"",
+                1,
+            ),
+            "d.jsonl:3: question `q1`: the question text is empty",
+        ),
+        (
+            good.replacen("{\"name\":\"beta\"}", "{\"name\":\"alpha\"}", 1),
+            "d.jsonl:1: member `alpha` appears twice in the header",
+        ),
+        (
+            good.replacen(
+                "{\"name\":\"beta\"}",
+                "{\"name\":\"beta\",\"latency_s\":1e999}",
+                1,
+            ),
+            "d.jsonl:1:",
+        ),
+    ];
+    for (text, want) in cases {
+        assert_ne!(text, good, "the case changed nothing: {want}");
+        std::fs::write(&path, &text).unwrap();
+        let e = err_of(&path);
+        assert!(e.contains(want), "expected `{want}` in: {e}");
+    }
+    let mut bytes = good.into_bytes();
+    let at = bytes.iter().rposition(|&b| b == b'q').unwrap();
+    bytes[at] = 0xff;
+    std::fs::write(&path, bytes).unwrap();
+    let e = err_of(&path);
+    assert!(e.contains("d.jsonl:4: invalid UTF-8"), "{e}");
+}

@@ -139,7 +139,7 @@ fn report_has_every_row_and_the_schema() {
         "{}",
         r.markdown()
     );
-    assert!(r.classifier.mean_auc > 0.9);
+    assert!(r.classifier.mean_auc.expect("defined") > 0.9);
     assert!(r.classifier.pair_acc.unwrap() > r.classifier.pair_acc_prior.unwrap());
     assert_eq!(row(&r, "oracle").accuracy, 1.0);
     assert_eq!(row(&r, "all").calls, 3.0);

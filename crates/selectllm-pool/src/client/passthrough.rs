@@ -101,7 +101,8 @@ impl MemberClient {
             match self.send_json(&url, &body).await {
                 Ok(resp) => {
                     return Ok(ChatStream {
-                        inner: sse_events(resp, self.cfg.timeout.as_secs_f64()).boxed(),
+                        inner: sse_events(resp, self.cfg.timeout.as_secs_f64(), self.secrets())
+                            .boxed(),
                         _permit: permit,
                         attempts: attempt,
                         started,
@@ -179,13 +180,6 @@ impl MemberClient {
             status: status.as_u16(),
             body: text,
         });
-        let e = match e {
-            CallError::Status { status, body } => CallError::Status {
-                status,
-                body: body.chars().take(300).collect(),
-            },
-            e => e,
-        };
         Err((e, retry_after))
     }
 
@@ -229,21 +223,25 @@ fn closed() -> CallFailure {
 }
 
 /// The `data:` events of an SSE body as JSON values; ends at `[DONE]`, errors on a cut stream.
+/// A cut stream's error goes through [`super::redact`] with `secrets` (reqwest names the URL).
 fn sse_events(
     resp: reqwest::Response,
     timeout_s: f64,
+    secrets: Vec<String>,
 ) -> impl Stream<Item = Result<Value, CallError>> + Send {
     struct St<S> {
         body: S,
         buf: Vec<u8>,
         finished: bool,
         saw_finish: bool,
+        secrets: Vec<String>,
     }
     let st = St {
         body: resp.bytes_stream(),
         buf: Vec::new(),
         finished: false,
         saw_finish: false,
+        secrets,
     };
     futures_util::stream::unfold(st, move |mut st| async move {
         if st.finished {
@@ -279,7 +277,8 @@ fn sse_events(
                     let err = if e.is_timeout() {
                         CallError::Timeout(timeout_s)
                     } else {
-                        CallError::Transport(format!("stream cut: {e}"))
+                        let cut = CallError::Transport(format!("stream cut: {e}"));
+                        super::redact(&st.secrets, cut)
                     };
                     return Some((Err(err), st));
                 }

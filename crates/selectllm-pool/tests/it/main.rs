@@ -145,3 +145,116 @@ fn key_is_sent_but_never_shown() {
     let e = MemberClient::with_key_lookup(&pool.members[0], |_| None).expect_err("missing key");
     assert!(e.to_string().contains("`FAKE_KEY`"), "{e}");
 }
+
+/// A one-shot HTTP server that answers 401 with `pad` characters and then the request's
+/// Authorization header: the key sits across the cut of the error body.
+fn echo_after_padding(pad: usize) -> (String, std::thread::JoinHandle<()>) {
+    use std::io::{BufRead, BufReader, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let url = format!("http://{}/v1", listener.local_addr().expect("addr"));
+    let h = std::thread::spawn(move || {
+        let (conn, _) = listener.accept().expect("accept");
+        conn.set_read_timeout(Some(std::time::Duration::from_secs(5)))
+            .expect("timeout");
+        let mut reader = BufReader::new(conn.try_clone().expect("clone"));
+        let (mut auth, mut len) = (String::new(), 0usize);
+        loop {
+            let mut line = String::new();
+            if reader.read_line(&mut line).unwrap_or(0) == 0 || line.trim().is_empty() {
+                break;
+            }
+            let lower = line.to_ascii_lowercase();
+            if lower.starts_with("authorization:") {
+                auth = line["authorization:".len()..].trim().to_string();
+            } else if let Some(v) = lower.strip_prefix("content-length:") {
+                len = v.trim().parse().unwrap_or(0);
+            }
+        }
+        let mut body = vec![0u8; len];
+        let _ = std::io::Read::read_exact(&mut reader, &mut body);
+        let text = format!("{}{auth}", "x".repeat(pad));
+        let mut conn = conn;
+        let _ = write!(
+            conn,
+            "HTTP/1.1 401 Unauthorized\r\ncontent-type: text/plain\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{text}",
+            text.len()
+        );
+    });
+    (url, h)
+}
+
+#[test]
+fn key_across_the_body_cut_is_redacted_first() {
+    // "Bearer " is 7 characters: the key starts at 292 and crosses the 300-character cut, so
+    // cutting first would keep "sk-very-" where the whole key can no longer be found.
+    let (url, server) = echo_after_padding(285);
+    let toml = format!(
+        "[[member]]\nname = \"m\"\nbase_url = \"{url}\"\nmodel = \"f\"\nprompt = \"chat-cot\"\napi_key_env = \"FAKE_KEY\"\nretries = 0\n"
+    );
+    let pool = Pool::parse(Path::new("t.toml"), &toml).expect("pool");
+    let c = MemberClient::with_key_lookup(&pool.members[0], |_| Some("sk-very-secret-123".into()))
+        .expect("client");
+    let e = rt()
+        .block_on(c.complete(&chat("Q"), &sampling()))
+        .expect_err("401");
+    server.join().expect("server thread");
+    let CallError::Status { status, body } = &e.error else {
+        panic!("{:?}", e.error)
+    };
+    assert_eq!(*status, 401);
+    assert!(body.ends_with("Bearer <redacte"), "{body}");
+    assert_eq!(body.chars().count(), selectllm_pool::client::BODY_CHARS);
+    assert!(!body.contains("sk-"), "{body}");
+}
+
+#[test]
+fn passthrough_calls_redact_the_same_way() {
+    // The gateway's passthrough paths (`chat`, `chat_stream`) share `complete`'s redaction:
+    // the key is removed before the body is cut.
+    for stream in [false, true] {
+        let (url, server) = echo_after_padding(285);
+        let toml = format!(
+            "[[member]]\nname = \"m\"\nbase_url = \"{url}\"\nmodel = \"f\"\nprompt = \"chat-cot\"\napi_key_env = \"FAKE_KEY\"\nretries = 0\n"
+        );
+        let pool = Pool::parse(Path::new("t.toml"), &toml).expect("pool");
+        let c =
+            MemberClient::with_key_lookup(&pool.members[0], |_| Some("sk-very-secret-123".into()))
+                .expect("client");
+        let request: serde_json::Map<String, serde_json::Value> =
+            serde_json::from_str(r#"{"messages":[{"role":"user","content":"Q"}]}"#).unwrap();
+        let e = rt().block_on(async {
+            if stream {
+                c.chat_stream(&request).await.map(|_| ()).expect_err("401")
+            } else {
+                c.chat(&request).await.map(|_| ()).expect_err("401")
+            }
+        });
+        server.join().expect("server thread");
+        let CallError::Status { status, body } = &e.error else {
+            panic!("{:?}", e.error)
+        };
+        assert_eq!(*status, 401);
+        assert!(body.ends_with("Bearer <redacte"), "stream {stream}: {body}");
+        assert_eq!(body.chars().count(), selectllm_pool::client::BODY_CHARS);
+        assert!(!body.contains("sk-"), "{body}");
+    }
+}
+
+#[test]
+fn refused_connection_fails_fast() {
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        l.local_addr().expect("addr").port()
+    };
+    let toml = format!(
+        "[[member]]\nname = \"m\"\nbase_url = \"http://127.0.0.1:{port}/v1?api_key=sk-in-url-77\"\nmodel = \"f\"\nprompt = \"chat-cot\"\nretries = 5\nbackoff_ms = 2000\n"
+    );
+    let pool = Pool::parse(Path::new("t.toml"), &toml).expect("pool");
+    let c = MemberClient::with_key_lookup(&pool.members[0], |_| None).expect("client");
+    let e = rt()
+        .block_on(c.complete(&chat("Q"), &sampling()))
+        .expect_err("nothing listens");
+    assert!(matches!(e.error, CallError::Refused(_)), "{:?}", e.error);
+    assert_eq!(e.attempts, 1, "a refused connection is not retried");
+    assert!(!e.error.to_string().contains("sk-in-url"), "{}", e.error);
+}

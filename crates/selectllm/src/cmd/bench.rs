@@ -23,12 +23,15 @@ pub enum BenchCmd {
         #[arg(long, default_value_t = 200)]
         n: usize,
     },
-    /// Samples recorded per second by the collector against the in-process fake server.
+    /// Samples recorded per second by the collector against the in-process fake server
+    /// (built with `--features bench`).
+    #[cfg(feature = "bench")]
     Collect(super::collect::BenchArgs),
 }
 
 pub fn run(c: BenchCmd, data: Option<&Path>, out: &mut dyn std::io::Write) -> anyhow::Result<()> {
     match c {
+        #[cfg(feature = "bench")]
         BenchCmd::Collect(a) => super::collect::bench(a, out),
         BenchCmd::Route {
             checkpoint: dir,
@@ -61,7 +64,8 @@ pub fn run(c: BenchCmd, data: Option<&Path>, out: &mut dyn std::io::Write) -> an
                 done += timed.len();
             }
             let per_q = t0.elapsed().as_secs_f64() / done as f64;
-            println!(
+            writeln!(
+                out,
                 "{}",
                 serde_json::json!({
                     "dataset": dataset,
@@ -70,7 +74,7 @@ pub fn run(c: BenchCmd, data: Option<&Path>, out: &mut dyn std::io::Write) -> an
                     "route_us_per_question": per_q * 1e6,
                     "n_timed": done,
                 })
-            );
+            )?;
             Ok(())
         }
     }

@@ -1,13 +1,17 @@
 //! `selectllm collect`: pool x dataset x samples into a resumable SQLite store.
-//! `selectllm bench collect` (hidden): samples recorded per second against the fake server.
+//! `selectllm bench collect` (hidden; feature `bench`): samples recorded per second against the
+//! fake server.
 
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 
+use anyhow::Context;
 use clap::Args;
 
-use selectllm_lab::collect::{self, CollectSettings, bench, source};
+use selectllm_lab::collect::{self, CollectSettings, source};
 use selectllm_pool::{Pool, PromptStyle, Sampling};
+
+use super::values;
 
 #[derive(Debug, Args)]
 pub struct CollectArgs {
@@ -22,14 +26,15 @@ pub struct CollectArgs {
     #[arg(long)]
     pub db: PathBuf,
     /// Samples per (question, member).
-    #[arg(long, default_value_t = 10)]
+    #[arg(long, default_value_t = 10, value_parser = values::count_u32::<1, 1000>)]
     pub samples: u32,
-    #[arg(long, default_value_t = 0.7)]
+    /// Sampling temperature, in [0, 2].
+    #[arg(long, default_value_t = 0.7, value_parser = values::non_negative)]
     pub temperature: f64,
-    #[arg(long, default_value_t = 1.0)]
+    #[arg(long, default_value_t = 1.0, value_parser = values::probability)]
     pub top_p: f64,
     /// Max new tokens per response.
-    #[arg(long, default_value_t = 750)]
+    #[arg(long, default_value_t = 750, value_parser = values::count_u32::<1, 1_000_000>)]
     pub max_tokens: u32,
     /// Sent as `seed + sample index` when set.
     #[arg(long)]
@@ -41,7 +46,7 @@ pub struct CollectArgs {
     #[arg(long)]
     pub shuffle: Option<u64>,
     /// Only the first N questions.
-    #[arg(long)]
+    #[arg(long, value_parser = values::count::<1, { usize::MAX }>)]
     pub limit: Option<usize>,
     /// Only these members (comma-separated).
     #[arg(long, value_delimiter = ',')]
@@ -54,7 +59,7 @@ pub struct CollectArgs {
 pub fn run(args: CollectArgs, data: Option<&Path>, out: &mut dyn Write) -> anyhow::Result<()> {
     let mut pool = Pool::load(&args.pool)?;
     if let Some(ms) = &args.members {
-        pool = pool.select(ms)?;
+        pool = pool.select(ms).context("--members")?;
     }
     let questions = source::select(source::load(&args.dataset, data)?, args.shuffle, args.limit);
     let settings = CollectSettings {
@@ -89,6 +94,13 @@ pub fn run(args: CollectArgs, data: Option<&Path>, out: &mut dyn Write) -> anyho
     }
     write!(out, "{}", s.table())?;
     let errors: usize = s.members.iter().map(|m| m.errors).sum();
+    let ok: usize = s.members.iter().map(|m| m.ok).sum();
+    if !args.dry_run && ok == 0 && errors > 0 {
+        anyhow::bail!(
+            "every call failed ({errors} of them; see the warnings above and the `error` column of {})",
+            args.db.display()
+        );
+    }
     if errors > 0 {
         writeln!(
             out,
@@ -98,6 +110,7 @@ pub fn run(args: CollectArgs, data: Option<&Path>, out: &mut dyn Write) -> anyho
     Ok(())
 }
 
+#[cfg(feature = "bench")]
 #[derive(Debug, Args)]
 pub struct BenchArgs {
     #[arg(long, default_value_t = 2000)]
@@ -111,7 +124,9 @@ pub struct BenchArgs {
     pub concurrency: usize,
 }
 
+#[cfg(feature = "bench")]
 pub fn bench(args: BenchArgs, out: &mut dyn Write) -> anyhow::Result<()> {
+    use selectllm_lab::collect::bench;
     let r = bench::run(&bench::BenchSettings {
         questions: args.questions,
         members: args.members,

@@ -62,7 +62,7 @@ pub fn run(args: ConfigArgs, out: &mut dyn Write) -> anyhow::Result<()> {
                     m.timeout.as_secs_f64(),
                     m.retries,
                     m.api_key_env.as_deref().unwrap_or("-"),
-                    m.base_url
+                    m.display_url()
                 )?;
             }
             Ok(())

@@ -2,10 +2,9 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::Context;
 use clap::Args;
 
-use selectllm_core::policy::Policy;
+use selectllm_core::policy::Budget;
 use selectllm_core::vote::VoteMode;
 use selectllm_lab::data::registry::DEFAULT_DATASETS;
 use selectllm_lab::data::resolve_data_dir;
@@ -16,6 +15,7 @@ use selectllm_lab::train::{Pretrained, Trainer};
 use super::labels::LoadArgs;
 use super::progress::spinner;
 use super::train::{ClassifierArgs, trainer_for};
+use super::values::{self, MemberSeconds};
 
 #[derive(Debug, Args)]
 pub struct EvalArgs {
@@ -33,51 +33,40 @@ pub struct EvalArgs {
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
     /// Folds for datasets without a training split.
-    #[arg(long, default_value_t = 5)]
+    #[arg(long, default_value_t = 5, value_parser = values::count::<2, 100>)]
     pub folds: usize,
     /// Vote unit: per-member (its majority answer) or pooled (every sample).
     #[arg(long, default_value = "per-member")]
     pub vote: VoteMode,
     /// Largest subset size s for the fixed, random and policy rows.
-    #[arg(long, default_value_t = 5)]
+    #[arg(long, default_value_t = 5, value_parser = values::count::<1, 1000>)]
     pub max_s: usize,
     #[command(flatten)]
     pub load: LoadArgs,
     /// Confidence threshold of the `threshold` policy row.
-    #[arg(long, default_value_t = 0.5)]
-    pub tau: f32,
+    #[arg(long, default_value_t = 0.5, value_parser = values::probability)]
+    pub tau: f64,
     /// Budget of the `budget` policy row, e.g. `calls=3` or `latency=2.5,cost=0.01`.
-    #[arg(long, default_value = "calls=3")]
-    pub budget: String,
+    #[arg(long, default_value = "calls=3", value_parser = values::budget)]
+    pub budget: Budget,
     /// Seconds per call of a member, NAME=SECONDS (repeatable); overrides the data.
     #[arg(long = "latency", value_name = "NAME=SECONDS")]
-    pub latency: Vec<String>,
+    pub latency: Vec<MemberSeconds>,
     /// Seconds per call for members whose latency the data does not give.
-    #[arg(long, default_value_t = 1.0)]
+    #[arg(long, default_value_t = 1.0, value_parser = values::non_negative)]
     pub default_latency: f64,
     /// Random subsets averaged per size.
-    #[arg(long, default_value_t = 100)]
+    #[arg(long, default_value_t = 100, value_parser = values::count::<1, 100_000>)]
     pub random_seeds: usize,
 }
 
 pub fn run(a: EvalArgs, data: Option<&Path>) -> anyhow::Result<()> {
     let data_dir = resolve_data_dir(data)?;
-    let budget = match Policy::parse(&format!("budget:{}", a.budget)).map_err(anyhow::Error::msg)? {
-        Policy::Budget(b) => b,
-        _ => unreachable!("budget: always parses to a budget"),
-    };
-    let mut latency = std::collections::HashMap::new();
-    for kv in &a.latency {
-        let (k, v) = kv
-            .split_once('=')
-            .with_context(|| format!("--latency `{kv}`: expected NAME=SECONDS"))?;
-        let v: f64 = v
-            .parse()
-            .ok()
-            .filter(|v: &f64| v.is_finite() && *v >= 0.0)
-            .with_context(|| format!("--latency `{kv}`: `{v}` is not a number of seconds"))?;
-        latency.insert(k.to_string(), v);
-    }
+    let latency = a
+        .latency
+        .iter()
+        .map(|l| (l.member.clone(), l.seconds))
+        .collect();
     let datasets = if a.datasets.is_empty() {
         DEFAULT_DATASETS.iter().map(|s| s.to_string()).collect()
     } else {
@@ -87,15 +76,15 @@ pub fn run(a: EvalArgs, data: Option<&Path>) -> anyhow::Result<()> {
         datasets,
         data_dir,
         out: a.out,
-        load: a.load.options()?,
+        load: a.load.options(),
         eval: EvalConfig {
             seed: a.seed,
             folds: a.folds,
             vote: a.vote,
             max_s: a.max_s,
             random_seeds: a.random_seeds,
-            threshold_tau: a.tau,
-            budget,
+            threshold_tau: a.tau as f32,
+            budget: a.budget,
             default_latency: a.default_latency,
             latency,
             ..EvalConfig::default()

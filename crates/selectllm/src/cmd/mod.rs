@@ -11,6 +11,7 @@ mod progress;
 mod route;
 mod serve;
 mod train;
+mod values;
 
 use std::path::PathBuf;
 
@@ -81,10 +82,43 @@ pub fn init_logging(verbose: u8) {
     };
     let filter = tracing_subscriber::EnvFilter::try_from_env("SELECTLLM_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
+    // Colour codes only for a terminal: redirected stderr stays plain text.
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
+}
+
+/// A usage error of clap's on one line (`error: invalid value 'NaN' for '--lr <LR>': ...`):
+/// its message and the missing arguments or tips clap lists, without the usage and help hints.
+pub fn usage_error_line(e: &clap::Error) -> String {
+    let text = e.render().to_string();
+    text.lines()
+        .map(str::trim)
+        .take_while(|l| !l.starts_with("Usage:") && !l.starts_with("For more information"))
+        .filter(|l| !l.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// An error and its causes on one line, `outer: cause: ...`, leaving out a cause whose text
+/// the line already holds (many errors print their source in their own message too, which
+/// would otherwise say "No such file or directory (os error 2)" twice).
+pub fn one_line(e: &anyhow::Error) -> String {
+    let mut line = String::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        let text = text.trim();
+        if text.is_empty() || line.contains(text) {
+            continue;
+        }
+        if !line.is_empty() {
+            line.push_str(": ");
+        }
+        line.push_str(text);
+    }
+    line.replace('\n', " ")
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {

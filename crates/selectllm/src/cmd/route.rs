@@ -1,6 +1,7 @@
 //! `selectllm route`: one question through a checkpoint and a policy.
 
-use std::path::PathBuf;
+use std::io::Read;
+use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use clap::Args;
@@ -8,47 +9,66 @@ use clap::Args;
 use selectllm_core::policy::{Policy, PoolInfo, confidence_order};
 use selectllm_infer::{LoadOptions, load_checkpoint};
 
+use super::values::{self, MemberSeconds};
+
 #[derive(Debug, Args)]
 pub struct RouteArgs {
-    /// The question text.
-    pub question: String,
+    /// The question text; `-` reads it from stdin, `@PATH` from a file.
+    #[arg(required_unless_present = "file", conflicts_with = "file")]
+    pub question: Option<String>,
+    /// Read the question from this file.
+    #[arg(long, value_name = "PATH")]
+    pub file: Option<PathBuf>,
     /// Checkpoint folder written by `selectllm train`.
     #[arg(long)]
     pub checkpoint: PathBuf,
     /// Selection policy: maxconf:S, labelledmaxconf:S, weightedmaxconf:S, threshold:TAU, budget:calls=N,latency=SEC,cost=USD.
-    #[arg(long, default_value = "weightedmaxconf:3")]
-    pub policy: String,
+    #[arg(long, default_value = "weightedmaxconf:3", value_parser = values::policy)]
+    pub policy: Policy,
     /// Seconds per call of a member, NAME=SECONDS (repeatable; default 1 s each).
     #[arg(long = "latency", value_name = "NAME=SECONDS")]
-    pub latency: Vec<String>,
+    pub latency: Vec<MemberSeconds>,
     /// Print JSON instead of a table.
     #[arg(long)]
     pub json: bool,
 }
 
-pub fn run(a: RouteArgs) -> anyhow::Result<()> {
-    let policy = Policy::parse(&a.policy).map_err(anyhow::Error::msg)?;
-    let clf = load_checkpoint(&a.checkpoint, &LoadOptions::default())?.classifier;
-    if a.question.trim().is_empty() {
-        anyhow::bail!("the question is empty");
+/// The question: the argument, stdin for `-`, or the file of `@PATH` or `--file`.
+fn question(a: &RouteArgs) -> anyhow::Result<String> {
+    let read = |p: &Path| {
+        std::fs::read_to_string(p).with_context(|| format!("question file {}", p.display()))
+    };
+    let (text, from) = match (&a.file, a.question.as_deref()) {
+        (Some(p), _) => (read(p)?, p.display().to_string()),
+        (None, Some("-")) => {
+            let mut s = String::new();
+            std::io::stdin()
+                .read_to_string(&mut s)
+                .context("reading the question from stdin")?;
+            (s, "stdin".into())
+        }
+        (None, Some(q)) => match q.strip_prefix('@') {
+            Some(p) => (read(Path::new(p))?, p.to_string()),
+            None => (q.to_string(), "the argument".into()),
+        },
+        (None, None) => anyhow::bail!("no question: give it as an argument, `-` or --file"),
+    };
+    if text.trim().is_empty() {
+        anyhow::bail!("the question (from {from}) is empty");
     }
+    Ok(text)
+}
+
+pub fn run(a: RouteArgs) -> anyhow::Result<()> {
+    let text = question(&a)?;
+    let policy = a.policy;
+    let clf = load_checkpoint(&a.checkpoint, &LoadOptions::default())?.classifier;
     let members = clf.members().to_vec();
     let mut pool = PoolInfo::uniform(members.len());
-    for kv in &a.latency {
-        let (k, v) = kv
-            .split_once('=')
-            .with_context(|| format!("--latency `{kv}`: expected NAME=SECONDS"))?;
-        let i = members.iter().position(|m| m == k).with_context(|| {
-            format!(
-                "--latency: unknown member `{k}` (checkpoint members: {})",
-                members.join(", ")
-            )
-        })?;
-        pool.latency[i] = v
-            .parse()
-            .with_context(|| format!("--latency `{kv}`: `{v}` is not a number"))?;
+    for (i, seconds) in values::member_latencies(&a.latency, &members)? {
+        pool.latency[i] = seconds;
     }
-    let conf = clf.predict(&a.question)?;
+    let conf = clf.predict(&text)?;
     let sel = policy.select(&conf, &pool);
     if a.json {
         let out = serde_json::json!({

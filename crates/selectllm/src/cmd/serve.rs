@@ -11,6 +11,8 @@ use anyhow::Context;
 use clap::Args;
 use selectllm_gateway::{Config, Gateway, http};
 
+use super::values;
+
 #[derive(Debug, Args)]
 pub struct ServeArgs {
     /// The gateway file (see examples/gateway.toml).
@@ -62,8 +64,8 @@ pub struct FakeServerArgs {
     #[arg(long)]
     pub reply: Option<String>,
     /// Pause before each streamed chunk, milliseconds.
-    #[arg(long, default_value_t = 0)]
-    pub chunk_delay_ms: u64,
+    #[arg(long, default_value_t = 0, value_parser = values::count::<0, 600_000>)]
+    pub chunk_delay_ms: usize,
 }
 
 /// Starts the fake server, prints its base URL on stdout, serves until killed.
@@ -71,7 +73,7 @@ pub fn fake_server(a: FakeServerArgs) -> anyhow::Result<()> {
     use selectllm_pool::fake::{FakeOptions, FakeServer};
     let server = FakeServer::with_options(FakeOptions {
         reply: a.reply,
-        chunk_delay: std::time::Duration::from_millis(a.chunk_delay_ms),
+        chunk_delay: std::time::Duration::from_millis(a.chunk_delay_ms as u64),
         ..FakeOptions::default()
     })?;
     println!("{}", server.base_url());

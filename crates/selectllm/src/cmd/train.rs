@@ -17,6 +17,7 @@ use selectllm_neural::{LrSchedule, NeuralMode, NeuralTrainConfig};
 
 use super::labels::LoadArgs;
 use super::progress::spinner;
+use super::values;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum ClassifierKind {
@@ -36,7 +37,8 @@ pub struct ClassifierArgs {
     #[arg(long, value_enum, default_value = "auto")]
     pub classifier: ClassifierKind,
     /// Encoder folder (config.json, model.safetensors, tokenizer.json) for the MiniLM classifiers
-    /// (default: $SELECTLLM_ENCODER, else ../shared/models/all-MiniLM-L6-v2 when present).
+    /// (default: $SELECTLLM_ENCODER, else models/all-MiniLM-L6-v2 beside the data folder or in
+    /// the user cache folder, when present).
     #[arg(long, value_name = "DIR")]
     pub encoder: Option<PathBuf>,
     /// Folder of the on-disk embedding cache (default: the user cache folder).
@@ -48,32 +50,33 @@ pub struct ClassifierArgs {
     /// Folds of the cross-validation on the training questions that checks the learned member
     /// order beats the constant one (members by training accuracy); when it cannot show it,
     /// policies rank by the constant order. 0 skips the check.
-    #[arg(long, default_value_t = 3)]
+    #[arg(long, default_value_t = 3, value_parser = values::folds_or_off)]
     pub order_check_folds: usize,
     /// Hidden units of the head, 0 = linear [default: lexical 0, MiniLM 256].
-    #[arg(long)]
+    /// (At most 512: the lexical head holds 2^18 x HIDDEN weights, three times over in training.)
+    #[arg(long, value_parser = values::count::<0, 512>)]
     pub hidden: Option<usize>,
     /// Train on 0/1 labels instead of success rates (soft targets; lexical classifier).
     #[arg(long)]
     pub hard_targets: bool,
     /// Linear heads averaged over this many seeded train/validation re-splits (1 = no bagging;
     /// lexical classifier).
-    #[arg(long, default_value_t = LexicalTrainConfig::default().bag)]
+    #[arg(long, default_value_t = LexicalTrainConfig::default().bag, value_parser = values::count::<1, 100>)]
     pub bag: usize,
     /// AdamW learning rate of the head [default: lexical 0.02, MiniLM 1e-3, paper preset 1e-6].
-    #[arg(long)]
+    #[arg(long, value_parser = values::positive)]
     pub lr: Option<f64>,
     /// AdamW decoupled weight decay [default: lexical 1e-4, MiniLM 0.01].
-    #[arg(long)]
+    #[arg(long, value_parser = values::non_negative)]
     pub weight_decay: Option<f64>,
     #[command(flatten)]
     pub neural: NeuralArgs,
     /// Character n-gram orders of the lexical features, LO-HI (0-0 disables them).
-    #[arg(long, default_value = "2-4")]
-    pub char_ngrams: String,
+    #[arg(long, default_value = "2-4", value_parser = values::ngram_range)]
+    pub char_ngrams: (usize, usize),
     /// Word n-gram orders of the lexical features, LO-HI.
-    #[arg(long, default_value = "1-2")]
-    pub word_ngrams: String,
+    #[arg(long, default_value = "1-2", value_parser = values::ngram_range)]
+    pub word_ngrams: (usize, usize),
 }
 
 /// The help heading of the MiniLM settings.
@@ -89,22 +92,22 @@ pub struct NeuralArgs {
     #[arg(long, value_enum, default_value = "cpu", help_heading = H)]
     pub preset: Preset,
     /// Maximum epochs (early stopping on validation loss may end sooner).
-    #[arg(long, help_heading = H)]
+    #[arg(long, help_heading = H, value_parser = values::count::<1, 100_000>)]
     pub epochs: Option<usize>,
     /// Questions per micro-batch.
-    #[arg(long, help_heading = H)]
+    #[arg(long, help_heading = H, value_parser = values::count::<1, 4096>)]
     pub batch: Option<usize>,
     /// Micro-batches per optimizer step (effective batch = batch x grad-accum).
-    #[arg(long, help_heading = H)]
+    #[arg(long, help_heading = H, value_parser = values::count::<1, 4096>)]
     pub grad_accum: Option<usize>,
     /// Tokens per question; longer questions are truncated (the paper: 128).
-    #[arg(long, help_heading = H)]
+    #[arg(long, help_heading = H, value_parser = values::count::<1, 512>)]
     pub max_len: Option<usize>,
     /// Learning rate of the encoder when fine-tuning.
-    #[arg(long, help_heading = H)]
+    #[arg(long, help_heading = H, value_parser = values::positive)]
     pub encoder_lr: Option<f64>,
     /// Fine-tune only this many of the top encoder layers (the rest stay frozen).
-    #[arg(long, help_heading = H)]
+    #[arg(long, help_heading = H, value_parser = values::count::<0, 1000>)]
     pub finetune_layers: Option<usize>,
     /// Learning-rate schedule over the run: constant or linear (decay to 0).
     #[arg(long, value_parser = str::parse::<LrSchedule>, help_heading = H)]
@@ -121,7 +124,7 @@ pub struct NeuralArgs {
     #[arg(long, help_heading = H)]
     pub group_by_length: Option<bool>,
     /// Nearest-neighbour evidence from this many similar training questions (0 = off).
-    #[arg(long, help_heading = H)]
+    #[arg(long, help_heading = H, value_parser = values::count::<0, 10_000>)]
     pub knn: Option<usize>,
     /// Let the members' prior order depend on question difficulty (the kNN neighbours' mean
     /// correctness) when 5-fold cross-validation on the training questions finds a gain of at
@@ -136,27 +139,11 @@ pub enum Preset {
     Paper,
 }
 
-fn range(flag: &str, v: &str) -> anyhow::Result<(usize, usize)> {
-    let (a, b) = v
-        .split_once('-')
-        .ok_or_else(|| anyhow::anyhow!("--{flag} `{v}`: expected LO-HI, e.g. 2-4"))?;
-    let (a, b): (usize, usize) = (
-        a.parse()
-            .map_err(|_| anyhow::anyhow!("--{flag} `{v}`: `{a}` is not a number"))?,
-        b.parse()
-            .map_err(|_| anyhow::anyhow!("--{flag} `{v}`: `{b}` is not a number"))?,
-    );
-    if a > b || b > 8 {
-        anyhow::bail!("--{flag} `{v}`: need LO <= HI <= 8");
-    }
-    Ok((a, b))
-}
-
 pub fn lexical_config(a: &ClassifierArgs) -> anyhow::Result<LexicalTrainConfig> {
     let mut c = LexicalTrainConfig::default();
     c.features.hidden = a.hidden.unwrap_or(c.features.hidden);
-    c.features.char_ngrams = range("char-ngrams", &a.char_ngrams)?;
-    c.features.word_ngrams = range("word-ngrams", &a.word_ngrams)?;
+    c.features.char_ngrams = a.char_ngrams;
+    c.features.word_ngrams = a.word_ngrams;
     c.soft_targets = !a.hard_targets;
     c.bag = a.bag;
     c.lr = a.lr.map_or(c.lr, |v| v as f32);
@@ -171,7 +158,7 @@ pub fn resolve_kind(a: &ClassifierArgs) -> ClassifierKind {
             Some(d) if d.join("config.json").is_file() => ClassifierKind::Minilm,
             _ => {
                 eprintln!(
-                    "notice: no MiniLM encoder folder found (--encoder, $SELECTLLM_ENCODER, ../shared/models/all-MiniLM-L6-v2): using the lexical classifier"
+                    "notice: no MiniLM encoder folder found (--encoder, $SELECTLLM_ENCODER, models/all-MiniLM-L6-v2 beside the data folder or in the cache): using the lexical classifier"
                 );
                 ClassifierKind::Lexical
             }
@@ -273,7 +260,7 @@ pub struct TrainArgs {
 
 pub fn run(a: TrainArgs, data: Option<&Path>) -> anyhow::Result<()> {
     let data_dir = resolve_data_dir(data)?;
-    let ds = registry::load(&a.dataset, &data_dir, &a.load.options()?)?;
+    let ds = registry::load(&a.dataset, &data_dir, &a.load.options())?;
     let cfg = EvalConfig {
         seed: a.seed,
         ..EvalConfig::default()
@@ -341,12 +328,12 @@ pub fn run(a: TrainArgs, data: Option<&Path>) -> anyhow::Result<()> {
         });
         clf.save(&a.out, &manifest)?;
         println!(
-            "wrote {} ({} checkpoint, {} members, {} training questions, validation mean ROC-AUC {:.3})",
+            "wrote {} ({} checkpoint, {} members, {} training questions, validation mean ROC-AUC {})",
             a.out.display(),
             mode.kind(),
             members.len(),
             train.len(),
-            val_auc
+            auc_text(val_auc)
         );
         return Ok(());
     }
@@ -369,13 +356,21 @@ pub fn run(a: TrainArgs, data: Option<&Path>) -> anyhow::Result<()> {
     });
     save_lexical(&a.out, &model, &manifest)?;
     println!(
-        "wrote {} ({} members, {} training questions, validation mean ROC-AUC {:.3}, {:.1} epochs, {} steps)",
+        "wrote {} ({} members, {} training questions, validation mean ROC-AUC {}, {:.1} epochs, {} steps)",
         a.out.display(),
         members.len(),
         train.len(),
-        val_auc,
+        auc_text(val_auc),
         report.best_epochs,
         report.steps
     );
     Ok(())
+}
+
+/// A mean ROC-AUC for people: three decimals, or n/a when no member's is defined.
+fn auc_text(auc: Option<f64>) -> String {
+    auc.map_or(
+        "n/a (every member always right or always wrong)".into(),
+        |v| format!("{v:.3}"),
+    )
 }

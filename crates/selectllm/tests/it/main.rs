@@ -125,7 +125,7 @@ fn bad_inputs_exit_2_with_a_clear_message() {
             "a=fast",
         ],
         d,
-        "--latency `a=fast`",
+        "for '--latency <NAME=SECONDS>': `a=fast`: `fast` is not a number",
     );
 }
 
@@ -200,3 +200,5 @@ fn train_route_and_eval_with_a_checkpoint() {
     );
     assert!(out_dir.join("routerdc-gsm8k/report.json").is_file());
 }
+
+mod hostile;

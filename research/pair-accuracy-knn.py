@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Is relative competence learnable on RouterDC? (issue 3, pair-accuracy target)
+"""Is relative competence learnable on RouterDC? (pair-accuracy target)
 
 Compares the constant prior (each member's training label rate) with nearest-neighbour local
 rates over all-MiniLM-L6-v2 embeddings: P_j(q) = (sum over the k nearest training questions of
@@ -10,7 +10,7 @@ then the test pair accuracy of both and their paired-bootstrap difference (95% i
 Reads the embeddings from selectllm's embedding cache (fill it first, e.g. with
 `selectllm eval --dataset routerdc-gsm8k --classifier minilm`), so both sides use the same
 vectors. Needs numpy.
-usage: scripts/pair-accuracy-knn.py [CACHE_FILE ...]   (default: ~/.cache/selectllm/embeddings/emb-*.bin)
+usage: research/pair-accuracy-knn.py [CACHE_FILE ...]   (default: ~/.cache/selectllm/embeddings/emb-*.bin)
 env:   SELECTLLM_DATA (default ../shared/data)
 """
 import glob, hashlib, json, os, struct, sys

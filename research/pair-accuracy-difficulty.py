@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Does the members' order depend on question difficulty on RouterDC? (issue 3, pair accuracy)
+"""Does the members' order depend on question difficulty on RouterDC? (pair accuracy)
 
 A study of the difficulty-conditional prior that `selectllm-neural` uses (`relative.rs`,
 `Conditional`), written independently of the Rust code, on the same embeddings:
@@ -12,8 +12,8 @@ A study of the difficulty-conditional prior that `selectllm-neural` uses (`relat
    gate). Six seeded 90% subsets of the training file; test pair accuracy against the constant
    prior with a paired bootstrap (1,000 resamples) of the difference.
 
-Reads the embeddings from selectllm's embedding cache (see scripts/pair-accuracy-knn.py).
-usage: scripts/pair-accuracy-difficulty.py [CACHE_FILE ...]   Needs numpy.
+Reads the embeddings from selectllm's embedding cache (see research/pair-accuracy-knn.py).
+usage: research/pair-accuracy-difficulty.py [CACHE_FILE ...]   Needs numpy.
 """
 import importlib.util, os, sys
 import numpy as np
