@@ -168,17 +168,7 @@ impl MemberClient {
                     c.cost = self.cfg.cost(c.prompt_tokens, c.completion_tokens);
                     return Ok(c);
                 }
-                Err(e) => {
-                    let e = self.redact(e);
-                    if !e.retryable() || attempt > self.cfg.retries {
-                        return Err(CallFailure {
-                            error: e,
-                            attempts: attempt,
-                        });
-                    }
-                    tracing::debug!(member = %self.cfg.name, attempt, error = %e, "retrying");
-                    tokio::time::sleep(self.backoff(attempt, retry_after)).await;
-                }
+                Err(e) => self.retry_or_fail(e, attempt, retry_after).await?,
             }
         }
     }

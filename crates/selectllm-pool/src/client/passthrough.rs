@@ -118,7 +118,7 @@ impl MemberClient {
     }
 
     /// Redacts `e`; sleeps the backoff when it may be retried, else returns the failure.
-    async fn retry_or_fail(
+    pub(super) async fn retry_or_fail(
         &self,
         e: CallError,
         attempt: u32,
