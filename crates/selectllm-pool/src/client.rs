@@ -229,13 +229,7 @@ impl MemberClient {
         };
         let status = resp.status();
         if !status.is_success() {
-            let retry_after = resp
-                .headers()
-                .get(reqwest::header::RETRY_AFTER)
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.trim().parse::<f64>().ok())
-                .filter(|v| v.is_finite() && *v >= 0.0)
-                .map(|v| Duration::from_secs_f64(v.min(60.0)));
+            let retry_after = retry_after(resp.headers());
             // Kept whole here: `redact` removes the key before the body is cut.
             let body = resp.text().await.unwrap_or_default();
             let e = CallError::Status {
@@ -406,4 +400,14 @@ fn redact(secrets: &[String], e: CallError) -> CallError {
         CallError::Malformed(s) => CallError::Malformed(r(s)),
         t => t,
     }
+}
+
+/// A server's `Retry-After` in seconds (finite, non-negative, at most 60 s).
+fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
+    headers
+        .get(reqwest::header::RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<f64>().ok())
+        .filter(|v| v.is_finite() && *v >= 0.0)
+        .map(|v| Duration::from_secs_f64(v.min(60.0)))
 }

@@ -168,13 +168,7 @@ impl MemberClient {
         if status.is_success() {
             return Ok(resp);
         }
-        let retry_after = resp
-            .headers()
-            .get(reqwest::header::RETRY_AFTER)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.trim().parse::<f64>().ok())
-            .filter(|v| v.is_finite() && *v >= 0.0)
-            .map(|v| Duration::from_secs_f64(v.min(60.0)));
+        let retry_after = super::retry_after(resp.headers());
         let text = resp.text().await.unwrap_or_default();
         let e = self.redact(CallError::Status {
             status: status.as_u16(),
