@@ -31,6 +31,15 @@ pub enum Task {
 }
 
 impl Task {
+    /// How many answer options a question of this task has (for the log-odds prior of
+    /// weighted votes): four for MMLU-style multiple choice, `None` for open answers.
+    pub fn options(self) -> Option<usize> {
+        match self {
+            Task::Mmlu => Some(4),
+            _ => None,
+        }
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Task::Gsm8k => "gsm8k",

@@ -12,7 +12,9 @@
 //!
 //! [router]
 //! checkpoint = "../checkpoints/local-3-gsm8k"  # required; relative to this file
-//! policy = "weightedmaxconf:3"     # default weightedmaxconf:3
+//! policy = "weightedmaxconf:3"     # what `selectllm/auto` runs: a policy or a plan
+//!                                  # (`early:weightedmaxconf:3`, `cascade:a=2,k=2,max=3`, ...)
+//! cascade = "cascade:a=2,k=2,max=3" # what `selectllm/cascade` runs (default shown)
 //! task = "gsm8k"                   # gsm8k | mmlu | generic | regex:<pattern>; default generic
 //! request_timeout_s = 300          # default 300: deadline of one fan-out
 //! batch_max = 32                   # classifier batch size, default 32
@@ -26,9 +28,13 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use selectllm_core::{Answer, Policy, Task};
+use selectllm_core::plan::{Plan, PlanKind};
+use selectllm_core::{Answer, Task};
 use selectllm_pool::{MemberConfig, PoolError, RawMember, validate_members};
 use serde::Deserialize;
+
+/// What `selectllm/cascade` runs unless `router.cascade` says otherwise.
+pub const DEFAULT_CASCADE: &str = "cascade:a=2,k=2,max=3";
 
 /// A bad gateway file: which file, which field, what is wrong.
 #[derive(Debug, thiserror::Error)]
@@ -76,6 +82,7 @@ struct RawServer {
 struct RawRouter {
     checkpoint: String,
     policy: Option<String>,
+    cascade: Option<String>,
     task: Option<String>,
     request_timeout_s: Option<f64>,
     batch_max: Option<i64>,
@@ -101,6 +108,14 @@ impl AnswerTask {
                 .map(AnswerTask::Regex)
                 .map_err(|e| format!("bad regex `{p}`: {e}")),
             None => s.parse().map(AnswerTask::Builtin),
+        }
+    }
+
+    /// How many answer options a question has (`None`: open answers).
+    pub fn options(&self) -> Option<usize> {
+        match self {
+            AnswerTask::Builtin(t) => t.options(),
+            AnswerTask::Regex(_) => None,
         }
     }
 
@@ -143,7 +158,10 @@ pub struct ServerConfig {
 pub struct RouterConfig {
     /// Absolute, or relative to the working directory (resolved against the file's folder).
     pub checkpoint: PathBuf,
-    pub policy: Policy,
+    /// What `selectllm/auto` runs (a bare policy is `parallel:<policy>`).
+    pub plan: Plan,
+    /// What `selectllm/cascade` runs.
+    pub cascade: Plan,
     pub task: AnswerTask,
     pub request_timeout: Duration,
     pub batch_max: usize,
@@ -245,12 +263,21 @@ impl Config {
             .map(|d| d.join(&r.checkpoint))
             .unwrap_or_else(|| PathBuf::from(&r.checkpoint));
         let policy_s = r.policy.as_deref().unwrap_or("weightedmaxconf:3");
-        let policy = Policy::parse(policy_s).map_err(|e| err("router.policy", e))?;
+        let plan = Plan::parse_or_policy(policy_s).map_err(|e| err("router.policy", e))?;
+        let cascade_s = r.cascade.as_deref().unwrap_or(DEFAULT_CASCADE);
+        let cascade: Plan = cascade_s.parse().map_err(|e| err("router.cascade", e))?;
+        if !matches!(cascade.kind, PlanKind::Cascade(_)) {
+            return Err(err(
+                "router.cascade",
+                format!("`{cascade_s}` is not a cascade (cascade:a=N,k=N,max=N[,tau=P])"),
+            ));
+        }
         let task = AnswerTask::parse(r.task.as_deref().unwrap_or("generic"))
             .map_err(|e| err("router.task", e))?;
         let router = RouterConfig {
             checkpoint,
-            policy,
+            plan,
+            cascade,
             task,
             request_timeout: secs(
                 "router.request_timeout_s",
@@ -353,7 +380,8 @@ prompt = "chat-cot"
     fn defaults_and_relative_checkpoint() {
         let c = parse(OK).expect("valid");
         assert_eq!(c.router.checkpoint, Path::new("dir/ckpt"));
-        assert_eq!(c.router.policy.to_string(), "weightedmaxconf:3");
+        assert_eq!(c.router.plan.short_name(), "weightedmaxconf:3");
+        assert_eq!(c.router.cascade.to_string(), DEFAULT_CASCADE);
         assert_eq!(c.server.max_in_flight, 512);
         let a = c.router.task.extract("ANSWER: x then ANSWER: yes");
         assert_eq!(a.map(|a| a.0), Some("yes".to_string()));
@@ -372,6 +400,14 @@ prompt = "chat-cot"
                 "router.policy",
             ),
             (OK.replace("regex:ANSWER", "regex:(ANSWER"), "router.task"),
+            (
+                OK.replace("[router]", "[router]\ncascade = \"early:maxconf:3\""),
+                "router.cascade",
+            ),
+            (
+                OK.replace("[router]", "[router]\npolicy = \"cascade:a=3,max=2\""),
+                "router.policy",
+            ),
             (
                 OK.replace("[router]", "[router]\nbatch_max = 0"),
                 "router.batch_max",

@@ -5,6 +5,8 @@
 //! - [`config`]: the gateway file (`[server]`, `[router]`, the pool's `[[member]]` tables), validated once.
 //! - [`wire`]: OpenAI server-side request/response types and the `selectllm` explanation.
 //! - [`pipeline`]: one request end to end, free of HTTP types ([`Gateway::handle`]).
+//! - `execute`: the live driver of an execution plan (calls, answers as they arrive,
+//!   cancellation); `call`: one member call with its breaker and metrics.
 //! - `stream`: streamed answers (pass-through of one member, or the voted winner replayed).
 //! - [`breaker`]: a circuit breaker per member.
 //! - [`metrics`]: Prometheus text.
@@ -16,8 +18,10 @@
 //! async runtime's threads.
 
 pub mod breaker;
+mod call;
 pub mod config;
 pub mod error;
+mod execute;
 pub mod http;
 pub mod metrics;
 pub mod pipeline;

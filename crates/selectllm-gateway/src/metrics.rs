@@ -41,6 +41,12 @@ impl Histogram {
         self.count.fetch_add(1, Ordering::Relaxed);
     }
 
+    /// Mean of the observed values; `None` before the first.
+    pub fn mean(&self) -> Option<f64> {
+        let n = self.count.load(Ordering::Relaxed);
+        (n > 0).then(|| self.sum_us.load(Ordering::Relaxed) as f64 / 1e6 / n as f64)
+    }
+
     fn render(&self, out: &mut String, name: &str, labels: &str) {
         let sep = if labels.is_empty() { "" } else { "," };
         let mut cum = 0;
@@ -65,12 +71,32 @@ impl Histogram {
 #[derive(Debug, Default)]
 pub struct MemberMetrics {
     pub calls: AtomicU64,
+    /// Calls a plan cancelled because they could no longer change the answer.
+    pub cancelled: AtomicU64,
+    /// Micro-USD of answered calls whose cost is known, and how many they were.
+    cost_micro_usd: AtomicU64,
+    costed: AtomicU64,
     /// Failures by reason (`timeout`, `status`, `transport`, `malformed`, `circuit_open`).
     failures: Mutex<BTreeMap<&'static str, u64>>,
     pub latency: Histogram,
 }
 
 impl MemberMetrics {
+    pub fn cost(&self, usd: f64) {
+        self.cost_micro_usd
+            .fetch_add((usd.max(0.0) * 1e6) as u64, Ordering::Relaxed);
+        self.costed.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Mean USD of a call whose cost was known; 0 before the first.
+    pub fn mean_cost(&self) -> f64 {
+        let n = self.costed.load(Ordering::Relaxed);
+        if n == 0 {
+            return 0.0;
+        }
+        self.cost_micro_usd.load(Ordering::Relaxed) as f64 / 1e6 / n as f64
+    }
+
     pub fn failure(&self, reason: &'static str) {
         let mut f = self.failures.lock().unwrap_or_else(|p| p.into_inner());
         *f.entry(reason).or_default() += 1;
@@ -155,6 +181,11 @@ impl Metrics {
         for (name, m) in self.names.iter().zip(&self.members) {
             let n = m.calls.load(Ordering::Relaxed);
             let _ = writeln!(o, "selectllm_member_calls_total{{member=\"{name}\"}} {n}");
+        }
+        o.push_str("# TYPE selectllm_member_cancelled_total counter\n");
+        for (name, m) in self.names.iter().zip(&self.members) {
+            let n = m.cancelled.load(Ordering::Relaxed);
+            let _ = writeln!(o, "selectllm_member_cancelled_total{{member=\"{name}\"}} {n}");
         }
         o.push_str("# TYPE selectllm_member_failures_total counter\n");
         for (name, m) in self.names.iter().zip(&self.members) {

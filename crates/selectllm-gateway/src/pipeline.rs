@@ -1,6 +1,7 @@
-//! The request pipeline, free of HTTP types: body -> behaviour (from `model`) -> classify the
-//! last user message -> `Policy::select` -> fan out to the selected members concurrently, the
-//! client's messages and parameters as sent -> extract answers -> vote -> the winner's full
+//! The request pipeline, free of HTTP types: body -> behaviour (from `model`: a plan, or a
+//! member's name) -> classify the last user message -> the plan's [`Execution`] over the
+//! candidates -> `execute.rs` calls the members wave by wave, the client's messages and
+//! parameters as sent, and cancels what can no longer change the answer -> the winner's full
 //! response with the explanation. Streaming lives in `stream.rs`.
 
 use std::pin::Pin;
@@ -9,22 +10,24 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use futures_util::Stream;
+use selectllm_core::plan::{Execution, Plan, PlanKind, Step};
 use selectllm_core::policy::{PoolInfo, confidence_order};
-use selectllm_core::vote::{Ballot, VoteMode, Voter};
-use selectllm_core::{Answer, Classifier, ClassifierError, Policy};
+use selectllm_core::{Classifier, ClassifierError, Policy, VoteMode};
 use selectllm_infer::{BATCH_SIZE_BUCKETS, ClassifierWorker, InferError, WorkerConfig};
-use selectllm_pool::{CallError, ChatReply, MemberClient};
+use selectllm_pool::MemberClient;
 use serde_json::{Map, Value};
 
 use crate::breaker::{Breaker, BreakerState};
 use crate::config::Config;
 use crate::error::GatewayError;
-use crate::metrics::{Agreement, ClassifierFigures, Metrics};
+use crate::metrics::{ClassifierFigures, Metrics};
 use crate::wire::{self, ChatRequest, Explanation, MemberReport, Usage};
 
 /// Model names that mean "let selectllm choose".
 pub const AUTO_MODEL: &str = "selectllm/auto";
 const MODEL_PREFIX: &str = "selectllm/";
+/// The gateway votes each member's one answer.
+const PER_MEMBER: VoteMode = VoteMode::PerMember;
 
 /// One server-sent event of a streamed answer.
 #[derive(Debug, Clone)]
@@ -67,57 +70,13 @@ impl std::fmt::Debug for Reply {
 /// How a request is served, from its `model`.
 #[derive(Debug, Clone)]
 enum Behaviour {
-    Select(Policy),
+    Select(Plan),
     Passthrough(usize),
 }
 
 pub(crate) struct Member {
     pub client: MemberClient,
     pub breaker: Breaker,
-}
-
-/// Why a member did not contribute.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum FailKind {
-    Timeout,
-    /// The member called the request invalid (4xx other than 401/403/404/408/429).
-    Rejected,
-    Failed,
-    CircuitOpen,
-}
-
-#[derive(Debug, Clone)]
-pub(crate) struct Failure {
-    pub kind: FailKind,
-    pub msg: String,
-}
-
-impl Failure {
-    pub(crate) fn from_call(e: &CallError) -> Failure {
-        let kind = match e {
-            CallError::Timeout(_) => FailKind::Timeout,
-            CallError::Status { status, .. }
-                if (400..500).contains(status) && ![401, 403, 404, 408, 429].contains(status) =>
-            {
-                FailKind::Rejected
-            }
-            _ => FailKind::Failed,
-        };
-        Failure {
-            kind,
-            msg: e.to_string(),
-        }
-    }
-
-    pub(crate) fn metric_reason(&self, e: Option<&CallError>) -> &'static str {
-        match (self.kind, e) {
-            (FailKind::CircuitOpen, _) => "circuit_open",
-            (FailKind::Timeout, _) => "timeout",
-            (_, Some(CallError::Status { .. })) => "status",
-            (_, Some(CallError::Malformed(_))) => "malformed",
-            _ => "transport",
-        }
-    }
 }
 
 /// The gateway: members, their breakers, the classifier worker and the metrics.
@@ -194,7 +153,8 @@ impl Gateway {
     pub fn model_ids(&self) -> Vec<String> {
         let mut ids = vec![
             AUTO_MODEL.to_string(),
-            format!("{MODEL_PREFIX}{}", self.cfg.router.policy),
+            format!("{MODEL_PREFIX}{}", self.cfg.router.plan.short_name()),
+            format!("{MODEL_PREFIX}cascade"),
         ];
         ids.extend(self.cfg.members.iter().map(|m| m.name.clone()));
         ids
@@ -269,27 +229,48 @@ impl Gateway {
                         .stream_single(vec![i], &forwarded, &req.model, decision, expl, &[])
                         .await;
                 }
-                self.fan_out_and_vote(&[i], None, &[], &forwarded, &req.model, decision, expl)
-                    .await
+                let one = Plan::new(PlanKind::Parallel(Policy::MaxConf { s: 1 }));
+                let exec = Execution::new(&one, &[1.0], &PoolInfo::uniform(1), None, PER_MEMBER);
+                let run = self.execute(exec, &[i], &forwarded).await;
+                self.reply(run, None, &[i], &[], &req.model, decision, expl)
             }
-            Behaviour::Select(policy) => self.select(&req, policy, &forwarded, stream).await,
+            Behaviour::Select(plan) => self.select(&req, plan, &forwarded, stream).await,
         }
     }
 
     fn behaviour(&self, req: &ChatRequest) -> Result<Behaviour, GatewayError> {
         let model = req.model.as_str();
-        let ext_policy = req.selectllm.as_ref().and_then(|e| e.policy.as_deref());
-        if let Some(p) = ext_policy {
-            let policy = Policy::parse(p).map_err(|e| GatewayError::bad("selectllm.policy", e))?;
-            if model == AUTO_MODEL || model.starts_with(MODEL_PREFIX) {
-                return Ok(Behaviour::Select(policy));
+        let ext = req.selectllm.as_ref();
+        let asked = match (
+            ext.and_then(|e| e.policy.as_deref()),
+            ext.and_then(|e| e.plan.as_deref()),
+        ) {
+            (Some(_), Some(_)) => {
+                return Err(GatewayError::bad(
+                    "selectllm.plan",
+                    "give `plan` or `policy`, not both",
+                ));
             }
+            (Some(p), None) => Some(
+                Policy::parse(p)
+                    .map(|p| Plan::new(PlanKind::Parallel(p)))
+                    .map_err(|e| GatewayError::bad("selectllm.policy", e))?,
+            ),
+            (None, Some(p)) => {
+                Some(self.plan_named(p).map_err(|e| GatewayError::bad("selectllm.plan", e))?)
+            }
+            (None, None) => None,
+        };
+        let selecting = model == AUTO_MODEL || model.starts_with(MODEL_PREFIX);
+        if let (Some(plan), true) = (asked, selecting) {
+            return Ok(Behaviour::Select(plan));
         }
         if model == AUTO_MODEL {
-            return Ok(Behaviour::Select(self.cfg.router.policy.clone()));
+            return Ok(Behaviour::Select(self.cfg.router.plan.clone()));
         }
         if let Some(p) = model.strip_prefix(MODEL_PREFIX) {
-            return Policy::parse(p)
+            return self
+                .plan_named(p)
                 .map(Behaviour::Select)
                 .map_err(|e| GatewayError::bad("model", format!("`{model}`: {e}")));
         }
@@ -301,10 +282,33 @@ impl Gateway {
         }
     }
 
+    /// A plan by name: `cascade` is the configured cascade, anything else a plan or a policy.
+    fn plan_named(&self, s: &str) -> Result<Plan, String> {
+        if s.eq_ignore_ascii_case("cascade") {
+            return Ok(self.cfg.router.cascade.clone());
+        }
+        Plan::parse_or_policy(s)
+    }
+
+    /// What the plans know of the candidates: each one's mean observed latency (1 s before
+    /// the first answer) and mean cost per call (0 while unknown), for ceilings and budgets.
+    fn pool_info(&self, cand: &[usize]) -> PoolInfo {
+        PoolInfo {
+            latency: cand
+                .iter()
+                .map(|&i| self.metrics.members[i].latency.mean().unwrap_or(1.0))
+                .collect(),
+            cost: cand
+                .iter()
+                .map(|&i| self.metrics.members[i].mean_cost())
+                .collect(),
+        }
+    }
+
     async fn select(
         self: &Arc<Self>,
         req: &ChatRequest,
-        policy: Policy,
+        plan: Plan,
         forwarded: &Map<String, Value>,
         stream: bool,
     ) -> Result<Reply, GatewayError> {
@@ -348,63 +352,69 @@ impl Gateway {
                 .filter_map(|m| cand.iter().position(|c| c == m))
                 .collect()
         });
-        let sel = policy.select_ranked(
+        let pool = self.pool_info(&cand);
+        let exec = Execution::ranked(
+            &plan,
             &sub_conf,
-            &PoolInfo::uniform(cand.len()),
+            &pool,
             sub_rank.as_deref(),
+            self.cfg.router.task.options(),
+            PER_MEMBER,
         );
-        let selected: Vec<usize> = sel.members.iter().map(|&j| cand[j]).collect();
-        let weights = sel.weights.clone();
+        // the first wave, without starting it
+        let first: Vec<usize> = match exec.clone().step() {
+            Step::Call(w) => w.into_iter().map(|j| cand[j]).collect(),
+            _ => Vec::new(),
+        };
+        if first.is_empty() {
+            return Err(GatewayError::bad(
+                "model",
+                format!("plan `{plan}` calls no member within its ceiling"),
+            ));
+        }
         let names = |v: &[usize]| -> Vec<String> {
             v.iter()
                 .map(|&i| self.cfg.members[i].name.clone())
                 .collect()
         };
         let decision = Decision {
-            policy: policy.to_string(),
-            selected: names(&selected),
+            policy: plan.short_name(),
+            selected: names(&first),
             winner: None,
         };
         let mut expl = Explanation {
-            policy: policy.to_string(),
+            policy: plan.short_name(),
             task: self.cfg.router.task.to_string(),
-            reason: sel.reason.clone(),
+            reason: exec.selection_reason().to_string(),
             selected: decision.selected.clone(),
             route_only: req.selectllm.as_ref().is_some_and(|e| e.route_only),
+            members: self.reports(&conf, &first, &cand),
             ..Explanation::default()
         };
         if expl.route_only {
-            expl.members = self.reports(&conf, &selected, &cand);
+            expl.plan = Some(plan.to_string());
+            expl.waves = vec![decision.selected.clone()];
             let body = serde_json::json!({
                 "id": self.next_id(), "object": "chat.completion", "created": unix_now(),
                 "model": req.model, "choices": [], "usage": Usage::default(), "selectllm": expl,
             });
             return Ok(Reply::Complete { body, decision });
         }
-        expl.members = self.reports(&conf, &selected, &cand);
-        if stream && selected.len() == 1 {
+        if stream && first.len() == 1 && matches!(plan.kind, PlanKind::Parallel(_)) {
             // failover, before the first byte, to the next most confident candidates
-            let order: Vec<usize> = confidence_order(&sub_conf, &vec![1.0; cand.len()])
-                .into_iter()
-                .map(|j| cand[j])
-                .collect();
-            let mut order_from: Vec<usize> = selected.clone();
-            order_from.extend(order.into_iter().filter(|i| !selected.contains(i)));
+            let mut order = first.clone();
+            order.extend(
+                confidence_order(&sub_conf, &pool.latency)
+                    .into_iter()
+                    .map(|j| cand[j])
+                    .filter(|i| !first.contains(i)),
+            );
             return self
-                .stream_single(order_from, forwarded, &req.model, decision, expl, &conf)
+                .stream_single(order, forwarded, &req.model, decision, expl, &conf)
                 .await;
         }
-        let reply = self
-            .fan_out_and_vote(
-                &selected,
-                weights.as_deref(),
-                &conf,
-                forwarded,
-                &req.model,
-                decision,
-                expl,
-            )
-            .await?;
+        let run = self.execute(exec, &cand, forwarded).await;
+        let reply = self.reply(run, Some(&plan), &cand, &conf, &req.model, decision, expl)?;
         Ok(if stream {
             crate::stream::replay(reply)
         } else {
@@ -456,242 +466,6 @@ impl Gateway {
                 ..MemberReport::default()
             })
             .collect()
-    }
-
-    /// Calls one member with the breaker and metrics around it.
-    pub(crate) async fn call(
-        &self,
-        i: usize,
-        req: &Map<String, Value>,
-    ) -> Result<ChatReply, Failure> {
-        let m = &self.members[i];
-        let mm = &self.metrics.members[i];
-        if !m.breaker.try_acquire(Instant::now()) {
-            let f = Failure {
-                kind: FailKind::CircuitOpen,
-                msg: "circuit open".into(),
-            };
-            mm.failure(f.metric_reason(None));
-            return Err(f);
-        }
-        let probe = ProbeGuard(&m.breaker, true);
-        mm.calls.fetch_add(1, Ordering::Relaxed);
-        let r = tokio::time::timeout(self.cfg.router.request_timeout, m.client.chat(req)).await;
-        let r = match r {
-            Ok(Ok(reply)) => {
-                mm.latency.observe(reply.completion.latency_s);
-                Ok(reply)
-            }
-            Ok(Err(f)) => {
-                let fail = Failure::from_call(&f.error);
-                mm.failure(fail.metric_reason(Some(&f.error)));
-                Err(fail)
-            }
-            Err(_) => {
-                let fail = Failure {
-                    kind: FailKind::Timeout,
-                    msg: format!(
-                        "no answer within the request timeout ({:.1} s)",
-                        self.cfg.router.request_timeout.as_secs_f64()
-                    ),
-                };
-                mm.failure("timeout");
-                Err(fail)
-            }
-        };
-        let healthy = match &r {
-            Ok(_) => true,
-            Err(f) => f.kind == FailKind::Rejected,
-        };
-        probe.record(healthy);
-        r
-    }
-
-    #[allow(clippy::too_many_arguments)]
-    async fn fan_out_and_vote(
-        &self,
-        selected: &[usize],
-        weights: Option<&[f32]>,
-        conf: &[f32],
-        req: &Map<String, Value>,
-        model: &str,
-        mut decision: Decision,
-        mut expl: Explanation,
-    ) -> Result<Reply, GatewayError> {
-        let calls = selected.iter().map(|&i| self.call(i, req));
-        let results = futures_util::future::join_all(calls).await;
-        let task = &self.cfg.router.task;
-        let mut usage = Usage::default();
-        let mut answers: Vec<Option<Answer>> = Vec::with_capacity(selected.len());
-        for (k, (&i, r)) in selected.iter().zip(&results).enumerate() {
-            let name = &self.cfg.members[i].name;
-            let rep = match expl.members.iter_mut().find(|r| &r.name == name) {
-                Some(r) => r,
-                None => {
-                    expl.members.push(MemberReport {
-                        name: name.clone(),
-                        selected: true,
-                        ..MemberReport::default()
-                    });
-                    expl.members.last_mut().expect("just pushed")
-                }
-            };
-            match r {
-                Ok(reply) => {
-                    let c = &reply.completion;
-                    usage.add(c.prompt_tokens, c.completion_tokens);
-                    let a = task.extract(&c.text);
-                    rep.answer = a.as_ref().map(|a| a.0.clone());
-                    rep.weight = Some(weights.and_then(|w| w.get(k).copied()).unwrap_or(1.0));
-                    rep.latency_s = Some(c.latency_s);
-                    rep.prompt_tokens = c.prompt_tokens;
-                    rep.completion_tokens = c.completion_tokens;
-                    rep.cost = c.cost;
-                    rep.attempts = Some(c.attempts);
-                    answers.push(a);
-                }
-                Err(f) => {
-                    rep.error = Some(f.msg.clone());
-                    answers.push(None);
-                }
-            }
-        }
-        if results.iter().all(Result::is_err) {
-            return Err(all_failed(&self.cfg, selected, &results));
-        }
-        // the vote: weighted by confidence for weighted policies
-        let owned: Vec<(usize, Answer, f32)> = selected
-            .iter()
-            .enumerate()
-            .filter_map(|(k, &i)| {
-                let a = answers[k].clone()?;
-                Some((i, a, weights.and_then(|w| w.get(k).copied()).unwrap_or(1.0)))
-            })
-            .collect();
-        let ballots: Vec<Ballot<'_>> = owned
-            .iter()
-            .map(|(i, a, w)| Ballot {
-                member: *i,
-                answers: std::slice::from_ref(a),
-                weight: *w,
-            })
-            .collect();
-        let latency = vec![1.0; self.members.len()];
-        let win = Voter::new(&latency, conf).vote(&ballots, VoteMode::PerMember);
-        let p = |i: usize| conf.get(i).copied().unwrap_or(0.0);
-        let most_confident = |cands: &mut dyn Iterator<Item = usize>| {
-            cands.fold(None::<usize>, |best, i| match best {
-                Some(b) if p(b) >= p(i) => Some(b),
-                _ => Some(i),
-            })
-        };
-        let answered = || {
-            selected
-                .iter()
-                .enumerate()
-                .filter(|(k, _)| results[*k].is_ok())
-                .map(|(_, &i)| i)
-        };
-        let (winner, agreement) = match &win {
-            Some(w) => {
-                let mut backers = owned.iter().filter(|(_, a, _)| a == w).map(|(i, _, _)| *i);
-                let unanimous = answers
-                    .iter()
-                    .zip(&results)
-                    .filter(|(_, r)| r.is_ok())
-                    .all(|(a, _)| a.as_ref() == Some(w));
-                let agreement = if unanimous {
-                    Agreement::Unanimous
-                } else {
-                    Agreement::Split
-                };
-                (most_confident(&mut backers), agreement)
-            }
-            None => (most_confident(&mut answered()), Agreement::NoAnswer),
-        };
-        let winner = winner.ok_or_else(|| GatewayError::Internal("no winner".into()))?;
-        if selected.len() > 1 {
-            self.metrics.vote(agreement);
-        }
-        let k = selected.iter().position(|&i| i == winner).unwrap_or(0);
-        let reply = results[k]
-            .as_ref()
-            .map_err(|_| GatewayError::Internal("winner failed".into()))?;
-        let wname = self.cfg.members[winner].name.clone();
-        expl.winner = Some(wname.clone());
-        expl.answer = win.map(|a| a.0);
-        expl.unanimous = matches!(agreement, Agreement::Unanimous);
-        decision.winner = Some(wname);
-        let mut body = match &reply.body {
-            Value::Object(m) => m.clone(),
-            _ => Map::new(),
-        };
-        body.insert("id".into(), Value::String(self.next_id()));
-        body.insert("object".into(), "chat.completion".into());
-        body.entry("created").or_insert_with(|| unix_now().into());
-        body.insert("model".into(), Value::String(model.to_string()));
-        body.insert(
-            "usage".into(),
-            serde_json::to_value(usage).unwrap_or_default(),
-        );
-        body.insert(
-            "selectllm".into(),
-            serde_json::to_value(&expl).unwrap_or_default(),
-        );
-        Ok(Reply::Complete {
-            body: Value::Object(body),
-            decision,
-        })
-    }
-}
-
-/// Frees a half-open probe when a call is dropped before its outcome is recorded.
-pub(crate) struct ProbeGuard<'a>(pub &'a Breaker, pub bool);
-
-impl ProbeGuard<'_> {
-    pub(crate) fn record(mut self, healthy: bool) {
-        self.0.record(healthy, Instant::now());
-        self.1 = false;
-    }
-}
-
-impl Drop for ProbeGuard<'_> {
-    fn drop(&mut self) {
-        if self.1 {
-            self.0.release();
-        }
-    }
-}
-
-/// The error when every member called failed: 400 when all rejected the request, 504 when
-/// the failures were timeouts, else 502.
-pub(crate) fn all_failed<T>(
-    cfg: &Config,
-    idx: &[usize],
-    results: &[Result<T, Failure>],
-) -> GatewayError {
-    let fails: Vec<&Failure> = results.iter().filter_map(|r| r.as_ref().err()).collect();
-    let detail = idx
-        .iter()
-        .zip(&fails)
-        .map(|(&i, f)| format!("{}: {}", cfg.members[i].name, f.msg))
-        .collect::<Vec<_>>()
-        .join("; ");
-    if fails.iter().all(|f| f.kind == FailKind::Rejected) {
-        return GatewayError::RejectedByMembers(format!(
-            "every member rejected the request: {detail}"
-        ));
-    }
-    let msg = format!("all {} member(s) called failed: {detail}", fails.len());
-    let timeouts = fails.iter().filter(|f| f.kind == FailKind::Timeout).count();
-    let others = fails
-        .iter()
-        .filter(|f| !matches!(f.kind, FailKind::Timeout | FailKind::Rejected))
-        .count();
-    if timeouts > 0 && others == 0 {
-        GatewayError::MembersTimedOut(msg)
-    } else {
-        GatewayError::MembersFailed(msg)
     }
 }
 

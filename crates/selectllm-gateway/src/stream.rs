@@ -14,9 +14,8 @@ use selectllm_pool::ChatStream;
 use serde_json::{Map, Value};
 
 use crate::error::GatewayError;
-use crate::pipeline::{
-    Decision, Event, FailKind, Failure, Gateway, ProbeGuard, Reply, all_failed, unix_now,
-};
+use crate::call::{FailKind, Failure, ProbeGuard, all_failed};
+use crate::pipeline::{Decision, Event, Gateway, Reply, unix_now};
 use crate::wire::{self, Explanation, MemberReport, Usage};
 
 /// A complete reply as a stream: role and content chunks, then a final chunk with the
@@ -271,6 +270,7 @@ impl Gateway {
                         ),
                         attempts: Some(st.rest.attempts),
                         error: None,
+                        cancelled: false,
                     };
                     expl.answer = rep.answer.clone();
                     match expl.members.iter_mut().find(|r| r.name == name) {

@@ -76,6 +76,10 @@ pub struct Extension {
     /// A policy for this request (`maxconf:1`, `budget:calls=2`, ...).
     #[serde(default)]
     pub policy: Option<String>,
+    /// A plan for this request (`early:weightedmaxconf:3`, `cascade:a=2,k=2,max=3`, or a
+    /// policy); not together with `policy`.
+    #[serde(default)]
+    pub plan: Option<String>,
     /// Return the decision without calling any member.
     #[serde(default)]
     pub route_only: bool,
@@ -197,6 +201,10 @@ pub struct MemberReport {
     /// Why the member failed (it dropped out of the vote).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// The plan cancelled the call (its answer could no longer change the outcome);
+    /// `latency_s` is then how long it ran.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub cancelled: bool,
 }
 
 /// The response's `selectllm` object: why this answer.
@@ -216,6 +224,25 @@ pub struct Explanation {
     pub unanimous: bool,
     pub route_only: bool,
     pub members: Vec<MemberReport>,
+    /// The plan that ran (`parallel:weightedmaxconf:3`, `early:...`, `cascade:...`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub plan: Option<String>,
+    /// The members each wave of calls started, in order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub waves: Vec<Vec<String>>,
+    /// Calls cancelled once they could no longer change the answer.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub cancelled: Vec<String>,
+    /// Why the plan stopped.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stop_reason: Option<String>,
+    /// Seconds from the first call to the decision.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub decided_after_s: Option<f64>,
+    /// Estimated seconds the cancellations saved: how much later the cancelled calls would
+    /// have finished, at their members' mean observed latency.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub latency_saved_s: Option<f64>,
 }
 
 /// Usage summed over every member called.

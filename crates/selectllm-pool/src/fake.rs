@@ -41,6 +41,9 @@ pub struct FakeOptions {
     pub reply: Option<String>,
     /// Pause before each streamed chunk.
     pub chunk_delay: Duration,
+    /// Pause before every answer that has no other fault (a member that always takes this
+    /// long); a client hanging up meanwhile counts in [`FakeServer::disconnects`].
+    pub delay: Duration,
 }
 
 #[derive(Default)]
@@ -281,6 +284,9 @@ async fn respond(
             }
             t => t.parse().map(Fault::Status).unwrap_or(Fault::Ok),
         };
+    }
+    if fault == Fault::Ok && !opts.delay.is_zero() {
+        fault = Fault::Slow(opts.delay);
     }
     match fault {
         Fault::Drop => return Keep::Closed,

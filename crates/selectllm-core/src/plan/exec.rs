@@ -77,7 +77,22 @@ impl Execution {
         options: Option<usize>,
         mode: VoteMode,
     ) -> Self {
+        Execution::ranked(plan, conf, pool, None, options, mode)
+    }
+
+    /// [`Self::new`] with the members ranked by `ranking` (best first; a classifier's fixed
+    /// order, `Classifier::ranking`) instead of by confidence, as `Policy::select_ranked` does:
+    /// the confidences still set thresholds, weights and `tau`.
+    pub fn ranked(
+        plan: &Plan,
+        conf: &[f32],
+        pool: &PoolInfo,
+        ranking: Option<&[usize]>,
+        options: Option<usize>,
+        mode: VoteMode,
+    ) -> Self {
         let n = conf.len();
+        let ranking = ranking.filter(|r| r.len() == n);
         let weighting = plan.weighting();
         let weight = conf
             .iter()
@@ -85,12 +100,15 @@ impl Execution {
             .collect();
         let (queue, first_wave, why_queue) = match &plan.kind {
             PlanKind::Parallel(p) | PlanKind::Early(p) => {
-                let sel = bounded_policy(p, &plan.ceiling).select(conf, pool);
+                let sel = bounded_policy(p, &plan.ceiling).select_ranked(conf, pool, ranking);
                 let (fit, k) = within_ceiling(&sel.members, sel.members.len(), pool, &plan.ceiling);
                 (fit, k, sel.reason)
             }
             PlanKind::Cascade(c) => {
-                let order = confidence_order(conf, &pool.latency);
+                let order = match ranking {
+                    Some(r) => r.to_vec(),
+                    None => confidence_order(conf, &pool.latency),
+                };
                 let alone = c
                     .tau
                     .is_some_and(|t| order.first().is_some_and(|&m| conf[m] >= t));
@@ -125,6 +143,11 @@ impl Execution {
             decision: None,
             why_queue,
         }
+    }
+
+    /// Each member's vote weight under the plan's weighting.
+    pub fn weights(&self) -> &[f32] {
+        &self.weight
     }
 
     /// The waves started so far.

@@ -107,6 +107,31 @@ impl Plan {
     }
 }
 
+impl Plan {
+    /// A plan (`early:...`, `cascade:...`, `parallel:...`) or a bare policy, which means
+    /// `parallel:<policy>` (what a gateway model name or setting may hold).
+    pub fn parse_or_policy(s: &str) -> Result<Plan, String> {
+        let head = s.split([':', '/']).next().unwrap_or("");
+        if ["parallel", "early", "cascade"]
+            .iter()
+            .any(|k| head.eq_ignore_ascii_case(k))
+        {
+            return s.parse();
+        }
+        Policy::parse(s).map(|p| Plan::new(PlanKind::Parallel(p)))
+    }
+
+    /// The name users wrote for it: a parallel plan without options is its policy's name.
+    pub fn short_name(&self) -> String {
+        match &self.kind {
+            PlanKind::Parallel(p) if self.weighting.is_none() && self.ceiling.is_unlimited() => {
+                p.to_string()
+            }
+            _ => self.to_string(),
+        }
+    }
+}
+
 impl FromStr for Plan {
     type Err = String;
 

@@ -280,3 +280,51 @@ proptest! {
         prop_assert!(early.latency_sum <= par.latency_sum + 1e-9);
     }
 }
+
+#[test]
+fn a_bare_policy_is_a_parallel_plan_and_keeps_its_short_name() {
+    let p = Plan::parse_or_policy("weightedmaxconf:3").unwrap();
+    assert_eq!(p.to_string(), "parallel:weightedmaxconf:3");
+    assert_eq!(p.short_name(), "weightedmaxconf:3");
+    let c = Plan::parse_or_policy("cascade:a=2,k=2,max=3").unwrap();
+    assert_eq!(c.short_name(), "cascade:a=2,k=2,max=3");
+    let e = Plan::parse_or_policy("EARLY:maxconf:3/w=logodds").unwrap();
+    assert_eq!(e.to_string(), "early:maxconf:3/w=logodds");
+    assert!(Plan::parse_or_policy("nonsense:1").is_err());
+    assert!(Plan::parse_or_policy("cascade:a=0").is_err());
+}
+
+#[test]
+fn a_fixed_ranking_orders_the_cascade_and_the_policy() {
+    let pool = PoolInfo::uniform(3);
+    let conf = [0.9, 0.5, 0.4];
+    let rank = [2, 1, 0];
+    let mut c = Execution::ranked(
+        &plan("cascade:a=1,k=1,max=2"),
+        &conf,
+        &pool,
+        Some(&rank),
+        None,
+        VoteMode::PerMember,
+    );
+    assert_eq!(c.step(), Step::Call(vec![2]));
+    let mut p = Execution::ranked(
+        &plan("early:maxconf:2"),
+        &conf,
+        &pool,
+        Some(&rank),
+        None,
+        VoteMode::PerMember,
+    );
+    assert_eq!(p.step(), Step::Call(vec![2, 1]));
+    // a ranking of the wrong length is ignored
+    let mut q = Execution::ranked(
+        &plan("early:maxconf:2"),
+        &conf,
+        &pool,
+        Some(&[1]),
+        None,
+        VoteMode::PerMember,
+    );
+    assert_eq!(q.step(), Step::Call(vec![0, 1]));
+}

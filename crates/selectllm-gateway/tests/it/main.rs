@@ -3,5 +3,6 @@
 mod chat;
 mod common;
 mod fuzz;
+mod plans;
 mod resilience;
 mod streaming;

@@ -289,7 +289,7 @@ pub fn evaluate(
     let mut report = rows::build(ds, cfg, &folds, &probs, &rankings, &pool, &trainer.name())?;
     report.classifier.member_order = order_checks.iter().map(|c| c.describe(&members)).collect();
     rows::add_uncalibrated(&mut report.classifier, ds, &folds, &uncalibrated);
-    let (plan_rows, sweep, notes) = plans::build(ds, cfg, &folds, &probs, &pool);
+    let (plan_rows, sweep, notes) = plans::build(ds, cfg, &folds, &probs, &rankings, &pool);
     let at = report
         .rows
         .iter()

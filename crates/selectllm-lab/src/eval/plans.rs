@@ -1,7 +1,7 @@
 //! Plan rows: early majority and cascades replayed on each test question's recorded answers
 //! and latencies, and the log-odds vote weights beside the paper's linear ones.
 
-use selectllm_core::answer::{Answer, Task};
+use selectllm_core::answer::Answer;
 use selectllm_core::dataset::RoutingDataset;
 use selectllm_core::plan::{Cascade, Execution, Plan, PlanKind, Replay, replay};
 use selectllm_core::policy::{Policy, PoolInfo};
@@ -77,20 +77,13 @@ fn sweep(n: usize, max_s: usize, cfg: &EvalConfig) -> Vec<Plan> {
     plans
 }
 
-/// Answer options of a question, for the log-odds prior (MMLU has four).
-fn options(task: Task) -> Option<usize> {
-    match task {
-        Task::Mmlu => Some(4),
-        _ => None,
-    }
-}
-
 /// The plan rows of an answer-level dataset: `(main table rows, sweep rows, notes)`.
 pub(super) fn build(
     ds: &RoutingDataset,
     cfg: &EvalConfig,
     folds: &[Fold],
     probs: &[Option<Vec<f32>>],
+    rankings: &[Option<Vec<usize>>],
     pool: &PoolInfo,
 ) -> (Vec<Row>, Vec<Row>, Vec<String>) {
     if !ds.answer_level() {
@@ -103,13 +96,18 @@ pub(super) fn build(
     let n = ds.members.len();
     let gold = gold_answers(ds);
     let priced = pool.cost.iter().any(|&c| c > 0.0);
-    let tests: Vec<usize> = folds.iter().flat_map(|f| f.test.iter().copied()).collect();
+    // (fold, question): a fold's classifier may rank members by a fixed order
+    let tests: Vec<(usize, usize)> = folds
+        .iter()
+        .enumerate()
+        .flat_map(|(f, fold)| fold.test.iter().map(move |&q| (f, q)))
+        .collect();
     // each outcome's measured latency where the data has it (and no --latency overrides the
     // member), else the member's latency setting
     let mut measured = 0usize;
     let latency: Vec<Vec<f64>> = tests
         .iter()
-        .map(|&q| {
+        .map(|&(_, q)| {
             (0..n)
                 .map(|m| match ds.outcomes[q][m].latency_s {
                     Some(l) if !cfg.latency.contains_key(&ds.members[m].name) => {
@@ -127,11 +125,12 @@ pub(super) fn build(
     for (i, plan) in plans.into_iter().enumerate() {
         let name = plan.to_string();
         let mut acc = Acc::new(name.clone(), "plan");
-        for (t, &q) in tests.iter().enumerate() {
+        for (t, &(f, q)) in tests.iter().enumerate() {
             let Some(conf) = probs[q].as_deref() else {
                 continue;
             };
-            let r = run(&plan, ds, q, conf, pool, &latency[t], cfg);
+            let ranking = rankings.get(f).and_then(|r| r.as_deref());
+            let r = run(&plan, ds, q, (conf, ranking), pool, &latency[t], cfg);
             let ok = match (&r.answer, &gold[q]) {
                 (Some(a), Some(g)) => (a == g) as u8 as f64,
                 _ => 0.0,
@@ -185,7 +184,7 @@ fn run(
     plan: &Plan,
     ds: &RoutingDataset,
     q: usize,
-    conf: &[f32],
+    (conf, ranking): (&[f32], Option<&[usize]>),
     pool: &PoolInfo,
     latency: &[f64],
     cfg: &EvalConfig,
@@ -194,6 +193,7 @@ fn run(
         .iter()
         .map(|o| o.answers.as_slice())
         .collect();
-    let exec = Execution::new(plan, conf, pool, options(ds.questions[q].task), cfg.vote);
+    let options = ds.questions[q].task.options();
+    let exec = Execution::ranked(plan, conf, pool, ranking, options, cfg.vote);
     replay(exec, &answers, latency, &pool.cost)
 }

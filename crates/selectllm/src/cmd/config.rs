@@ -29,7 +29,7 @@ pub fn run(args: ConfigArgs, out: &mut dyn Write) -> anyhow::Result<()> {
                 let cfg = selectllm_gateway::Config::parse(&file, &text)?;
                 writeln!(
                     out,
-                    "{}: ok, gateway on {} ({}), checkpoint {}, policy {}, task {}, {} member(s)",
+                    "{}: ok, gateway on {} ({}), checkpoint {}, policy {}, cascade {}, task {}, {} member(s)",
                     file.display(),
                     cfg.server.listen,
                     match &cfg.server.api_keys_env {
@@ -37,7 +37,8 @@ pub fn run(args: ConfigArgs, out: &mut dyn Write) -> anyhow::Result<()> {
                         None => "no client auth".to_string(),
                     },
                     cfg.router.checkpoint.display(),
-                    cfg.router.policy,
+                    cfg.router.plan.short_name(),
+                    cfg.router.cascade,
                     cfg.router.task,
                     cfg.members.len()
                 )?;

@@ -66,6 +66,9 @@ pub struct FakeServerArgs {
     /// Pause before each streamed chunk, milliseconds.
     #[arg(long, default_value_t = 0, value_parser = values::count::<0, 600_000>)]
     pub chunk_delay_ms: usize,
+    /// Pause before every answer, milliseconds (a member that always takes this long).
+    #[arg(long, default_value_t = 0, value_parser = values::count::<0, 600_000>)]
+    pub delay_ms: usize,
 }
 
 /// Starts the fake server, prints its base URL on stdout, serves until killed.
@@ -74,6 +77,7 @@ pub fn fake_server(a: FakeServerArgs) -> anyhow::Result<()> {
     let server = FakeServer::with_options(FakeOptions {
         reply: a.reply,
         chunk_delay: std::time::Duration::from_millis(a.chunk_delay_ms as u64),
+        delay: std::time::Duration::from_millis(a.delay_ms as u64),
         ..FakeOptions::default()
     })?;
     println!("{}", server.base_url());
