@@ -155,5 +155,4 @@ impl Gateway {
         probe.record(healthy);
         r
     }
-
 }

@@ -71,7 +71,10 @@ impl Gateway {
                         // the plan waits on nothing: cannot happen with a sound plan
                         break None;
                     };
-                    let a = r.as_ref().ok().and_then(|c| task.extract(&c.completion.text));
+                    let a = r
+                        .as_ref()
+                        .ok()
+                        .and_then(|c| task.extract(&c.completion.text));
                     let _ = exec.receive(j, a.as_slice());
                     calls[j] = CallState::Done(r, a);
                 }

@@ -5,6 +5,8 @@
 //! - [`config`]: the gateway file (`[server]`, `[router]`, the pool's `[[member]]` tables), validated once.
 //! - [`wire`]: OpenAI server-side request/response types and the `selectllm` explanation.
 //! - [`pipeline`]: one request end to end, free of HTTP types ([`Gateway::handle`]).
+//! - `behaviour`: the plan (or passthrough member) a request's `model` and `selectllm`
+//!   object ask for, and the members it may use.
 //! - `execute`: the live driver of an execution plan (calls, answers as they arrive,
 //!   cancellation); `call`: one member call with its breaker and metrics.
 //! - `stream`: streamed answers (pass-through of one member, or the voted winner replayed).
@@ -17,6 +19,7 @@
 //! field); member API keys never leave the pool client; the classifier never runs on the
 //! async runtime's threads.
 
+mod behaviour;
 pub mod breaker;
 mod call;
 pub mod config;

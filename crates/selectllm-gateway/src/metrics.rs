@@ -185,7 +185,10 @@ impl Metrics {
         o.push_str("# TYPE selectllm_member_cancelled_total counter\n");
         for (name, m) in self.names.iter().zip(&self.members) {
             let n = m.cancelled.load(Ordering::Relaxed);
-            let _ = writeln!(o, "selectllm_member_cancelled_total{{member=\"{name}\"}} {n}");
+            let _ = writeln!(
+                o,
+                "selectllm_member_cancelled_total{{member=\"{name}\"}} {n}"
+            );
         }
         o.push_str("# TYPE selectllm_member_failures_total counter\n");
         for (name, m) in self.names.iter().zip(&self.members) {

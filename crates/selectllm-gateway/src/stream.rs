@@ -13,8 +13,8 @@ use futures_util::StreamExt;
 use selectllm_pool::ChatStream;
 use serde_json::{Map, Value};
 
-use crate::error::GatewayError;
 use crate::call::{FailKind, Failure, ProbeGuard, all_failed};
+use crate::error::GatewayError;
 use crate::pipeline::{Decision, Event, Gateway, Reply, unix_now};
 use crate::wire::{self, Explanation, MemberReport, Usage};
 

@@ -234,6 +234,7 @@ async fn bearer_auth() {
         vec![
             "selectllm/auto",
             "selectllm/weightedmaxconf:3",
+            "selectllm/cascade",
             "a",
             "b",
             "c"

@@ -89,11 +89,17 @@ async fn live_plans_decide_as_the_replay_does_and_cancel_for_real() {
     ];
     for plan in plans {
         let (answer, waves, cancelled) = replayed(plan);
-        let r = h.post(&ask(&format!("selectllm/{plan}"), "What is 3 + 4?")).await;
+        let r = h
+            .post(&ask(&format!("selectllm/{plan}"), "What is 3 + 4?"))
+            .await;
         assert_eq!(r.status(), 200, "{plan}");
         let v: Value = r.json().await.expect("json");
         let x = &v["selectllm"];
-        assert_eq!(x["answer"].as_str().map(String::from), answer, "{plan}: {x}");
+        assert_eq!(
+            x["answer"].as_str().map(String::from),
+            answer,
+            "{plan}: {x}"
+        );
         let live_waves: Vec<Vec<String>> = x["waves"]
             .as_array()
             .map(|w| w.iter().map(names).collect())
