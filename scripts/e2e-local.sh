@@ -1,15 +1,21 @@
 #!/usr/bin/env bash
 # End to end with real local LLMs: start llama.cpp servers (llama-cpp-python from PyPI) on
-# 127.0.0.1, collect GSM8K and MMLU answers, export, train, evaluate, stop every server started.
+# 127.0.0.1, collect GSM8K and MMLU answers, serve (three models only: `selectllm serve` with
+# checkpoints trained on the bundled local-3 data, asked GSM8K and MMLU questions through the
+# `openai` client under the configured policy, early majority and the cascade, each decision
+# printed), export, train, evaluate, stop every server started.
 #
-# usage: scripts/e2e-local.sh               three models, 10 GSM8K + 10 MMLU questions
-#        SMALL=1 scripts/e2e-local.sh       SmolLM2-135M only, 5 + 5 questions (the CI form)
+# usage: scripts/e2e-local.sh               three models, 10 GSM8K + 10 MMLU questions, serve 3 + 3
+#        SMALL=1 scripts/e2e-local.sh       SmolLM2-135M only, 5 + 5 questions, no serve (the CI form)
+#        SKIP_COLLECT=1 scripts/e2e-local.sh  serve only
 # env:   LLM_VENV    venv for llama-cpp-python   (default ../llm-venv; built on first use, 5-13 min)
 #        LLM_MODELS  where the GGUF models go     (default ../llm-models; ~1.7 GB, or 98 MB with SMALL=1)
 #        OUT         output folder                (default target/e2e-local)
 #        N           questions per task           (default 10, or 5 with SMALL=1)
 #        SELECTLLM_TOOLS  the llm-servers.sh / fetch-local-models.sh folder (default ../shared/tools)
 #        SELECTLLM_BIN    a built selectllm binary (default: cargo build, then target/debug/selectllm)
+#        SERVE_N          questions per task asked through the gateway (default 3)
+#        SERVE_CLASSIFIER classifier of the served checkpoints (default lexical)
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 SMALL=${SMALL:-0}
@@ -66,6 +72,35 @@ price_out = 0.0
 TOML
 done <"$RUN/servers.txt"
 "$BIN" config check "$OUT/pool.toml"
+
+serve_local() { # serve TASK: a gateway over the running servers, asked SERVE_N questions
+  local task=$1 ckpt=$OUT/serve-ckpt-$1 conf=$OUT/gateway-$1.toml log=$OUT/serve-$1.log addr=
+  [ -f "$ckpt/manifest.json" ] || "$BIN" train --dataset "local-3-$task" \
+    --classifier "${SERVE_CLASSIFIER:-lexical}" --out "$ckpt" >/dev/null
+  {
+    printf '[server]\nlisten = "127.0.0.1:0"\n\n[router]\ncheckpoint = "%s"\n' "$ckpt"
+    printf 'policy = "weightedmaxconf:3"\ntask = "%s"\nrequest_timeout_s = 900\n\n' "$task"
+    cat "$OUT/pool.toml"
+  } >"$conf"
+  "$BIN" serve --config "$conf" 2>"$log" &
+  local pid=$!
+  for _ in $(seq 300); do
+    addr=$(sed -n 's/.*listening on \(http:\/\/[0-9.:]*\).*/\1/p' "$log" | head -1)
+    [ -n "$addr" ] && break; sleep 0.1
+  done
+  [ -n "$addr" ] || { cat "$log"; kill "$pid"; return 1; }
+  "$VENV/bin/python" "$ROOT/scripts/e2e_client.py" "$addr" "$task" "${SELECTLLM_DATA:-$ROOT/../shared/data}" \
+    "${SERVE_N:-3}" selectllm/auto selectllm/early:weightedmaxconf:3 selectllm/cascade
+  kill -TERM "$pid"; wait "$pid" || true
+}
+
+if [ "$SMALL" != 1 ]; then
+  "$VENV/bin/python" -c 'import openai' 2>/dev/null || "$VENV/bin/pip" install -q 'openai==1.59.7'
+  for task in gsm8k mmlu; do
+    step "serve local-3-$task over the live servers (${SERVE_CLASSIFIER:-lexical} checkpoint)" serve_local "$task"
+  done
+fi
+[ "${SKIP_COLLECT:-0}" = 1 ] && { echo "== e2e-local (serve only) done in $(( $(date +%s) - T0 )) s"; exit 0; }
 
 DB=$OUT/e2e.sqlite
 step "collect GSM8K ($N questions, CoT, max 320 tokens)" \

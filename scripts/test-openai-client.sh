@@ -94,6 +94,14 @@ text = "".join(ch.choices[0].delta.content or "" for ch in chunks if ch.choices)
 assert "The answer is" in text and len(chunks) > 4, chunks
 print("streamed (one member):", len(chunks), "chunks")
 
+# plans: early majority and the configured cascade, with their waves in the explanation
+for model in ["selectllm/early:weightedmaxconf:3", "selectllm/cascade"]:
+    e = c.chat.completions.create(model=model, messages=q)
+    ex = e.model_extra["selectllm"]
+    assert ex["plan"] and ex["waves"] and ex["winner"] in members, ex
+    assert ex["answer"] and e.choices[0].message.content, ex
+    print(model, "waves", ex["waves"], "cancelled", ex.get("cancelled", []), "stop:", ex["stop_reason"])
+
 # passthrough to a member by name
 p = c.chat.completions.create(model="qwen2.5-coder-0.5b", messages=q)
 assert p.model == "qwen2.5-coder-0.5b" and p.choices[0].message.content
