@@ -2,7 +2,7 @@
 //! member to pass through to), the members it may use, and what the plans know of them.
 
 use selectllm_core::Policy;
-use selectllm_core::plan::{Plan, PlanKind};
+use selectllm_core::plan::{LatencyStat, Plan, PlanKind};
 use selectllm_core::policy::PoolInfo;
 
 use crate::error::GatewayError;
@@ -70,14 +70,25 @@ impl Gateway {
         Plan::parse_or_policy(s)
     }
 
-    /// What the plans know of the candidates: each one's mean observed latency (1 s before
-    /// the first answer) and mean cost per call (0 while unknown), for ceilings and budgets.
-    pub(crate) fn pool_info(&self, cand: &[usize]) -> PoolInfo {
+    /// What `plan` knows of the candidates: each one's latency on this replica (at the
+    /// ceiling's statistic when the plan has a latency ceiling, else the mean; 1 s before the
+    /// first answer) and mean cost per call (0 while unknown), for ceilings and budgets.
+    pub(crate) fn pool_info(&self, plan: &Plan, cand: &[usize]) -> PoolInfo {
+        let at = match plan.ceiling.latency {
+            Some(_) => plan.ceiling.at,
+            None => LatencyStat::Mean,
+        };
+        let latency = |i: usize| {
+            let h = &self.metrics.members[i].latency;
+            match at {
+                LatencyStat::Mean => h.mean(),
+                LatencyStat::P50 => h.quantile(0.5),
+                LatencyStat::P95 => h.quantile(0.95),
+            }
+            .unwrap_or(1.0)
+        };
         PoolInfo {
-            latency: cand
-                .iter()
-                .map(|&i| self.metrics.members[i].latency.mean().unwrap_or(1.0))
-                .collect(),
+            latency: cand.iter().map(|&i| latency(i)).collect(),
             cost: cand
                 .iter()
                 .map(|&i| self.metrics.members[i].mean_cost())

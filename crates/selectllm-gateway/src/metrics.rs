@@ -47,6 +47,26 @@ impl Histogram {
         (n > 0).then(|| self.sum_us.load(Ordering::Relaxed) as f64 / 1e6 / n as f64)
     }
 
+    /// The `q` quantile estimated from the buckets as Prometheus' `histogram_quantile` does
+    /// (linear within the bucket; the last finite bound past it); `None` before the first.
+    pub fn quantile(&self, q: f64) -> Option<f64> {
+        let n = self.count.load(Ordering::Relaxed);
+        if n == 0 {
+            return None;
+        }
+        let rank = q.clamp(0.0, 1.0) * n as f64;
+        let (mut cum, mut lower) = (0u64, 0.0f64);
+        for (&b, c) in LATENCY_BOUNDS.iter().zip(&self.counts) {
+            let c = c.load(Ordering::Relaxed);
+            if c > 0 && (cum + c) as f64 >= rank {
+                return Some(lower + (b - lower) * ((rank - cum as f64) / c as f64).max(0.0));
+            }
+            cum += c;
+            lower = b;
+        }
+        Some(lower)
+    }
+
     fn render(&self, out: &mut String, name: &str, labels: &str) {
         let sep = if labels.is_empty() { "" } else { "," };
         let mut cum = 0;
@@ -243,5 +263,27 @@ impl Metrics {
         );
         let _ = writeln!(o, "selectllm_classifier_batch_size_count {}", clf.batches);
         o
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quantiles_interpolate_within_buckets() {
+        let h = Histogram::default();
+        assert_eq!(h.quantile(0.5), None);
+        for _ in 0..50 {
+            h.observe(0.3); // (0.25, 0.5]
+        }
+        for _ in 0..50 {
+            h.observe(0.7); // (0.5, 1.0]
+        }
+        assert!((h.quantile(0.5).unwrap() - 0.5).abs() < 1e-9);
+        assert!((h.quantile(0.95).unwrap() - 0.95).abs() < 1e-9);
+        h.observe(100.0); // past the last bound
+        assert_eq!(h.quantile(1.0), Some(60.0));
+        assert!((h.mean().unwrap() - (15.0 + 35.0 + 100.0) / 101.0).abs() < 1e-6);
     }
 }

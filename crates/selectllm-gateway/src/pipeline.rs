@@ -279,7 +279,7 @@ impl Gateway {
                 .filter_map(|m| cand.iter().position(|c| c == m))
                 .collect()
         });
-        let pool = self.pool_info(&cand);
+        let pool = self.pool_info(&plan, &cand);
         let exec = Execution::ranked(
             &plan,
             &sub_conf,

@@ -17,8 +17,10 @@
 //!   next most confident member, up to `max` calls; then vote over what was received.
 //!
 //! Options after `/`: `w=count|linear|logodds` (vote weights) and the ceilings
-//! `latency=SEC` (worst-case decision time under the members' latency settings: the slowest
-//! member of the first wave plus each later wave's) and `cost=USD` (all calls the plan may make).
+//! `latency=SEC` (worst-case decision time: the slowest member of the first wave plus each
+//! later wave's), judged at `at=p95` (default), `p50` or `mean` of each member's measured
+//! latency, and `cost=USD` (all calls the plan may make). The driver fills [`PoolInfo`]'s
+//! latencies with the statistic [`Ceiling::at`] names.
 
 mod exec;
 mod replay;
@@ -34,11 +36,63 @@ pub use replay::{Replay, replay};
 use crate::policy::Policy;
 use crate::vote::Weighting;
 
+/// Which statistic of a member's measured latency a latency ceiling is judged at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum LatencyStat {
+    Mean,
+    P50,
+    #[default]
+    P95,
+}
+
+impl LatencyStat {
+    /// The statistic of `samples` (seconds); `None` when there are none.
+    pub fn of(self, samples: &[f64]) -> Option<f64> {
+        if samples.is_empty() {
+            return None;
+        }
+        let q = match self {
+            LatencyStat::Mean => return Some(samples.iter().sum::<f64>() / samples.len() as f64),
+            LatencyStat::P50 => 0.50,
+            LatencyStat::P95 => 0.95,
+        };
+        let mut v = samples.to_vec();
+        v.sort_by(f64::total_cmp);
+        // nearest rank
+        let rank = ((q * v.len() as f64).ceil() as usize).clamp(1, v.len());
+        Some(v[rank - 1])
+    }
+}
+
+impl FromStr for LatencyStat {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s.to_ascii_lowercase().as_str() {
+            "mean" => Ok(LatencyStat::Mean),
+            "p50" => Ok(LatencyStat::P50),
+            "p95" => Ok(LatencyStat::P95),
+            _ => Err(format!("unknown latency statistic `{s}` (mean, p50, p95)")),
+        }
+    }
+}
+
+impl fmt::Display for LatencyStat {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            LatencyStat::Mean => "mean",
+            LatencyStat::P50 => "p50",
+            LatencyStat::P95 => "p95",
+        })
+    }
+}
+
 /// A per-query ceiling that bounds any plan; `None` means unlimited.
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
 pub struct Ceiling {
-    /// Worst-case seconds until the plan decides, under the members' latency settings.
+    /// Worst-case seconds until the plan decides, each member at its latency statistic `at`.
     pub latency: Option<f64>,
+    /// The statistic of each member's measured latency the latency ceiling is judged at.
+    pub at: LatencyStat,
     /// Expected USD of every call the plan may make.
     pub cost: Option<f64>,
 }
@@ -151,15 +205,23 @@ impl FromStr for Plan {
             }
         };
         let mut plan = Plan::new(kind);
-        for (k, v) in pairs(s, opts)? {
+        let options = pairs(s, opts)?;
+        if options.iter().any(|(k, _)| *k == "at") && !options.iter().any(|(k, _)| *k == "latency")
+        {
+            return Err(format!(
+                "plan `{s}`: `at` applies to a `latency` ceiling only"
+            ));
+        }
+        for (k, v) in options {
             let bad = || format!("plan `{s}`: bad value `{v}` for `{k}`");
             match k {
                 "w" => plan.weighting = Some(v.parse().map_err(|e| format!("plan `{s}`: {e}"))?),
                 "latency" => plan.ceiling.latency = Some(positive(v).ok_or_else(bad)?),
+                "at" => plan.ceiling.at = v.parse().map_err(|e| format!("plan `{s}`: {e}"))?,
                 "cost" => plan.ceiling.cost = Some(non_negative(v).ok_or_else(bad)?),
                 _ => {
                     return Err(format!(
-                        "plan `{s}`: unknown option `{k}` (w, latency, cost)"
+                        "plan `{s}`: unknown option `{k}` (w, latency, at, cost)"
                     ));
                 }
             }
@@ -254,6 +316,9 @@ impl fmt::Display for Plan {
         }
         if let Some(l) = self.ceiling.latency {
             opts.push(format!("latency={l}"));
+            if self.ceiling.at != LatencyStat::default() {
+                opts.push(format!("at={}", self.ceiling.at));
+            }
         }
         if let Some(c) = self.ceiling.cost {
             opts.push(format!("cost={c}"));

@@ -328,3 +328,20 @@ fn a_fixed_ranking_orders_the_cascade_and_the_policy() {
     );
     assert_eq!(q.step(), Step::Call(vec![0, 1]));
 }
+
+#[test]
+fn latency_ceilings_name_their_statistic() {
+    let p: Plan = "cascade:a=1,k=2,max=3/latency=2,at=p50".parse().unwrap();
+    assert_eq!(p.ceiling.at, LatencyStat::P50);
+    assert_eq!(p.to_string(), "cascade:a=1,k=2,max=3/latency=2,at=p50");
+    let d: Plan = "early:maxconf:3/latency=2".parse().unwrap();
+    assert_eq!(d.ceiling.at, LatencyStat::P95);
+    assert_eq!(d.to_string(), "early:maxconf:3/latency=2");
+    assert!("early:maxconf:3/at=p50".parse::<Plan>().is_err());
+    assert!("early:maxconf:3/latency=2,at=p99".parse::<Plan>().is_err());
+    let v = [4.0, 1.0, 3.0, 2.0, 100.0];
+    assert_eq!(LatencyStat::Mean.of(&v), Some(22.0));
+    assert_eq!(LatencyStat::P50.of(&v), Some(3.0));
+    assert_eq!(LatencyStat::P95.of(&v), Some(100.0));
+    assert_eq!(LatencyStat::P95.of(&[]), None);
+}

@@ -16,6 +16,7 @@ use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
 
 use selectllm_core::dataset::{RoutingDataset, Split};
+use selectllm_core::plan::Plan;
 use selectllm_core::policy::{Budget, PoolInfo};
 use selectllm_core::vote::VoteMode;
 
@@ -43,6 +44,8 @@ pub struct EvalConfig {
     /// Per-member latency settings (seconds), overriding the data.
     pub latency: HashMap<String, f64>,
     pub bootstrap: usize,
+    /// Plans replayed on answer-level data besides the sweep, shown in the main table.
+    pub plans: Vec<Plan>,
 }
 
 impl Default for EvalConfig {
@@ -62,6 +65,7 @@ impl Default for EvalConfig {
             default_latency: 1.0,
             latency: HashMap::new(),
             bootstrap: 1000,
+            plans: Vec::new(),
         }
     }
 }

@@ -72,9 +72,32 @@ fn sweep(n: usize, max_s: usize, cfg: &EvalConfig) -> Vec<Plan> {
             }
         }
     }
+    // the plans asked for (`eval --plan`)
+    plans.extend(cfg.plans.iter().cloned());
     let mut seen = std::collections::HashSet::new();
     plans.retain(|p| seen.insert(p.to_string()));
     plans
+}
+
+/// The pool as a plan with a latency ceiling sees it: each member's latency at the ceiling's
+/// statistic (`at=p95|p50|mean`) of its measured latencies, else its latency setting.
+fn pool_at(plan: &Plan, ds: &RoutingDataset, pool: &PoolInfo, cfg: &EvalConfig) -> PoolInfo {
+    if plan.ceiling.latency.is_none() {
+        return pool.clone();
+    }
+    let latency = (0..ds.members.len())
+        .map(|m| {
+            let measured: Vec<f64> = ds.outcomes.iter().filter_map(|o| o[m].latency_s).collect();
+            match cfg.latency.contains_key(&ds.members[m].name) {
+                true => pool.latency[m],
+                false => plan.ceiling.at.of(&measured).unwrap_or(pool.latency[m]),
+            }
+        })
+        .collect();
+    PoolInfo {
+        latency,
+        cost: pool.cost.clone(),
+    }
 }
 
 /// The plan rows of an answer-level dataset: `(main table rows, sweep rows, notes)`.
@@ -124,6 +147,7 @@ pub(super) fn build(
     let mut rows: Vec<(Plan, Row)> = Vec::with_capacity(plans.len());
     for (i, plan) in plans.into_iter().enumerate() {
         let name = plan.to_string();
+        let pool = &pool_at(&plan, ds, pool, cfg);
         let mut acc = Acc::new(name.clone(), "plan");
         for (t, &(f, q)) in tests.iter().enumerate() {
             let Some(conf) = probs[q].as_deref() else {
@@ -159,10 +183,9 @@ pub(super) fn build(
             }
         }
     }
-    let (main, rest): (Vec<_>, Vec<_>) = rows
-        .into_iter()
-        .map(|(_, r)| r)
-        .partition(|r| MAIN.contains(&r.name.as_str()));
+    let (main, rest): (Vec<_>, Vec<_>) = rows.into_iter().map(|(_, r)| r).partition(|r| {
+        MAIN.contains(&r.name.as_str()) || cfg.plans.iter().any(|p| p.to_string() == r.name)
+    });
     let source = if measured == total {
         "each outcome's measured latency".to_string()
     } else if measured == 0 {

@@ -4,6 +4,7 @@ use std::path::{Path, PathBuf};
 
 use clap::Args;
 
+use selectllm_core::plan::Plan;
 use selectllm_core::policy::Budget;
 use selectllm_core::vote::VoteMode;
 use selectllm_lab::data::registry::DEFAULT_DATASETS;
@@ -58,6 +59,10 @@ pub struct EvalArgs {
     /// Random subsets averaged per size.
     #[arg(long, default_value_t = 100, value_parser = values::count::<1, 100_000>)]
     pub random_seeds: usize,
+    /// A plan (or policy) to replay on answer-level data and show in the main table, as the
+    /// gateway would run it (repeatable), e.g. `cascade:a=2,k=2,max=4/latency=20,at=p95`.
+    #[arg(long = "plan", value_name = "PLAN", value_parser = values::plan)]
+    pub plans: Vec<Plan>,
 }
 
 pub fn run(a: EvalArgs, data: Option<&Path>) -> anyhow::Result<()> {
@@ -87,6 +92,7 @@ pub fn run(a: EvalArgs, data: Option<&Path>) -> anyhow::Result<()> {
             budget: a.budget,
             default_latency: a.default_latency,
             latency,
+            plans: a.plans,
             ..EvalConfig::default()
         },
     };

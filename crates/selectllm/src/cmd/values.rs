@@ -5,6 +5,7 @@
 use std::fmt;
 use std::str::FromStr;
 
+use selectllm_core::plan::{Plan, PlanKind};
 use selectllm_core::policy::{Budget, Policy};
 
 /// A finite number in [0, 1]: label thresholds, confidence thresholds, top-p.
@@ -103,6 +104,18 @@ pub fn policy(s: &str) -> Result<Policy, String> {
 }
 
 /// A budget, `calls=N,latency=SEC,cost=USD` (any of them).
+/// A plan, or a policy (= `parallel:<policy>`), with the policy checks of [`policy`].
+pub fn plan(s: &str) -> Result<Plan, String> {
+    let plan = Plan::parse_or_policy(s)?;
+    match &plan.kind {
+        PlanKind::Parallel(p) | PlanKind::Early(p) => {
+            policy(&p.to_string()).map_err(|e| format!("plan `{s}`: {e}"))?;
+        }
+        PlanKind::Cascade(_) => {}
+    }
+    Ok(plan)
+}
+
 pub fn budget(s: &str) -> Result<Budget, String> {
     match policy(&format!("budget:{s}"))? {
         Policy::Budget(b) => Ok(b),
@@ -222,6 +235,18 @@ mod tests {
         assert_eq!((b.calls, b.latency, b.cost), (Some(3), Some(2.5), None));
         assert!(budget("calls=0").is_err());
         assert!(budget("speed=1").is_err());
+        assert_eq!(
+            plan("weightedmaxconf:3").map(|p| p.to_string()),
+            Ok("parallel:weightedmaxconf:3".to_string())
+        );
+        assert!(plan("cascade:a=2,k=2,max=4/latency=20,at=p50").is_ok());
+        for bad in [
+            "early:threshold:2",
+            "early:budget:cost=NaN",
+            "cascade:a=3,max=2",
+        ] {
+            assert!(plan(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]
