@@ -2,10 +2,13 @@
 # Gateway overhead at fixed rates: oha (cargo install --locked oha) with --latency-correction
 # against (1) the fake member directly, (2) selectllm serve in passthrough mode, (3) selectllm
 # serve with a lexical checkpoint and s=3 fan-out (maxconf:3) over three instant fake members
-# (one fake process). Added latency = gateway percentile minus direct percentile at the same rate.
+# (one fake process), (4) the LiteLLM proxy (PyPI litellm[proxy], pinned, in a venv under
+# target/) passing through to the same fake member. Added latency = proxy percentile minus
+# direct percentile at the same rate, every row measured in the same run.
 #
 # usage: scripts/bench-gateway.sh [RATES...]     default rates: 500 1000 2000
-# env:   DURATION (default 10s), SELECTLLM_BIN (default: cargo build --release)
+# env:   DURATION (default 10s), SELECTLLM_BIN (default: cargo build --release),
+#        LITELLM_VERSION (default 1.108.7; LITELLM=0 skips it)
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
@@ -19,6 +22,13 @@ cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; }
 trap cleanup EXIT
 
 command -v oha >/dev/null || cargo install --locked oha
+LITELLM=${LITELLM:-1}
+LITELLM_VERSION=${LITELLM_VERSION:-1.108.7}
+LVENV=$WORK/litellm-venv
+if [ "$LITELLM" = 1 ] && ! "$LVENV/bin/python" -c "import litellm" 2>/dev/null; then
+  python3 -m venv "$LVENV"
+  "$LVENV/bin/pip" install --quiet --disable-pip-version-check "litellm[proxy]==$LITELLM_VERSION"
+fi
 if [ -z "${SELECTLLM_BIN:-}" ]; then
   cargo build --release --quiet -p selectllm
   SELECTLLM_BIN=${CARGO_TARGET_DIR:-$ROOT/target}/release/selectllm
@@ -47,10 +57,23 @@ for _ in $(seq 100); do
 done
 [ -n "$ADDR" ] || { cat "$WORK/serve.log"; exit 1; }
 
+LITE=
+if [ "$LITELLM" = 1 ]; then
+  LPORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+  printf 'model_list:\n  - model_name: smollm2-135m\n    litellm_params:\n      model: openai/smollm2-135m\n      api_base: %s\n      api_key: none\nlitellm_settings:\n  telemetry: false\n' "$FAKE" >"$WORK/litellm.yaml"
+  # a local key (LiteLLM refuses to start without one); no network: the bundled cost map
+  LITELLM_MASTER_KEY=sk-bench-local-0123456789abcdef LITELLM_LOCAL_MODEL_COST_MAP=True LITELLM_LOG=ERROR \
+    "$LVENV/bin/litellm" --config "$WORK/litellm.yaml" --host 127.0.0.1 --port "$LPORT" --num_workers 1 >"$WORK/litellm.log" 2>&1 &
+  PIDS+=($!)
+  for _ in $(seq 300); do curl -sf "127.0.0.1:$LPORT/health/liveliness" >/dev/null && break; sleep 0.2; done
+  LITE=http://127.0.0.1:$LPORT
+fi
+
 body() { printf '{"model":"%s","messages":[{"role":"user","content":"Natalia sold clips to 48 of her friends in April, and then half as many clips in May. How many clips did Natalia sell altogether?"}]}' "$1"; }
 run() { # run NAME URL MODEL RATE
   oha --no-tui --output-format json -z "$DURATION" -q "$4" --latency-correction -c 256 \
-    -m POST -H 'content-type: application/json' -d "$(body "$3")" "$2" >"$WORK/$1-$4.json"
+    -m POST -H 'content-type: application/json' -H 'authorization: Bearer sk-bench-local-0123456789abcdef' \
+    -d "$(body "$3")" "$2" >"$WORK/$1-$4.json"
   python3 - "$WORK/$1-$4.json" "$1" "$4" <<'PY'
 import json, sys
 r = json.load(open(sys.argv[1])); p = r["latencyPercentiles"]; s = r["summary"]
@@ -58,9 +81,34 @@ codes = r.get("statusCodeDistribution", {})
 print(f'{sys.argv[2]:<12} rate {sys.argv[3]:>5}/s  achieved {s["requestsPerSec"]:8.1f}/s  p50 {p["p50"]*1e3:7.3f} ms  p99 {p["p99"]*1e3:7.3f} ms  statuses {codes}')
 PY
 }
-echo "fake member: $FAKE   gateway: $ADDR   duration $DURATION per run; $(nproc) cores, shared"
+echo "fake member: $FAKE   gateway: $ADDR   litellm: ${LITE:-skipped}   duration $DURATION per run; $(nproc) cores, shared"
 for rate in "${RATES[@]}"; do
   run direct "$FAKE/chat/completions" smollm2-135m "$rate"
   run passthrough "$ADDR/v1/chat/completions" smollm2-135m "$rate"
   run fanout3 "$ADDR/v1/chat/completions" selectllm/auto "$rate"
+  [ -z "$LITE" ] || run litellm "$LITE/v1/chat/completions" smollm2-135m "$rate"
 done
+
+# added latency over the direct call at the same rate, and LiteLLM's over our passthrough's
+python3 - "$WORK" "${RATES[@]}" <<'PY'
+import json, os, sys
+work, rates = sys.argv[1], sys.argv[2:]
+def pct(name, rate):
+    f = os.path.join(work, f"{name}-{rate}.json")
+    if not os.path.exists(f):
+        return None
+    r = json.load(open(f)); p = r["latencyPercentiles"]
+    return p["p50"] * 1e3, p["p99"] * 1e3, r["summary"]["requestsPerSec"]
+print("added latency over direct (ms), p50 / p99; achieved rate")
+for rate in rates:
+    d = pct("direct", rate)
+    cells = []
+    for name in ["passthrough", "fanout3", "litellm"]:
+        x = pct(name, rate)
+        if x and d:
+            cells.append(f"{name} {x[0]-d[0]:7.3f} / {x[1]-d[1]:7.3f} ({x[2]:.0f}/s)")
+    print(f"rate {rate:>5}/s: " + "   ".join(cells))
+    p, l = pct("passthrough", rate), pct("litellm", rate)
+    if p and l and d and p[1] - d[1] > 0:
+        print(f"           litellm / passthrough added p99: {(l[1]-d[1]) / (p[1]-d[1]):.1f}x")
+PY
