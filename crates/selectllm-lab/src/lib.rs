@@ -5,9 +5,11 @@
 //! - [`train`]: classifier training (lexical here; neural via `selectllm-neural`) and checkpoints.
 //! - [`eval`]: metrics, baselines, policies over a test split, the report (markdown, JSON, CSV).
 //! - [`plot`]: accuracy-vs-cost plots as SVG and PNG.
+//! - [`run`]: `selectllm eval` as one call: load, evaluate, write the reports and the plots.
 
 pub mod collect;
 pub mod data;
 pub mod eval;
 pub mod plot;
+pub mod run;
 pub mod train;

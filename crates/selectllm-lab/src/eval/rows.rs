@@ -454,9 +454,12 @@ pub(super) fn build(
 
     let task_index = TaskIndex::new(ds, &tests);
     for r in rows.iter_mut() {
-        match &task_index {
-            Some(t) => t.annotate(r),
-            None => r.per_question.clear(),
+        let per_question = std::mem::take(&mut r.per_question);
+        if let Some((tasks, macro_accuracy)) =
+            task_index.as_ref().and_then(|t| t.figures(&per_question))
+        {
+            r.tasks.extend(tasks);
+            r.macro_accuracy = macro_accuracy;
         }
     }
     let classifier = classifier_metrics(ds, &priors, &tests, probs, clf_name);

@@ -9,7 +9,7 @@ use selectllm_core::vote::VoteMode;
 use selectllm_lab::data::registry::DEFAULT_DATASETS;
 use selectllm_lab::data::resolve_data_dir;
 use selectllm_lab::eval::EvalConfig;
-use selectllm_lab::eval::run::{EvalRun, run as run_eval};
+use selectllm_lab::run::{EvalRun, run as run_eval};
 use selectllm_lab::train::{Pretrained, Trainer};
 
 use super::labels::LoadArgs;
