@@ -5,7 +5,8 @@
 //! - [`train`]: classifier training (lexical here; neural via `selectllm-neural`) and checkpoints.
 //! - [`eval`]: metrics, baselines, policies over a test split, the report (markdown, JSON, CSV).
 //! - [`plot`]: accuracy-vs-cost plots as SVG and PNG.
-//! - [`run`]: `selectllm eval` as one call: load, evaluate, write the reports and the plots.
+//! - [`run`]: the `eval` and `train` commands as library calls (evaluation with its reports and
+//!   plots; a checkpoint trained on a dataset).
 
 pub mod collect;
 pub mod data;
