@@ -7,48 +7,9 @@ use std::sync::Arc;
 
 use selectllm_core::checkpoint::{CheckpointKind, MANIFEST_FILE, Manifest};
 use selectllm_core::classifier::Classifier;
-use selectllm_neural::{NeuralClassifier, NeuralError};
+use selectllm_neural::NeuralClassifier;
 
-/// Why a checkpoint could not be read or used; always names the file or folder.
-#[derive(Debug, thiserror::Error)]
-pub enum CheckpointError {
-    #[error("{path}: {message}")]
-    File { path: PathBuf, message: String },
-    #[error(transparent)]
-    Neural(#[from] NeuralError),
-    #[error(
-        "checkpoint {dir} was trained for members [{}] but {what} has [{}]",
-        found.join(", "),
-        expected.join(", ")
-    )]
-    Members {
-        dir: PathBuf,
-        what: String,
-        found: Vec<String>,
-        expected: Vec<String>,
-    },
-}
-
-pub(crate) fn bad(path: impl AsRef<Path>, message: impl Into<String>) -> CheckpointError {
-    CheckpointError::File {
-        path: path.as_ref().to_path_buf(),
-        message: message.into(),
-    }
-}
-
-/// Reads a whole file; the error names it once.
-pub(crate) fn read_file(path: &Path) -> Result<Vec<u8>, CheckpointError> {
-    std::fs::read(path).map_err(|e| bad(path, io_message(&e)))
-}
-
-/// An I/O error without the doubled "(os error N): ..." text of `io::Error`'s Display.
-fn io_message(e: &std::io::Error) -> String {
-    match e.kind() {
-        std::io::ErrorKind::NotFound => "not found".into(),
-        std::io::ErrorKind::PermissionDenied => "permission denied".into(),
-        _ => e.to_string(),
-    }
-}
+use crate::error::{CheckpointError, bad, read_file};
 
 /// Reads and checks `manifest.json` of the checkpoint folder `dir`.
 pub fn read_manifest(dir: &Path) -> Result<Manifest, CheckpointError> {

@@ -10,7 +10,7 @@ use safetensors::tensor::{Dtype, TensorView};
 use selectllm_core::checkpoint::{CheckpointKind, MANIFEST_FILE, Manifest};
 use selectllm_core::lexical::{Head, LexicalConfig, LexicalModel};
 
-use crate::checkpoint::{CheckpointError, bad, read_file};
+use crate::error::{CheckpointError, bad, read_file};
 
 /// The weights file of a lexical checkpoint.
 pub const WEIGHTS_FILE: &str = "weights.safetensors";

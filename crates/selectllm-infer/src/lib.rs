@@ -17,10 +17,8 @@ pub mod lexical;
 mod stats;
 mod worker;
 
-pub use checkpoint::{
-    CheckpointError, LoadOptions, LoadedCheckpoint, load_checkpoint, read_manifest,
-};
-pub use error::InferError;
+pub use checkpoint::{LoadOptions, LoadedCheckpoint, load_checkpoint, read_manifest};
+pub use error::{CheckpointError, InferError};
 pub use selectllm_core::checkpoint::{CheckpointKind, MANIFEST_FILE, Manifest};
 pub use stats::{BATCH_SIZE_BUCKETS, WorkerStats};
 pub use worker::{ClassifierWorker, WorkerConfig};

@@ -135,3 +135,23 @@ impl EmbeddingCache {
         Ok(selectllm_fs::write_atomic(&self.path, &buf)?)
     }
 }
+
+/// Embeddings of `texts`, through the on-disk cache when `cache_dir` is set.
+pub fn embed_cached(
+    encoder: &Encoder,
+    cache_dir: Option<&Path>,
+    texts: &[&str],
+    progress: &dyn Fn(&str),
+) -> Result<Vec<Vec<f32>>, NeuralError> {
+    match cache_dir {
+        Some(dir) => EmbeddingCache::open(dir, encoder)?.embed(encoder, texts, progress),
+        None => {
+            let mut out = Vec::with_capacity(texts.len());
+            for chunk in texts.chunks(256) {
+                out.extend(encoder.embed(chunk)?);
+                progress(&format!("encoded {}/{} texts", out.len(), texts.len()));
+            }
+            Ok(out)
+        }
+    }
+}

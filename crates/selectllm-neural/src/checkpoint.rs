@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::classifier::{FineTunedFiles, NeuralClassifier};
 use crate::config::NeuralMode;
-use crate::encoder::{Encoder, EncoderFiles, default_device, files_hash};
+use crate::encoder::{Encoder, EncoderFiles, check_finite, default_device, files_hash};
 use crate::error::NeuralError;
 use crate::head::Head;
 use crate::knn::Knn;
@@ -63,30 +63,6 @@ fn load_tensors(path: &Path) -> Result<HashMap<String, Tensor>, NeuralError> {
     })?;
     check_finite(&tensors, path)?;
     Ok(tensors)
-}
-
-/// Refuses weights holding NaN or infinity (a model that would predict NaN and select every
-/// member), naming the first such tensor (in name order, so the message is stable).
-pub(crate) fn check_finite(
-    tensors: &HashMap<String, Tensor>,
-    path: &Path,
-) -> Result<(), NeuralError> {
-    let mut names: Vec<&String> = tensors.keys().collect();
-    names.sort();
-    for name in names {
-        let t = &tensors[name];
-        if !t.dtype().is_float() {
-            continue;
-        }
-        let values = t.flatten_all()?.to_dtype(DType::F32)?.to_vec1::<f32>()?;
-        if let Some(v) = values.iter().find(|v| !v.is_finite()) {
-            return Err(NeuralError::file(
-                path,
-                format!("tensor `{name}` holds a non-finite value ({v})"),
-            ));
-        }
-    }
-    Ok(())
 }
 
 impl NeuralClassifier {
@@ -260,43 +236,9 @@ impl NeuralClassifier {
             shrink: meta.shrink,
             settings: meta.settings,
             finetuned,
-            report: None,
             cache_dir: None,
             packing: crate::encoder::Packing::default(),
             calibrated,
         })
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn non_finite_weights_are_refused_naming_the_tensor() {
-        let dev = candle_core::Device::Cpu;
-        let mut m = HashMap::new();
-        m.insert(
-            "b1".to_string(),
-            Tensor::new(&[0.5f32, -1.0], &dev).unwrap(),
-        );
-        m.insert("ids".to_string(), Tensor::new(&[3u32, 4], &dev).unwrap());
-        let path = Path::new("ck/head.safetensors");
-        check_finite(&m, path).expect("finite weights pass");
-        m.insert(
-            "w1".to_string(),
-            Tensor::new(&[1.0f32, f32::NAN], &dev).unwrap(),
-        );
-        let e = check_finite(&m, path).unwrap_err().to_string();
-        assert!(
-            e.contains("ck/head.safetensors") && e.contains("tensor `w1`") && e.contains("NaN"),
-            "{e}"
-        );
-        m.insert(
-            "a".to_string(),
-            Tensor::new(&[f32::INFINITY], &dev).unwrap(),
-        );
-        let e = check_finite(&m, path).unwrap_err().to_string();
-        assert!(e.contains("tensor `a`") && e.contains("inf"), "{e}");
     }
 }

@@ -8,13 +8,10 @@ use std::sync::Arc;
 use candle_core::{Device, Tensor};
 use selectllm_core::classifier::{Classifier, ClassifierError, Probabilities, sigmoid};
 
-use selectllm_core::metrics::{CALIBRATION_BINS, CalibrationBin, ece, reliability};
-
-use crate::calibrate::fit_log_temperature;
-use crate::config::{NeuralMode, TrainExample, check_examples};
+use crate::cache::embed_cached;
+use crate::config::NeuralMode;
 use crate::encoder::{Encoder, Packing};
 use crate::error::NeuralError;
-use crate::fit::FitReport;
 use crate::head::Head;
 use crate::knn::Knn;
 use crate::relative::Shrink;
@@ -41,8 +38,6 @@ pub struct NeuralClassifier {
     /// The training settings, recorded in the manifest.
     pub(crate) settings: serde_json::Value,
     pub(crate) finetuned: Option<FineTunedFiles>,
-    /// Learning curve and best epoch of the training run (absent after `load`).
-    pub report: Option<FitReport>,
     /// Embedding cache used by `predict_batch` for batches of [`CACHED_BATCH`] or more.
     pub(crate) cache_dir: Option<PathBuf>,
     /// How `predict_batch` runs the encoder (packed by default).
@@ -55,14 +50,12 @@ pub struct NeuralClassifier {
 /// Smallest batch for which `predict_batch` goes through the embedding cache (when set).
 pub const CACHED_BATCH: usize = 16;
 
-/// What calibration did, measured on the examples it was fitted on.
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct Calibration {
-    pub temperatures: Vec<f32>,
-    pub ece_before: f64,
-    pub ece_after: f64,
-    pub bins_before: Vec<CalibrationBin>,
-    pub bins_after: Vec<CalibrationBin>,
+/// Logits of rates (clamped away from 0 and 1 as the shrinkage's prior is).
+fn rate_logits(rates: &[f32]) -> Vec<f32> {
+    rates
+        .iter()
+        .map(|&r| selectllm_core::classifier::logit(r))
+        .collect()
 }
 
 impl NeuralClassifier {
@@ -74,7 +67,6 @@ impl NeuralClassifier {
         (encoder, head): (Encoder, Head),
         train_rates: &[f32],
         settings: serde_json::Value,
-        report: FitReport,
     ) -> Self {
         Self {
             mode,
@@ -82,12 +74,11 @@ impl NeuralClassifier {
             encoder: Arc::new(encoder),
             head,
             temperatures: vec![1.0; members.len()],
-            temperature_center: crate::train::rate_logits(train_rates),
+            temperature_center: rate_logits(train_rates),
             knn: None,
             shrink: None,
             settings,
             finetuned: None,
-            report: Some(report),
             cache_dir: None,
             packing: Packing::default(),
             calibrated: false,
@@ -153,7 +144,7 @@ impl NeuralClassifier {
         }
         Ok(match &self.cache_dir {
             Some(dir) if texts.len() >= CACHED_BATCH => {
-                crate::train::embed_cached(&self.encoder, Some(dir), texts, &|_| ())?
+                embed_cached(&self.encoder, Some(dir), texts, &|_| ())?
             }
             _ => self.encoder.embed_with(texts, self.packing)?,
         })
@@ -170,7 +161,7 @@ impl NeuralClassifier {
     }
 
     /// Each question's difficulty for the shrinkage's conditional prior (`None` without one).
-    fn difficulties(&self, emb: &[Vec<f32>]) -> Vec<Option<f32>> {
+    pub(crate) fn difficulties(&self, emb: &[Vec<f32>]) -> Vec<Option<f32>> {
         let cond = self.shrink.as_ref().and_then(|s| s.conditional.as_ref());
         crate::relative::difficulties(self.knn.as_ref(), cond, emb)
     }
@@ -178,7 +169,7 @@ impl NeuralClassifier {
     /// Per-member temperature (around the member's base-rate logit), then the relative
     /// shrinkage (which keeps the members' order close to the prior's whatever the
     /// temperatures) for a question of difficulty `d`.
-    fn finish(&self, row: &mut [f32], temperatures: &[f32], d: Option<f32>) {
+    pub(crate) fn finish(&self, row: &mut [f32], temperatures: &[f32], d: Option<f32>) {
         for ((z, t), c) in row
             .iter_mut()
             .zip(temperatures)
@@ -192,7 +183,7 @@ impl NeuralClassifier {
     }
 
     /// Head logits plus kNN evidence, before temperature and shrinkage.
-    fn raw_logits(&self, emb: &[Vec<f32>]) -> Result<Vec<Vec<f32>>, NeuralError> {
+    pub(crate) fn raw_logits(&self, emb: &[Vec<f32>]) -> Result<Vec<Vec<f32>>, NeuralError> {
         if emb.is_empty() {
             return Ok(Vec::new());
         }
@@ -218,88 +209,6 @@ impl NeuralClassifier {
             .into_iter()
             .map(|row| row.into_iter().map(sigmoid).collect())
             .collect())
-    }
-
-    /// Fits one temperature per member on `val` (labels as targets) and reports the ECE
-    /// before and after on those same examples (embeddings through the cache when set).
-    pub fn calibrate(&mut self, val: &[TrainExample]) -> Result<Calibration, NeuralError> {
-        check_examples(&self.members, "calibration", val)?;
-        let texts: Vec<&str> = val.iter().map(|x| x.text.as_str()).collect();
-        let emb =
-            crate::train::embed_cached(&self.encoder, self.cache_dir.as_deref(), &texts, &|_| ())?;
-        self.calibrate_embedded(&emb, val)
-    }
-
-    /// [`Self::calibrate`] with embeddings already computed (e.g. from the cache).
-    pub fn calibrate_embedded(
-        &mut self,
-        emb: &[Vec<f32>],
-        val: &[TrainExample],
-    ) -> Result<Calibration, NeuralError> {
-        let raw = self.raw_logits(emb)?;
-        let d = self.difficulties(emb);
-        let m = self.members.len();
-        let labels: Vec<Vec<f32>> = val.iter().map(|x| x.labels.clone()).collect();
-        self.temperatures = vec![1.0; m];
-        let before = self.probs_from_embeddings(emb)?;
-        // NLL of the final probabilities of the questions `idx` for a set of temperatures.
-        let nll = |ts: &[f32], idx: &[usize]| -> f64 {
-            let mut s = 0.0f64;
-            for &i in idx {
-                let mut row = raw[i].clone();
-                self.finish(&mut row, ts, d[i]);
-                for (z, y) in row.iter().zip(&labels[i]) {
-                    let p = sigmoid(*z).clamp(1e-7, 1.0 - 1e-7) as f64;
-                    s -= *y as f64 * p.ln() + (1.0 - *y as f64) * (1.0 - p).ln();
-                }
-            }
-            s
-        };
-        // Coordinate descent over members (members are coupled only through the shrinkage).
-        let sweeps = if self.shrink.is_some() { 3 } else { 1 };
-        let fit = |idx: &[usize]| -> Vec<f32> {
-            let mut ts = vec![1.0f32; m];
-            for _ in 0..sweeps {
-                for j in 0..m {
-                    ts[j] = fit_log_temperature(|t| {
-                        let mut trial = ts.clone();
-                        trial[j] = t;
-                        nll(&trial, idx)
-                    });
-                }
-            }
-            ts
-        };
-        let shared =
-            |idx: &[usize]| -> Vec<f32> { vec![fit_log_temperature(|t| nll(&vec![t; m], idx)); m] };
-        // Choose among no temperature, one shared temperature and one per member by 2-fold
-        // cross-validation over the calibration questions: with few questions, fitted
-        // temperatures lower their own NLL and can raise the test ECE.
-        let (even, odd): (Vec<usize>, Vec<usize>) = (0..val.len()).partition(|i| i % 2 == 0);
-        let all: Vec<usize> = (0..val.len()).collect();
-        let held_out =
-            |f: &dyn Fn(&[usize]) -> Vec<f32>| nll(&f(&even), &odd) + nll(&f(&odd), &even);
-        let none = |_: &[usize]| vec![1.0f32; m];
-        if !odd.is_empty() {
-            let scores = [held_out(&none), held_out(&shared), held_out(&fit)];
-            let best = (0..3)
-                .min_by(|&a, &b| scores[a].total_cmp(&scores[b]))
-                .unwrap_or(0);
-            self.temperatures = match best {
-                1 => shared(&all),
-                2 => fit(&all),
-                _ => none(&all),
-            };
-        }
-        self.calibrated = true;
-        let after = self.probs_from_embeddings(emb)?;
-        Ok(Calibration {
-            temperatures: self.temperatures.clone(),
-            ece_before: ece(&before, &labels),
-            ece_after: ece(&after, &labels),
-            bins_before: reliability(&before, &labels, CALIBRATION_BINS),
-            bins_after: reliability(&after, &labels, CALIBRATION_BINS),
-        })
     }
 }
 

@@ -248,3 +248,21 @@ pub(crate) fn check_examples(
     }
     Ok(())
 }
+
+/// Mean label per member over the training set.
+pub(crate) fn label_rates(train: &[TrainExample], m: usize) -> Vec<f32> {
+    let n = train.len().max(1) as f32;
+    (0..m)
+        .map(|j| train.iter().map(|x| x.labels[j]).sum::<f32>() / n)
+        .collect()
+}
+
+/// Each example's training targets (labels or success rates, as configured).
+pub(crate) fn targets(cfg: &NeuralTrainConfig, xs: &[TrainExample]) -> Vec<Vec<f32>> {
+    xs.iter()
+        .map(|x| match cfg.target {
+            Target::Label => x.labels.clone(),
+            Target::Success => x.success.clone(),
+        })
+        .collect()
+}

@@ -148,7 +148,7 @@ impl EncoderFiles {
                 ))
             })
             .collect::<Result<HashMap<_, _>, candle_core::Error>>()?;
-        crate::checkpoint::check_finite(&tensors, &dir.join("model.safetensors"))?;
+        check_finite(&tensors, &dir.join("model.safetensors"))?;
         Ok(Self {
             config,
             config_bytes,
@@ -354,5 +354,62 @@ pub fn cosine(a: &[f32], b: &[f32]) -> f32 {
         0.0
     } else {
         dot / (na * nb)
+    }
+}
+
+/// Refuses weights holding NaN or infinity (a model that would predict NaN and select every
+/// member), naming the first such tensor (in name order, so the message is stable).
+pub(crate) fn check_finite(
+    tensors: &HashMap<String, Tensor>,
+    path: &Path,
+) -> Result<(), NeuralError> {
+    let mut names: Vec<&String> = tensors.keys().collect();
+    names.sort();
+    for name in names {
+        let t = &tensors[name];
+        if !t.dtype().is_float() {
+            continue;
+        }
+        let values = t.flatten_all()?.to_dtype(DType::F32)?.to_vec1::<f32>()?;
+        if let Some(v) = values.iter().find(|v| !v.is_finite()) {
+            return Err(NeuralError::file(
+                path,
+                format!("tensor `{name}` holds a non-finite value ({v})"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn non_finite_weights_are_refused_naming_the_tensor() {
+        let dev = candle_core::Device::Cpu;
+        let mut m = HashMap::new();
+        m.insert(
+            "b1".to_string(),
+            Tensor::new(&[0.5f32, -1.0], &dev).unwrap(),
+        );
+        m.insert("ids".to_string(), Tensor::new(&[3u32, 4], &dev).unwrap());
+        let path = Path::new("ck/head.safetensors");
+        check_finite(&m, path).expect("finite weights pass");
+        m.insert(
+            "w1".to_string(),
+            Tensor::new(&[1.0f32, f32::NAN], &dev).unwrap(),
+        );
+        let e = check_finite(&m, path).unwrap_err().to_string();
+        assert!(
+            e.contains("ck/head.safetensors") && e.contains("tensor `w1`") && e.contains("NaN"),
+            "{e}"
+        );
+        m.insert(
+            "a".to_string(),
+            Tensor::new(&[f32::INFINITY], &dev).unwrap(),
+        );
+        let e = check_finite(&m, path).unwrap_err().to_string();
+        assert!(e.contains("tensor `a`") && e.contains("inf"), "{e}");
     }
 }

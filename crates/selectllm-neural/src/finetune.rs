@@ -10,12 +10,12 @@ use sha2::{Digest, Sha256};
 
 use crate::bert::Exec;
 use crate::classifier::{FineTunedFiles, NeuralClassifier};
-use crate::config::{NeuralMode, NeuralTrainConfig, TrainExample};
+use crate::config::{NeuralMode, NeuralTrainConfig, TrainExample, label_rates, targets};
 use crate::encoder::{Encoder, EncoderFiles, hex};
 use crate::error::NeuralError;
-use crate::fit::{Group, Model, fit};
+use crate::evidence::{attach_knn, attach_shrink};
+use crate::fit::{FitReport, Group, Model, fit, matrix};
 use crate::head::{Head, column_stats};
-use crate::train::{attach_knn, attach_shrink, label_rates, matrix, targets};
 
 struct FineTune {
     encoder: Encoder,
@@ -71,7 +71,7 @@ pub(crate) fn train_finetune(
     (train, e_train): (&[TrainExample], &[Vec<f32>]),
     (val, e_val): (&[TrainExample], &[Vec<f32>]),
     progress: &dyn Fn(&str),
-) -> Result<NeuralClassifier, NeuralError> {
+) -> Result<(NeuralClassifier, FitReport), NeuralError> {
     let m = members.len();
     let dev = frozen.device.clone();
     let dim = frozen.dim();
@@ -189,7 +189,6 @@ pub(crate) fn train_finetune(
         (encoder, head),
         &label_rates(train, m),
         settings,
-        report,
     );
     clf.finetuned = Some(FineTunedFiles {
         config_bytes: files.config_bytes,
@@ -207,5 +206,5 @@ pub(crate) fn train_finetune(
     }
     attach_shrink(cfg, &mut clf, train, (val, &ev))?;
     let _ = e_val;
-    Ok(clf)
+    Ok((clf, report))
 }

@@ -2,7 +2,7 @@
 //! early stopping on validation loss, best weights kept.
 
 use candle_core::backprop::GradStore;
-use candle_core::{Tensor, Var};
+use candle_core::{Device, Tensor, Var};
 use candle_nn::{AdamW, Optimizer, ParamsAdamW};
 use rand::SeedableRng;
 use rand::seq::SliceRandom;
@@ -264,6 +264,12 @@ pub(crate) fn fit(
         }
     }
     Ok(report)
+}
+
+/// Rows of `cols` values as a (rows, cols) tensor on `dev`.
+pub(crate) fn matrix(rows: &[Vec<f32>], cols: usize, dev: &Device) -> Result<Tensor, NeuralError> {
+    let flat: Vec<f32> = rows.iter().flatten().copied().collect();
+    Ok(Tensor::from_vec(flat, (rows.len(), cols), dev)?)
 }
 
 #[cfg(test)]

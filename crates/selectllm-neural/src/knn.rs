@@ -100,9 +100,9 @@ impl Knn {
     }
 
     /// Mean correctness over all members of the `k` training questions nearest to `q` (the
-    /// difficulty of [`crate::relative::Conditional`]).
+    /// question's difficulty, on which the relative shrinkage's conditional prior depends).
     pub fn difficulty(&self, q: &[f32], k: usize) -> f32 {
-        crate::relative::difficulty(&self.similarities(q), &self.mean_correct, None, None, k)
+        difficulty(&self.similarities(q), &self.mean_correct, None, None, k)
     }
 
     /// Cosine similarity of `q` to each indexed question.
@@ -183,4 +183,29 @@ impl Knn {
         knn.beta = beta;
         Ok(knn)
     }
+}
+
+/// Mean of `mean_correct` (each training question's mean correctness over members) over the
+/// `k` questions most similar to a question, among the `allowed` ones (all when `None`) and
+/// skipping `skip`; `sims` is the question's similarity to each training question. 0.5 when
+/// there is no candidate.
+pub(crate) fn difficulty(
+    sims: &[f32],
+    mean_correct: &[f32],
+    allowed: Option<&[bool]>,
+    skip: Option<usize>,
+    k: usize,
+) -> f32 {
+    let mut cand: Vec<(f32, usize)> = sims
+        .iter()
+        .enumerate()
+        .filter(|&(j, _)| allowed.is_none_or(|a| a[j]) && Some(j) != skip)
+        .map(|(j, &s)| (s, j))
+        .collect();
+    let k = k.min(cand.len());
+    if k == 0 {
+        return 0.5;
+    }
+    cand.select_nth_unstable_by(k - 1, |a, b| b.0.total_cmp(&a.0));
+    cand[..k].iter().map(|&(_, j)| mean_correct[j]).sum::<f32>() / k as f32
 }

@@ -24,6 +24,7 @@ use selectllm_core::classifier::logit;
 use selectllm_core::metrics::pair_hits;
 
 use crate::error::NeuralError;
+use crate::knn::{Knn, difficulty};
 
 /// The fitted shrinkage.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -135,7 +136,7 @@ impl Shrink {
 
 /// Each embedding's difficulty for `cond` from the kNN index (`None` for all without either).
 pub(crate) fn difficulties(
-    knn: Option<&crate::knn::Knn>,
+    knn: Option<&Knn>,
     cond: Option<&Conditional>,
     emb: &[Vec<f32>],
 ) -> Vec<Option<f32>> {
@@ -266,31 +267,6 @@ pub fn fit_conditional(
 fn similarities(emb: &[f32], dim: usize) -> Result<Vec<f32>, NeuralError> {
     let x = Tensor::from_slice(emb, (emb.len() / dim, dim), &Device::Cpu)?;
     Ok(x.matmul(&x.t()?)?.flatten_all()?.to_vec1::<f32>()?)
-}
-
-/// Mean of `mean_correct` (each training question's mean correctness over members) over the
-/// `k` questions most similar to a question, among the `allowed` ones (all when `None`) and
-/// skipping `skip`; `sims` is the question's similarity to each training question. 0.5 when
-/// there is no candidate.
-pub(crate) fn difficulty(
-    sims: &[f32],
-    mean_correct: &[f32],
-    allowed: Option<&[bool]>,
-    skip: Option<usize>,
-    k: usize,
-) -> f32 {
-    let mut cand: Vec<(f32, usize)> = sims
-        .iter()
-        .enumerate()
-        .filter(|&(j, _)| allowed.is_none_or(|a| a[j]) && Some(j) != skip)
-        .map(|(j, &s)| (s, j))
-        .collect();
-    let k = k.min(cand.len());
-    if k == 0 {
-        return 0.5;
-    }
-    cand.select_nth_unstable_by(k - 1, |a, b| b.0.total_cmp(&a.0));
-    cand[..k].iter().map(|&(_, j)| mean_correct[j]).sum::<f32>() / k as f32
 }
 
 /// Per-member logistic curves of correctness in leave-one-out difficulty, on the `allowed`

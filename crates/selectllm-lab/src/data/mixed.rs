@@ -16,7 +16,8 @@ use std::path::Path;
 
 use selectllm_core::dataset::{RoutingDataset, Split};
 
-use super::registry::{LoadOptions, attach_gold};
+use super::raw::attach_gold;
+use super::routerdc::Labelling;
 use super::{DataError, routerdc};
 
 /// In-distribution: train on five tasks, test on the same five.
@@ -97,8 +98,14 @@ impl TaskCap {
     }
 }
 
-/// Loads `routerdc-mixed` or `routerdc-mixed-ood`.
-pub fn load(name: &str, data_dir: &Path, opts: &LoadOptions) -> Result<RoutingDataset, DataError> {
+/// Loads `routerdc-mixed` or `routerdc-mixed-ood`: each RouterDC file labelled as
+/// `labelling` says for its task, `cap` training questions per task.
+pub fn load(
+    name: &str,
+    data_dir: &Path,
+    labelling: &dyn Fn(&str) -> Labelling,
+    cap: &TaskCap,
+) -> Result<RoutingDataset, DataError> {
     let dir = data_dir.join("routerdc");
     let tests: &[&str] = if name == MIXED_OOD {
         &OOD_FILES
@@ -120,7 +127,7 @@ pub fn load(name: &str, data_dir: &Path, opts: &LoadOptions) -> Result<RoutingDa
                 path.display()
             )));
         }
-        let labelling = opts.labelling(&routerdc::task_name(stem));
+        let labelling = labelling(&routerdc::task_name(stem));
         let f = routerdc::read(
             &path,
             &labelling,
@@ -142,7 +149,7 @@ pub fn load(name: &str, data_dir: &Path, opts: &LoadOptions) -> Result<RoutingDa
         ds.benchmarks
             .insert(labelling.task.clone(), labelling.info());
         let picks: Vec<(usize, Split, usize)> = if split == Split::Train {
-            let (train, val) = opts.task_cap.pick(f.questions.len());
+            let (train, val) = cap.pick(f.questions.len());
             let mut seen = vec![0usize; f.questions.len()];
             let mut v: Vec<(usize, Split, usize)> = Vec::with_capacity(train.len() + val.len());
             for i in train {

@@ -1,6 +1,7 @@
 //! Raw benchmark files: GSM8K jsonl (`{question, answer}`, gold after `####`) and MMLU csv
 //! (`question,choice0..choice3,answer` with the answer as an index 0-3).
 
+use std::collections::HashMap;
 use std::path::Path;
 
 use serde::Deserialize;
@@ -155,4 +156,50 @@ pub fn mmlu_csv(path: &Path, split: Split, first_id: usize) -> Result<Vec<McQues
         });
     }
     Ok(out)
+}
+
+/// Joins gold answers from the raw GSM8K / MMLU files by question text, where they exist.
+pub(super) fn attach_gold(questions: &mut [Question], data_dir: &Path) {
+    for task in [Task::Gsm8k, Task::Mmlu] {
+        if questions.iter().any(|q| q.task == task) {
+            attach_gold_of(questions, task, data_dir);
+        }
+    }
+}
+
+fn attach_gold_of(questions: &mut [Question], task: Task, data_dir: &Path) {
+    let mut gold: HashMap<String, Answer> = HashMap::new();
+    match task {
+        Task::Gsm8k => {
+            for f in ["train.jsonl", "test.jsonl"] {
+                if let Ok(qs) = gsm8k(&data_dir.join("gsm8k").join(f), Split::Test) {
+                    gold.extend(
+                        qs.into_iter()
+                            .filter_map(|q| Some((q.text.trim().to_string(), q.gold?))),
+                    );
+                }
+            }
+        }
+        Task::Mmlu => {
+            for sub in ["test", "dev"] {
+                if let Ok(qs) = mmlu_dir(&data_dir.join("mmlu").join(sub), Split::Test) {
+                    gold.extend(qs.into_iter().filter_map(|q| {
+                        Some((q.question.text.trim().to_string(), q.question.gold?))
+                    }));
+                }
+            }
+        }
+        Task::Generic => {}
+    }
+    let mut matched = 0usize;
+    for q in questions.iter_mut().filter(|q| q.task == task) {
+        if let Some(g) = gold.get(q.text.trim()) {
+            q.gold = Some(g.clone());
+            matched += 1;
+        }
+    }
+    tracing::info!(
+        "gold answers joined for {matched} of {} questions",
+        questions.len()
+    );
 }

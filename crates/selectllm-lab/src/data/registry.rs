@@ -12,15 +12,14 @@
 //!
 //! RouterDC files are labelled by their task's score kind (`data::routerdc::ScoreKind`).
 
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use selectllm_core::answer::{Answer, Task};
-use selectllm_core::dataset::{Question, RoutingDataset, Split};
+use selectllm_core::dataset::{RoutingDataset, Split};
 
 use super::mixed::{self, TaskCap};
+use super::raw::attach_gold;
 use super::routerdc::{Labelling, ScoreKind};
-use super::{DataError, answer_level, jsonl, raw, routerdc};
+use super::{DataError, answer_level, jsonl, routerdc};
 
 /// The datasets `selectllm eval` runs when none is named.
 pub const DEFAULT_DATASETS: [&str; 6] = [
@@ -81,7 +80,7 @@ pub fn load(spec: &str, data_dir: &Path, opts: &LoadOptions) -> Result<RoutingDa
     } else if let Some(path) = committed_dataset(spec) {
         jsonl::read(&path)?
     } else if spec == mixed::MIXED || spec == mixed::MIXED_OOD {
-        mixed::load(spec, data_dir, opts)?
+        mixed::load(spec, data_dir, &|task| opts.labelling(task), &opts.task_cap)?
     } else if let Some(stem) = spec.strip_prefix("routerdc-") {
         routerdc_named(spec, stem, data_dir, opts)?
     } else {
@@ -168,50 +167,4 @@ fn routerdc_named(
     }
     attach_gold(&mut ds.questions, data_dir);
     Ok(ds)
-}
-
-/// Joins gold answers from the raw GSM8K / MMLU files by question text, where they exist.
-pub(super) fn attach_gold(questions: &mut [Question], data_dir: &Path) {
-    for task in [Task::Gsm8k, Task::Mmlu] {
-        if questions.iter().any(|q| q.task == task) {
-            attach_gold_of(questions, task, data_dir);
-        }
-    }
-}
-
-fn attach_gold_of(questions: &mut [Question], task: Task, data_dir: &Path) {
-    let mut gold: HashMap<String, Answer> = HashMap::new();
-    match task {
-        Task::Gsm8k => {
-            for f in ["train.jsonl", "test.jsonl"] {
-                if let Ok(qs) = raw::gsm8k(&data_dir.join("gsm8k").join(f), Split::Test) {
-                    gold.extend(
-                        qs.into_iter()
-                            .filter_map(|q| Some((q.text.trim().to_string(), q.gold?))),
-                    );
-                }
-            }
-        }
-        Task::Mmlu => {
-            for sub in ["test", "dev"] {
-                if let Ok(qs) = raw::mmlu_dir(&data_dir.join("mmlu").join(sub), Split::Test) {
-                    gold.extend(qs.into_iter().filter_map(|q| {
-                        Some((q.question.text.trim().to_string(), q.question.gold?))
-                    }));
-                }
-            }
-        }
-        Task::Generic => {}
-    }
-    let mut matched = 0usize;
-    for q in questions.iter_mut().filter(|q| q.task == task) {
-        if let Some(g) = gold.get(q.text.trim()) {
-            q.gold = Some(g.clone());
-            matched += 1;
-        }
-    }
-    tracing::info!(
-        "gold answers joined for {matched} of {} questions",
-        questions.len()
-    );
 }

@@ -5,7 +5,6 @@ pub mod metrics;
 mod plans;
 pub mod report;
 mod rows;
-pub mod run;
 pub mod tasks;
 
 use std::collections::HashMap;

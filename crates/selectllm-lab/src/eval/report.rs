@@ -6,6 +6,7 @@ use std::path::Path;
 use serde::Serialize;
 
 use super::metrics::{CalibrationBin, F1};
+use super::tasks::{TaskInfo, TaskResult, Tasks, published_references};
 use crate::data::{DataError, write_atomic};
 
 /// Classifier quality on the test questions.
@@ -90,7 +91,7 @@ pub struct Row {
     pub detail: String,
     /// Figures per task, on datasets whose questions name their task (see `eval::tasks`).
     #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
-    pub tasks: super::tasks::Tasks,
+    pub tasks: Tasks,
     /// Mean over tasks of the RouterDC-comparable figure (accuracy on probability tasks,
     /// sample accuracy on multi-attempt tasks); `accuracy` is the micro average.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -123,7 +124,7 @@ pub struct Report {
     pub rows: Vec<Row>,
     /// The tasks of the test questions, with their label rules (empty: not named by the data).
     #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub tasks: Vec<super::tasks::TaskInfo>,
+    pub tasks: Vec<TaskInfo>,
     /// Further rows of the plans' parameter sweep (in the JSON and CSV, not the table).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub sweep: Vec<Row>,
@@ -220,7 +221,7 @@ impl Report {
             }
             let _ = writeln!(s);
         }
-        s.push_str(&super::tasks::markdown(&self.tasks, &self.rows));
+        s.push_str(&task_markdown(&self.tasks, &self.rows));
         if !self.notes.is_empty() {
             let _ = writeln!(s);
             for n in &self.notes {
@@ -273,4 +274,136 @@ impl Report {
 
 fn fmt_opt(v: Option<f64>) -> String {
     v.map_or("n/a".into(), |x| format!("{x:.3}"))
+}
+
+/// The per-task table of a report (empty when the data names no task): one row per result
+/// row, the published reference rows and the per-task references from the data.
+fn task_markdown(infos: &[TaskInfo], rows: &[Row]) -> String {
+    use std::fmt::Write as _;
+    let mut s = String::new();
+    if infos.is_empty() {
+        return s;
+    }
+    let _ = writeln!(s, "\n### Per task\n");
+    for t in infos {
+        let _ = writeln!(
+            s,
+            "- `{}` ({} test questions): labels {}; compare `{}` with RouterDC's figure",
+            t.name,
+            t.n_test,
+            if t.label_rule.is_empty() {
+                "as the data gives them"
+            } else {
+                &t.label_rule
+            },
+            if t.multi_attempt { "sample %" } else { "acc %" }
+        );
+    }
+    let _ = writeln!(
+        s,
+        "- `macro %`: mean over tasks of the RouterDC-comparable figure (acc % on probability tasks, sample % on multi-attempt ones); `micro %`: accuracy over all test questions (labels).\n"
+    );
+    let _ = write!(s, "| row | calls |");
+    let mut cols = 2;
+    for t in infos {
+        if t.multi_attempt {
+            let _ = write!(s, " {} acc % | {} sample % |", t.name, t.name);
+            cols += 2;
+        } else {
+            let _ = write!(s, " {} acc % |", t.name);
+            cols += 1;
+        }
+    }
+    let _ = writeln!(s, " macro % | micro % |");
+    let _ = writeln!(s, "|{}", "---|".repeat(cols + 2));
+    let pct = |v: Option<f64>| v.map_or("-".to_string(), |x| format!("{:.2}", 100.0 * x));
+    for r in rows {
+        let _ = write!(s, "| {} | {:.2} |", r.name, r.calls);
+        for t in infos {
+            let tr = r.tasks.get(&t.name);
+            let _ = write!(s, " {} |", pct(tr.map(|x| x.accuracy)));
+            if t.multi_attempt {
+                let _ = write!(s, " {} |", pct(tr.and_then(|x| x.sample_accuracy)));
+            }
+        }
+        let _ = writeln!(
+            s,
+            " {} | {:.2} |",
+            pct(r.macro_accuracy),
+            100.0 * r.accuracy
+        );
+    }
+    let reference_line = |s: &mut String, label: &str, fig: &dyn Fn(&TaskInfo) -> Option<f64>| {
+        let _ = write!(s, "| *{label}* | 1 |");
+        let mut sum = 0.0;
+        let mut all = true;
+        for t in infos {
+            let v = fig(t);
+            match v {
+                Some(x) => sum += x,
+                None => all = false,
+            }
+            let cell = v.map_or("-".to_string(), |x| format!("{x:.2}"));
+            if t.multi_attempt {
+                let _ = write!(s, " - | {cell} |");
+            } else {
+                let _ = write!(s, " {cell} |");
+            }
+        }
+        let avg = if all {
+            format!("{:.2}", sum / infos.len() as f64)
+        } else {
+            "-".to_string()
+        };
+        let _ = writeln!(s, " {avg} | - |");
+    };
+    for (label, figures) in published_references(infos) {
+        reference_line(&mut s, label, &|t| {
+            figures.iter().find(|(n, _)| *n == t.name).map(|(_, v)| *v)
+        });
+    }
+    for (label, figures) in reference_figures(infos, rows) {
+        reference_line(&mut s, &label, &|t| {
+            let i = infos.iter().position(|x| x.name == t.name)?;
+            figures
+                .get(i)
+                .copied()
+                .filter(|v| v.is_finite())
+                .map(|v| 100.0 * v)
+        });
+    }
+    s
+}
+
+/// The per-task summary lines a report prints under its table: which figure compares with
+/// which published one, and the per-task references computed from the data.
+fn reference_figures(infos: &[TaskInfo], rows: &[Row]) -> Vec<(String, Vec<f64>)> {
+    let best_single: Vec<f64> = infos
+        .iter()
+        .map(|t| {
+            rows.iter()
+                .filter(|r| r.kind == "single")
+                .filter_map(|r| r.tasks.get(&t.name).map(TaskResult::comparable))
+                .fold(f64::NEG_INFINITY, f64::max)
+        })
+        .collect();
+    let mut out = vec![(
+        "data: best single member per task (chosen on the test questions)".to_string(),
+        best_single,
+    )];
+    if let Some(o) = rows.iter().find(|r| r.kind == "oracle") {
+        out.push((
+            "data: oracle per task (any member right; multi-attempt: best member's score)"
+                .to_string(),
+            infos
+                .iter()
+                .map(|t| {
+                    o.tasks
+                        .get(&t.name)
+                        .map_or(f64::NAN, TaskResult::comparable)
+                })
+                .collect(),
+        ));
+    }
+    out
 }

@@ -15,8 +15,6 @@ use serde::Serialize;
 use selectllm_core::dataset::RoutingDataset;
 use selectllm_core::vote::{SimBallot, VoteMode, Voter, WrongAnswers};
 
-use super::report::Row;
-
 /// One task's figures in a row.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct TaskResult {
@@ -80,17 +78,18 @@ impl TaskIndex {
         Some(TaskIndex { infos, of })
     }
 
-    /// Fills `tasks` and `macro_accuracy` of a row from its per-question values.
-    pub fn annotate(&self, row: &mut Row) {
-        let pq = std::mem::take(&mut row.per_question);
-        if pq.len() != self.of.len() {
-            return;
+    /// A row's per-task results and macro accuracy from its per-question values (correctness
+    /// midpoint, one-sample accuracy) in test order; `None` when their count is not the
+    /// number of test questions.
+    pub fn figures(&self, per_question: &[(f64, f64)]) -> Option<(Tasks, Option<f64>)> {
+        if per_question.len() != self.of.len() {
+            return None;
         }
         let k = self.infos.len();
         let mut acc = vec![0.0; k];
         let mut sample = vec![0.0; k];
         let mut known = vec![true; k];
-        for (&t, &(mid, s)) in self.of.iter().zip(&pq) {
+        for (&t, &(mid, s)) in self.of.iter().zip(per_question) {
             acc[t] += mid;
             if s.is_nan() {
                 known[t] = false;
@@ -98,6 +97,7 @@ impl TaskIndex {
                 sample[t] += s;
             }
         }
+        let mut tasks = Tasks::new();
         let mut macro_sum = 0.0;
         let mut macro_ok = true;
         for (t, info) in self.infos.iter().enumerate() {
@@ -108,9 +108,9 @@ impl TaskIndex {
             };
             macro_ok &= !info.multi_attempt || r.sample_accuracy.is_some();
             macro_sum += r.comparable();
-            row.tasks.insert(info.name.clone(), r);
+            tasks.insert(info.name.clone(), r);
         }
-        row.macro_accuracy = macro_ok.then(|| macro_sum / k.max(1) as f64);
+        Some((tasks, macro_ok.then(|| macro_sum / k.max(1) as f64)))
     }
 }
 
@@ -160,39 +160,6 @@ pub fn one_sample_vote(
     }
 }
 
-/// The per-task summary lines a report prints under its table: which figure compares with
-/// which published one, and the per-task references computed from the data.
-pub(super) fn reference_figures(infos: &[TaskInfo], rows: &[Row]) -> Vec<(String, Vec<f64>)> {
-    let best_single: Vec<f64> = infos
-        .iter()
-        .map(|t| {
-            rows.iter()
-                .filter(|r| r.kind == "single")
-                .filter_map(|r| r.tasks.get(&t.name).map(TaskResult::comparable))
-                .fold(f64::NEG_INFINITY, f64::max)
-        })
-        .collect();
-    let mut out = vec![(
-        "data: best single member per task (chosen on the test questions)".to_string(),
-        best_single,
-    )];
-    if let Some(o) = rows.iter().find(|r| r.kind == "oracle") {
-        out.push((
-            "data: oracle per task (any member right; multi-attempt: best member's score)"
-                .to_string(),
-            infos
-                .iter()
-                .map(|t| {
-                    o.tasks
-                        .get(&t.name)
-                        .map_or(f64::NAN, TaskResult::comparable)
-                })
-                .collect(),
-        ));
-    }
-    out
-}
-
 /// Figures published in the RouterDC paper (Chen et al., NeurIPS 2024, arXiv 2409.19886),
 /// copied, never recomputed: `(label, [(task, percent)])`.
 pub fn published_references(tasks: &[TaskInfo]) -> Vec<(&'static str, Vec<(&'static str, f64)>)> {
@@ -227,105 +194,6 @@ const PUBLISHED: &[(&str, &[(&str, f64)])] = &[(
 
 /// Per-task results keyed by task name (the JSON shape of `Row::tasks`).
 pub type Tasks = BTreeMap<String, TaskResult>;
-
-/// The per-task table of a report (empty when the data names no task): one row per result
-/// row, the published reference rows and the per-task references from the data.
-pub(super) fn markdown(infos: &[TaskInfo], rows: &[Row]) -> String {
-    use std::fmt::Write as _;
-    let mut s = String::new();
-    if infos.is_empty() {
-        return s;
-    }
-    let _ = writeln!(s, "\n### Per task\n");
-    for t in infos {
-        let _ = writeln!(
-            s,
-            "- `{}` ({} test questions): labels {}; compare `{}` with RouterDC's figure",
-            t.name,
-            t.n_test,
-            if t.label_rule.is_empty() {
-                "as the data gives them"
-            } else {
-                &t.label_rule
-            },
-            if t.multi_attempt { "sample %" } else { "acc %" }
-        );
-    }
-    let _ = writeln!(
-        s,
-        "- `macro %`: mean over tasks of the RouterDC-comparable figure (acc % on probability tasks, sample % on multi-attempt ones); `micro %`: accuracy over all test questions (labels).\n"
-    );
-    let _ = write!(s, "| row | calls |");
-    let mut cols = 2;
-    for t in infos {
-        if t.multi_attempt {
-            let _ = write!(s, " {} acc % | {} sample % |", t.name, t.name);
-            cols += 2;
-        } else {
-            let _ = write!(s, " {} acc % |", t.name);
-            cols += 1;
-        }
-    }
-    let _ = writeln!(s, " macro % | micro % |");
-    let _ = writeln!(s, "|{}", "---|".repeat(cols + 2));
-    let pct = |v: Option<f64>| v.map_or("-".to_string(), |x| format!("{:.2}", 100.0 * x));
-    for r in rows {
-        let _ = write!(s, "| {} | {:.2} |", r.name, r.calls);
-        for t in infos {
-            let tr = r.tasks.get(&t.name);
-            let _ = write!(s, " {} |", pct(tr.map(|x| x.accuracy)));
-            if t.multi_attempt {
-                let _ = write!(s, " {} |", pct(tr.and_then(|x| x.sample_accuracy)));
-            }
-        }
-        let _ = writeln!(
-            s,
-            " {} | {:.2} |",
-            pct(r.macro_accuracy),
-            100.0 * r.accuracy
-        );
-    }
-    let reference_line = |s: &mut String, label: &str, fig: &dyn Fn(&TaskInfo) -> Option<f64>| {
-        let _ = write!(s, "| *{label}* | 1 |");
-        let mut sum = 0.0;
-        let mut all = true;
-        for t in infos {
-            let v = fig(t);
-            match v {
-                Some(x) => sum += x,
-                None => all = false,
-            }
-            let cell = v.map_or("-".to_string(), |x| format!("{x:.2}"));
-            if t.multi_attempt {
-                let _ = write!(s, " - | {cell} |");
-            } else {
-                let _ = write!(s, " {cell} |");
-            }
-        }
-        let avg = if all {
-            format!("{:.2}", sum / infos.len() as f64)
-        } else {
-            "-".to_string()
-        };
-        let _ = writeln!(s, " {avg} | - |");
-    };
-    for (label, figures) in published_references(infos) {
-        reference_line(&mut s, label, &|t| {
-            figures.iter().find(|(n, _)| *n == t.name).map(|(_, v)| *v)
-        });
-    }
-    for (label, figures) in reference_figures(infos, rows) {
-        reference_line(&mut s, &label, &|t| {
-            let i = infos.iter().position(|x| x.name == t.name)?;
-            figures
-                .get(i)
-                .copied()
-                .filter(|v| v.is_finite())
-                .map(|v| 100.0 * v)
-        });
-    }
-    s
-}
 
 #[cfg(test)]
 mod tests {

@@ -75,7 +75,8 @@ impl NeuralTrainer {
         let va = examples(val);
         let progress = |m: &str| tracing::info!("{m}");
         let mut clf = selectllm_neural::train(&cfg, members, &tr, &va, &progress)
-            .map_err(|e| TrainError::Other(e.to_string()))?;
+            .map_err(|e| TrainError::Other(e.to_string()))?
+            .classifier;
         if self.calibrate && !va.is_empty() {
             let c = clf
                 .calibrate(&va)

@@ -93,7 +93,8 @@ fn frozen_learns_saves_and_reloads() {
         val,
         &|_| (),
     )
-    .expect("train");
+    .expect("train")
+    .classifier;
     let p = clf
         .predict_batch(&["What is 5 plus 9?", "Who founded the Roman Republic?"])
         .expect("predict");
@@ -179,8 +180,8 @@ fn finetune_checkpoint_is_self_contained() {
         knn_k: 0,
         ..config(NeuralMode::FineTune, None)
     };
-    let mut clf = train(&cfg, &members(), &xs, &xs[..4], &|_| ()).expect("finetune");
-    let report = clf.report.clone().expect("report");
+    let trained = train(&cfg, &members(), &xs, &xs[..4], &|_| ()).expect("finetune");
+    let (mut clf, report) = (trained.classifier, trained.report);
     assert_eq!(report.curve.len(), 2);
     let texts = ["What is 5 plus 9?", "Who founded the Roman Republic?"];
     let (_, none) = clf
@@ -239,8 +240,9 @@ fn evaluations_within_epochs_keep_the_best_step() {
         knn_k: 0,
         ..config(NeuralMode::Frozen, None)
     };
-    let clf = train(&cfg, &members(), &xs, &xs[..4], &|_| ()).expect("train");
-    let r = clf.report.clone().expect("report");
+    let r = train(&cfg, &members(), &xs, &xs[..4], &|_| ())
+        .expect("train")
+        .report;
     let steps = n.div_ceil(2);
     // One evaluation after every optimizer step: within epochs and at each epoch's end.
     assert_eq!(r.checks.len(), 3 * steps, "{:?}", r.checks);

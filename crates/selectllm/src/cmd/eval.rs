@@ -10,11 +10,11 @@ use selectllm_core::vote::VoteMode;
 use selectllm_lab::data::registry::DEFAULT_DATASETS;
 use selectllm_lab::data::resolve_data_dir;
 use selectllm_lab::eval::EvalConfig;
-use selectllm_lab::eval::run::{EvalRun, run as run_eval};
+use selectllm_lab::run::eval::{EvalRun, run as run_eval};
 use selectllm_lab::train::{Pretrained, Trainer};
 
 use super::labels::LoadArgs;
-use super::progress::spinner;
+use super::progress::{SuspendWriter, spinner};
 use super::train::{ClassifierArgs, trainer_for};
 use super::values::{self, MemberSeconds};
 
@@ -115,19 +115,4 @@ pub fn run(a: EvalArgs, data: Option<&Path>) -> anyhow::Result<()> {
     pb.finish_and_clear();
     result?;
     Ok(())
-}
-
-/// Writes through, pausing the spinner so the two never interleave on a terminal.
-struct SuspendWriter<'a, W> {
-    pb: &'a indicatif::ProgressBar,
-    inner: W,
-}
-
-impl<W: std::io::Write> std::io::Write for SuspendWriter<'_, W> {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.pb.suspend(|| self.inner.write(buf))
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        self.inner.flush()
-    }
 }

@@ -13,3 +13,18 @@ pub fn spinner() -> ProgressBar {
     pb.enable_steady_tick(Duration::from_millis(120));
     pb
 }
+
+/// Writes through, pausing the spinner so the two never interleave on a terminal.
+pub struct SuspendWriter<'a, W> {
+    pub pb: &'a ProgressBar,
+    pub inner: W,
+}
+
+impl<W: std::io::Write> std::io::Write for SuspendWriter<'_, W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.pb.suspend(|| self.inner.write(buf))
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
+}

@@ -4,19 +4,17 @@ use std::path::{Path, PathBuf};
 
 use clap::{Args, ValueEnum};
 
-use selectllm_core::checkpoint::{CheckpointKind, Manifest};
 use selectllm_lab::data::registry;
 use selectllm_lab::data::{default_cache_dir, resolve_data_dir};
-use selectllm_lab::eval::{EvalConfig, folds, metrics};
-use selectllm_lab::train::checkpoint::save_lexical;
-use selectllm_lab::train::lexical::{self, LexicalTrainConfig};
+use selectllm_lab::run::train::{CheckpointClassifier, TrainRun, run as train_checkpoint};
+use selectllm_lab::train::lexical::LexicalTrainConfig;
 use selectllm_lab::train::neural::{NeuralTrainer, resolve_encoder_dir};
-use selectllm_lab::train::order::{self, OrderCheckConfig, OrderChecked};
-use selectllm_lab::train::{LexicalTrainer, TrainSet, Trainer};
+use selectllm_lab::train::order::{OrderCheckConfig, OrderChecked};
+use selectllm_lab::train::{LexicalTrainer, Trainer};
 use selectllm_neural::{LrSchedule, NeuralMode, NeuralTrainConfig};
 
 use super::labels::LoadArgs;
-use super::progress::spinner;
+use super::progress::{SuspendWriter, spinner};
 use super::values;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -261,116 +259,37 @@ pub struct TrainArgs {
 pub fn run(a: TrainArgs, data: Option<&Path>) -> anyhow::Result<()> {
     let data_dir = resolve_data_dir(data)?;
     let ds = registry::load(&a.dataset, &data_dir, &a.load.options())?;
-    let cfg = EvalConfig {
-        seed: a.seed,
-        ..EvalConfig::default()
+    let classifier = match resolve_kind(&a.classifier) {
+        ClassifierKind::Minilm => {
+            CheckpointClassifier::Neural(neural_trainer(&a.classifier, NeuralMode::Frozen)?)
+        }
+        ClassifierKind::MinilmFinetune => {
+            CheckpointClassifier::Neural(neural_trainer(&a.classifier, NeuralMode::FineTune)?)
+        }
+        ClassifierKind::Lexical | ClassifierKind::Auto => {
+            CheckpointClassifier::Lexical(lexical_config(&a.classifier)?)
+        }
     };
-    // Train on the training split (or, for test-only data, on everything), validating on the held-out part.
-    let (fs, protocol) = folds(&ds, &cfg)?;
-    let fold = &fs[0];
-    let train_idx: Vec<usize> = if fs.len() > 1 {
-        fold.train.iter().chain(&fold.test).copied().collect()
+    let checked = if a.classifier.order_check_folds > 0 {
+        Some(base_trainer(&a.classifier)?)
     } else {
-        fold.train.clone()
+        None
     };
-    let train = TrainSet::from_dataset(&ds, &train_idx);
-    let val = TrainSet::from_dataset(&ds, &fold.val);
-    let members = ds.member_names();
-    let kind = resolve_kind(&a.classifier);
-    let pb = spinner();
-    pb.set_message(format!(
-        "training {kind:?} on {} questions of {}",
-        train.len(),
-        ds.name
-    ));
-    let mut manifest = Manifest {
-        kind: CheckpointKind::Lexical,
-        members: members.clone(),
-        dataset: ds.name.clone(),
-        data_hash: train.hash(),
+    let cfg = TrainRun {
+        classifier,
+        order_check: checked.as_deref().map(|t| (t, order_config(&a.classifier))),
+        out: a.out,
         seed: a.seed,
-        hyperparameters: serde_json::json!({}),
-        metrics: serde_json::json!({}),
         created_by: format!("selectllm {}", env!("CARGO_PKG_VERSION")),
-        member_order: None,
     };
-    if a.classifier.order_check_folds > 0 {
-        pb.set_message("checking the learned member order by cross-validation");
-        let c = order::check(
-            base_trainer(&a.classifier)?.as_ref(),
-            &members,
-            &train,
-            &order_config(&a.classifier),
-            a.seed,
-        )?;
-        println!("{}", c.describe(&members));
-        manifest.member_order = Some(c);
-    }
-    let mode = match kind {
-        ClassifierKind::Minilm => Some(NeuralMode::Frozen),
-        ClassifierKind::MinilmFinetune => Some(NeuralMode::FineTune),
-        _ => None,
+    let pb = spinner();
+    let progress = |m: &str| pb.set_message(m.to_string());
+    let mut stdout = SuspendWriter {
+        pb: &pb,
+        inner: std::io::stdout().lock(),
     };
-    if let Some(mode) = mode {
-        let trainer = neural_trainer(&a.classifier, mode)?;
-        let clf = trainer.train(&members, &train, &val, a.seed)?;
-        pb.finish_and_clear();
-        let probs = selectllm_core::Classifier::predict_batch(&clf, &val.texts)?;
-        let val_auc = metrics::mean_auc(&probs, &val.labels);
-        manifest.kind = mode.checkpoint_kind();
-        manifest.hyperparameters = serde_json::to_value(&trainer.config)?;
-        manifest.metrics = serde_json::json!({
-            "protocol": protocol,
-            "train_questions": train.len(),
-            "val_questions": val.len(),
-            "val_mean_auc": val_auc,
-            "calibrated": trainer.calibrate,
-        });
-        clf.save(&a.out, &manifest)?;
-        println!(
-            "wrote {} ({} checkpoint, {} members, {} training questions, validation mean ROC-AUC {})",
-            a.out.display(),
-            mode.kind(),
-            members.len(),
-            train.len(),
-            auc_text(val_auc)
-        );
-        return Ok(());
-    }
-    let lcfg = lexical_config(&a.classifier)?;
-    let (model, report) = lexical::train(&lcfg, &members, &train, &val, a.seed);
+    let result = train_checkpoint(&ds, &cfg, &mut stdout, &progress);
     pb.finish_and_clear();
-    let clf: &dyn selectllm_core::Classifier = &model;
-    let probs = clf.predict_batch(&val.texts)?;
-    let val_auc = metrics::mean_auc(&probs, &val.labels);
-    manifest.kind = CheckpointKind::Lexical;
-    manifest.hyperparameters = serde_json::to_value(&lcfg)?;
-    manifest.metrics = serde_json::json!({
-            "protocol": protocol,
-            "train_questions": train.len(),
-            "val_questions": val.len(),
-            "val_mean_auc": val_auc,
-            "val_loss": report.best_val_loss,
-            "steps": report.steps,
-            "best_epochs": report.best_epochs,
-    });
-    save_lexical(&a.out, &model, &manifest)?;
-    println!(
-        "wrote {} ({} members, {} training questions, validation mean ROC-AUC {}, {:.1} epochs, {} steps)",
-        a.out.display(),
-        members.len(),
-        train.len(),
-        auc_text(val_auc),
-        report.best_epochs,
-        report.steps
-    );
+    result?;
     Ok(())
-}
-
-/// A mean ROC-AUC for people: three decimals, or n/a when no member's is defined.
-fn auc_text(auc: Option<f64>) -> String {
-    auc.map_or(
-        "n/a (every member always right or always wrong)".into(),
-        |v| format!("{v:.3}"),
-    )
 }

@@ -1,115 +1,24 @@
-//! Unpadded ("packed") inference. The tokens of all texts of a batch are concatenated into one
-//! `(tokens, hidden)` matrix, which goes through the embeddings, every dense layer, the layer
-//! norms and GELU as one matrix (these are almost all the FLOPs); attention runs per text on
-//! its own rows (a CPU kernel, texts in parallel, no mask); mean pooling is per text. No
-//! padding anywhere, so a batch of texts of mixed lengths costs the sum of their lengths.
-//!
-//! Inference only (no backward pass): fine-tuning keeps the padded [`Exec::Train`] path.
+//! The packed attention op: multi-head self-attention of each text over its own rows of the
+//! packed matrix, texts (or text and head pairs) in parallel, each under `pulp`'s run-time
+//! dispatch to the CPU's best instruction set.
 
-use candle_core::{CpuStorage, CustomOp3, Device, Layout, Result, Shape, Tensor};
+use candle_core::{CpuStorage, CustomOp3, Layout, Result, Shape};
 use rayon::prelude::*;
 
-use crate::bert::{Bert, Exec, Layer};
+use super::head_rows::{Head, LANES, ROWS};
 use crate::kernels::f32_slice;
 
 /// Where each text's tokens sit in the packed matrix: `(first row, length)`, in order, adjacent.
-type Segments = Vec<(usize, usize)>;
-
-impl Bert {
-    /// Mean-pooled embeddings of already tokenized texts, computed without padding.
-    /// Only the CPU has the attention kernel; other devices return an error (use the padded
-    /// path there).
-    pub fn embed_packed(&self, ids: &[&[u32]], device: &Device) -> Result<Vec<Vec<f32>>> {
-        if ids.is_empty() {
-            return Ok(Vec::new());
-        }
-        let mut segments = Segments::with_capacity(ids.len());
-        let mut start = 0;
-        for row in ids {
-            segments.push((start, row.len()));
-            start += row.len();
-        }
-        let hidden = self.word.dim(1)?;
-        if start == 0 {
-            return Ok(vec![vec![0.0; hidden]; ids.len()]);
-        }
-        let states = self.forward_packed(ids, &segments, device)?;
-        let flat = states.flatten_all()?.to_vec1::<f32>()?;
-        Ok(segments
-            .iter()
-            .map(|&(s, len)| mean_rows(&flat[s * hidden..(s + len) * hidden], hidden))
-            .collect())
-    }
-
-    /// Token states `(total tokens, hidden)` of the packed texts.
-    fn forward_packed(
-        &self,
-        ids: &[&[u32]],
-        segments: &Segments,
-        device: &Device,
-    ) -> Result<Tensor> {
-        let flat: Vec<u32> = ids.concat();
-        let total = flat.len();
-        let positions: Vec<u32> = ids.iter().flat_map(|r| 0..r.len() as u32).collect();
-        let flat = Tensor::from_vec(flat, total, device)?;
-        let positions = Tensor::from_vec(positions, total, device)?;
-        let tt = self.token_type.narrow(0, 0, 1)?;
-        let x = (self.word.index_select(&flat, 0)? + self.position.index_select(&positions, 0)?)?
-            .broadcast_add(&tt)?;
-        let mut x = self.emb_norm.forward(&x, Exec::Infer)?;
-        for layer in &self.layers {
-            x = layer.forward_packed(&x, segments)?;
-        }
-        Ok(x)
-    }
-}
-
-impl Layer {
-    /// One transformer layer on packed rows `x` (total tokens, hidden).
-    fn forward_packed(&self, x: &Tensor, segments: &Segments) -> Result<Tensor> {
-        // Projections without their biases: the attention kernel adds them as it reads.
-        let q = self.q.matmul_2d(x)?.contiguous()?;
-        let k = self.k.matmul_2d(x)?.contiguous()?;
-        let v = self.v.matmul_2d(x)?.contiguous()?;
-        let op = PackedAttention {
-            segments,
-            heads: self.heads,
-            head_dim: self.head_dim,
-            bias: [
-                self.q.b.to_vec1::<f32>()?,
-                self.k.b.to_vec1::<f32>()?,
-                self.v.b.to_vec1::<f32>()?,
-            ],
-        };
-        let ctx = q.apply_op3_no_bwd(&k, &v, &op)?;
-        self.after_attention(&ctx, x, Exec::Infer, true)
-    }
-}
-
-/// Mean of the rows of a row-major `(rows, dim)` slice (zeros when there are no rows).
-fn mean_rows(rows: &[f32], dim: usize) -> Vec<f32> {
-    let mut sum = vec![0.0f32; dim];
-    let n = rows.len() / dim.max(1);
-    for row in rows.chunks_exact(dim) {
-        for (s, x) in sum.iter_mut().zip(row) {
-            *s += x;
-        }
-    }
-    if n > 0 {
-        let inv = 1.0 / n as f32;
-        sum.iter_mut().for_each(|s| *s *= inv);
-    }
-    sum
-}
+pub(super) type Segments = Vec<(usize, usize)>;
 
 /// Multi-head self-attention of each segment over its own rows: `softmax(q k^T / sqrt(d)) v`
 /// per text and head, with `q`, `k`, `v` given before their biases (`bias`, in that order).
 /// Inputs and output are `(total tokens, hidden)`.
-struct PackedAttention<'a> {
-    segments: &'a Segments,
-    heads: usize,
-    head_dim: usize,
-    bias: [Vec<f32>; 3],
+pub(super) struct PackedAttention<'a> {
+    pub segments: &'a Segments,
+    pub heads: usize,
+    pub head_dim: usize,
+    pub bias: [Vec<f32>; 3],
 }
 
 impl CustomOp3 for PackedAttention<'_> {
@@ -321,188 +230,10 @@ impl PackedAttention<'_> {
     }
 }
 
-/// Query rows processed together: their scores and outputs are accumulated in registers at
-/// once, so each key or value row loaded serves all of them and the FMA chains are
-/// independent (one row at a time is bound by the FMA latency).
-const ROWS: usize = 4;
-
-/// The shape of one head of one text, for [`Head::rows`].
-struct Head {
-    hd: usize,
-    col: usize,
-    len: usize,
-    lenp: usize,
-    hidden: usize,
-}
-
-impl Head {
-    /// Attention of `R` consecutive query rows of one head: `qa` holds their `R` queries
-    /// (`hd` each, biased and scaled), `kt` the head's transposed keys, `v` the text's value
-    /// rows (`hidden` wide, before their bias `bv`); `probs` is scratch of `R * lenp`. Writes
-    /// the `hd` outputs of row `r` at `out[r * ostride..]`.
-    #[inline(always)]
-    #[allow(clippy::too_many_arguments)]
-    fn rows<const R: usize>(
-        &self,
-        qa: &[f32],
-        kt: &[f32],
-        v: &[f32],
-        probs: &mut [f32],
-        bv: &[f32],
-        out: &mut [f32],
-        ostride: usize,
-    ) {
-        let Head {
-            hd,
-            col,
-            len,
-            lenp,
-            hidden,
-        } = *self;
-        // Scores: R rows by four registers of keys at a time, then one.
-        let mut j0 = 0;
-        while j0 < lenp {
-            if j0 + 4 * LANES <= lenp {
-                let acc = weighted_rows::<R, { 4 * LANES }>(qa, hd, hd, kt, lenp, j0);
-                for (r, a) in acc.iter().enumerate() {
-                    probs[r * lenp + j0..][..4 * LANES].copy_from_slice(a);
-                }
-                j0 += 4 * LANES;
-            } else {
-                let acc = weighted_rows::<R, LANES>(qa, hd, hd, kt, lenp, j0);
-                for (r, a) in acc.iter().enumerate() {
-                    probs[r * lenp + j0..][..LANES].copy_from_slice(a);
-                }
-                j0 += LANES;
-            }
-        }
-        // Softmax without its normalization, which is applied to the outputs.
-        let mut inv = [0.0f32; R];
-        for (r, inv) in inv.iter_mut().enumerate() {
-            let sc = &mut probs[r * lenp..][..len];
-            let max = lane_max(sc);
-            // exp in its own loop (vectorized); the sum in lanes (a single f32 accumulator
-            // would keep the loop scalar: float addition is not reassociated).
-            for s in sc.iter_mut() {
-                *s = crate::kernels::exp(*s - max);
-            }
-            *inv = 1.0 / lane_sum(sc);
-        }
-        // Outputs: the probabilities sum to 1, so v's bias adds once to each output. R rows by
-        // two registers of dimensions, then one, then single dimensions.
-        let bvh = &bv[col..col + hd];
-        let mut c = 0;
-        while c < hd {
-            if c + 2 * LANES <= hd {
-                let acc = weighted_rows::<R, { 2 * LANES }>(probs, lenp, len, v, hidden, col + c);
-                for r in 0..R {
-                    store_scaled(
-                        &mut out[r * ostride + c..][..2 * LANES],
-                        &acc[r],
-                        inv[r],
-                        &bvh[c..],
-                    );
-                }
-                c += 2 * LANES;
-            } else if c + LANES <= hd {
-                let acc = weighted_rows::<R, LANES>(probs, lenp, len, v, hidden, col + c);
-                for r in 0..R {
-                    store_scaled(
-                        &mut out[r * ostride + c..][..LANES],
-                        &acc[r],
-                        inv[r],
-                        &bvh[c..],
-                    );
-                }
-                c += LANES;
-            } else {
-                for r in 0..R {
-                    let p = &probs[r * lenp..][..len];
-                    let x: f32 = p
-                        .iter()
-                        .enumerate()
-                        .map(|(j, p)| p * v[j * hidden + col + c])
-                        .sum();
-                    out[r * ostride + c] = x * inv[r] + bvh[c];
-                }
-                c += 1;
-            }
-        }
-    }
-}
-
-/// `acc[i] = sum_r coef[i * cstride + r] * m[r * stride + at..][..W]` for `i < R` and
-/// `r < n`: `W` consecutive columns of the first `n` rows of `m`, weighted and summed, for `R`
-/// coefficient vectors at once, in `R * W / LANES` registers (fused multiply-adds). Scores are
-/// this with queries as `coef` and the transposed keys as `m` (a block of keys); outputs, with
-/// probabilities as `coef` and the values as `m` (a block of dimensions).
-#[inline(always)]
-fn weighted_rows<const R: usize, const W: usize>(
-    coef: &[f32],
-    cstride: usize,
-    n: usize,
-    m: &[f32],
-    stride: usize,
-    at: usize,
-) -> [[f32; W]; R] {
-    let mut acc = [[0.0f32; W]; R];
-    for r in 0..n {
-        if let Some(row) = m[r * stride + at..].first_chunk::<W>() {
-            for (i, acc) in acc.iter_mut().enumerate() {
-                let c = coef[i * cstride + r];
-                for (o, &x) in acc.iter_mut().zip(row) {
-                    *o = c.mul_add(x, *o);
-                }
-            }
-        }
-    }
-    acc
-}
-
-/// `out = acc * inv + bias` (the softmax normalization and v's bias).
-#[inline(always)]
-fn store_scaled(out: &mut [f32], acc: &[f32], inv: f32, bias: &[f32]) {
-    for ((o, &a), &b) in out.iter_mut().zip(acc).zip(bias) {
-        *o = a * inv + b;
-    }
-}
-
-/// Lanes of the reductions below: one AVX-512 register of f32.
-const LANES: usize = 16;
-
-/// Maximum of `xs` (NEG_INFINITY when empty), reduced in [`LANES`] independent lanes so the
-/// compiler vectorizes it.
-#[inline(always)]
-fn lane_max(xs: &[f32]) -> f32 {
-    let mut acc = [f32::NEG_INFINITY; LANES];
-    let chunks = xs.chunks_exact(LANES);
-    let tail = chunks.remainder();
-    for c in chunks {
-        for (a, &x) in acc.iter_mut().zip(c) {
-            *a = if x > *a { x } else { *a };
-        }
-    }
-    let m = tail.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-    acc.iter().copied().fold(m, f32::max)
-}
-
-/// Sum of `xs` in [`LANES`] independent lanes (vectorized).
-#[inline(always)]
-fn lane_sum(xs: &[f32]) -> f32 {
-    let mut acc = [0.0f32; LANES];
-    let chunks = xs.chunks_exact(LANES);
-    let tail = chunks.remainder();
-    for c in chunks {
-        for (a, &x) in acc.iter_mut().zip(c) {
-            *a += x;
-        }
-    }
-    acc.iter().sum::<f32>() + tail.iter().sum::<f32>()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use candle_core::{Device, Tensor};
     use rand::{Rng, SeedableRng};
 
     /// Reference attention of one segment in f64, the textbook way.

@@ -1,13 +1,14 @@
-//! `selectllm eval` as a library call: load each dataset, evaluate, print and write reports.
+//! `selectllm eval` as a library call: load each dataset, evaluate it, print and write its
+//! reports, and draw its plots.
 
 use std::io::Write;
 use std::path::PathBuf;
 
 use crate::data::DataError;
 use crate::data::registry::{self, LoadOptions};
+use crate::eval::{EvalConfig, EvalError, Report, evaluate};
+use crate::plot::write_report_plots;
 use crate::train::Trainer;
-
-use super::{EvalConfig, EvalError, Report, evaluate};
 
 /// What to evaluate and where to write it.
 #[derive(Debug, Clone)]
@@ -45,7 +46,7 @@ pub fn run(
         let report = evaluate(&ds, &cfg.eval, trainer, progress)?;
         let dir = cfg.out.join(sanitize(&report.dataset));
         report.write(&dir)?;
-        crate::plot::write_report_plots(&dir, &report)?;
+        write_report_plots(&dir, &report)?;
         writeln!(out, "{}", report.markdown())?;
         writeln!(
             out,

@@ -1,0 +1,215 @@
+//! The baseline rows, which use no classifier: `all` (every member votes), `best-fixed:s`
+//! (the subset of size s best on each fold's training questions) and `random:s` (random
+//! subsets, averaged over seeds).
+
+use std::collections::BTreeMap;
+
+use rand::seq::index::sample;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+use selectllm_core::vote::{SimBallot, Voter, WrongAnswers};
+
+use super::acc::{Acc, Table};
+use super::judge::Ctx;
+use crate::eval::Fold;
+
+/// Every member called, their votes counted.
+pub(super) fn all(ctx: &Ctx<'_>, table: &mut Table<'_>) {
+    let n_m = ctx.ds.members.len();
+    let all: Vec<usize> = (0..n_m).collect();
+    let mut acc = Acc::new("all", "baseline");
+    for &(f, q) in &ctx.tests {
+        let (out, sample) = ctx.judge(q, &all, None, &ctx.priors[f]);
+        acc.push_with_sample(out, sample, n_m as f64, ctx.latency(&all));
+    }
+    table.add(acc);
+}
+
+/// The best fixed subset of each size up to `max_s`, chosen on each fold's training and
+/// validation questions.
+pub(super) fn best_fixed(ctx: &Ctx<'_>, table: &mut Table<'_>, max_s: usize, folds: &[Fold]) {
+    let ds = ctx.ds;
+    let n_m = ds.members.len();
+    for s in 1..=max_s {
+        let mut acc = Acc::new(format!("best-fixed:{s}"), "baseline");
+        let mut chosen: BTreeMap<String, usize> = BTreeMap::new();
+        for (f, fold) in folds.iter().enumerate() {
+            let pick: Vec<usize> = fold.train.iter().chain(&fold.val).copied().collect();
+            let best = best_subset(ctx, &pick, n_m, s, &ctx.priors[f]);
+            let names: Vec<&str> = best.iter().map(|&m| ds.members[m].name.as_str()).collect();
+            *chosen.entry(names.join("+")).or_default() += 1;
+            for &(tf, q) in &ctx.tests {
+                if tf == f {
+                    let (out, sample) = ctx.judge(q, &best, None, &ctx.priors[f]);
+                    acc.push_with_sample(out, sample, s as f64, ctx.latency(&best));
+                }
+            }
+        }
+        acc.detail = chosen
+            .iter()
+            .map(|(k, v)| {
+                if folds.len() > 1 {
+                    format!("{k} ({v} folds)")
+                } else {
+                    k.clone()
+                }
+            })
+            .collect::<Vec<_>>()
+            .join("; ");
+        table.add(acc);
+    }
+}
+
+/// Random subsets of each size up to `max_s`, averaged over seeds per question.
+pub(super) fn random(ctx: &Ctx<'_>, table: &mut Table<'_>, max_s: usize) {
+    let (ds, cfg) = (ctx.ds, ctx.cfg);
+    let n_m = ds.members.len();
+    for s in 1..=max_s {
+        let mut acc = Acc::new(format!("random:{s}"), "baseline");
+        let mut rngs: Vec<ChaCha8Rng> = (0..cfg.random_seeds.max(1))
+            .map(|r| {
+                ChaCha8Rng::seed_from_u64(cfg.seed ^ (0x5eed_0000 + r as u64 * 7919 + s as u64))
+            })
+            .collect();
+        let k = rngs.len() as f64;
+        for &(f, q) in &ctx.tests {
+            let (mut lo, mut hi, mut ls, mut lm, mut c) = (0.0, 0.0, 0.0, 0.0, 0.0);
+            let mut one = 0.0;
+            for rng in rngs.iter_mut() {
+                let mut subset = sample(rng, n_m, s).into_vec();
+                subset.sort_unstable();
+                let (a, b) = ctx.correct(q, &subset, None, &ctx.priors[f]);
+                // the one-sample figure of a vote: exact for s = 1, else one seeded draw of
+                // the members' sampled answers per seed (the mean over seeds estimates it)
+                one += if !ctx.multi[q] {
+                    (a + b) / 2.0
+                } else if s == 1 {
+                    ds.outcomes[q][subset[0]].success_rate as f64
+                } else {
+                    let row = &ds.outcomes[q];
+                    let ballots: Vec<SimBallot> = subset
+                        .iter()
+                        .map(|&m| {
+                            let right = rng.gen_bool(row[m].success_rate.clamp(0.0, 1.0) as f64);
+                            SimBallot {
+                                member: m,
+                                correct: right,
+                                success_rate: right as u8 as f32,
+                                weight: 1.0,
+                            }
+                        })
+                        .collect();
+                    let voter = Voter::new(&ctx.pool.latency, &ctx.priors[f]);
+                    let l = voter.simulate(&ballots, cfg.vote, WrongAnswers::AllAgree) as u8;
+                    let h = voter.simulate(&ballots, cfg.vote, WrongAnswers::AllDiffer) as u8;
+                    (l + h) as f64 / 2.0
+                };
+                let (x, y, z) = ctx.latency(&subset);
+                lo += a;
+                hi += b;
+                ls += x;
+                lm += y;
+                c += z;
+            }
+            acc.push_with_sample((lo / k, hi / k), one / k, s as f64, (ls / k, lm / k, c / k));
+        }
+        acc.detail = format!("mean over {} seeds", rngs.len());
+        table.add(acc);
+    }
+}
+
+/// Lexicographic combinations of `k` out of `0..n`.
+fn combinations(n: usize, k: usize) -> Vec<Vec<usize>> {
+    let mut out = Vec::new();
+    let mut cur = Vec::with_capacity(k);
+    fn rec(start: usize, n: usize, k: usize, cur: &mut Vec<usize>, out: &mut Vec<Vec<usize>>) {
+        if cur.len() == k {
+            out.push(cur.clone());
+            return;
+        }
+        for i in start..n {
+            if n - i < k - cur.len() {
+                break;
+            }
+            cur.push(i);
+            rec(i + 1, n, k, cur, out);
+            cur.pop();
+        }
+    }
+    rec(0, n, k, &mut cur, &mut out);
+    out
+}
+
+/// Subsets larger than this many combinations are searched greedily for `best-fixed`.
+const MAX_COMBINATIONS: usize = 5000;
+
+/// The subset of size `s` with the best mean vote accuracy (midpoint of the bounds) on `pick`;
+/// ties to the lower summed latency, then the lexicographically first.
+fn best_subset(ctx: &Ctx<'_>, pick: &[usize], n_m: usize, s: usize, prior: &[f32]) -> Vec<usize> {
+    let score = |set: &[usize]| -> f64 {
+        pick.iter()
+            .map(|&q| {
+                let (a, b) = ctx.correct(q, set, None, prior);
+                (a + b) / 2.0
+            })
+            .sum()
+    };
+    let better = |a: f64, set: &[usize], b: f64, best: &[usize]| {
+        a > b + 1e-9 || ((a - b).abs() <= 1e-9 && ctx.latency(set).0 < ctx.latency(best).0 - 1e-12)
+    };
+    let combos = combinations_count(n_m, s);
+    if combos <= MAX_COMBINATIONS {
+        let mut best: (f64, Vec<usize>) = (f64::NEG_INFINITY, Vec::new());
+        for set in combinations(n_m, s) {
+            let sc = score(&set);
+            if best.1.is_empty() || better(sc, &set, best.0, &best.1) {
+                best = (sc, set);
+            }
+        }
+        best.1
+    } else {
+        // greedy forward selection
+        let mut set: Vec<usize> = Vec::new();
+        while set.len() < s {
+            let mut best: Option<(f64, usize)> = None;
+            for m in (0..n_m).filter(|m| !set.contains(m)) {
+                let mut cand = set.clone();
+                cand.push(m);
+                cand.sort_unstable();
+                let sc = score(&cand);
+                if best.is_none_or(|(b, _)| sc > b + 1e-9) {
+                    best = Some((sc, m));
+                }
+            }
+            let Some((_, m)) = best else { break };
+            set.push(m);
+            set.sort_unstable();
+        }
+        set
+    }
+}
+
+fn combinations_count(n: usize, k: usize) -> usize {
+    let mut c: u128 = 1;
+    for i in 0..k.min(n) {
+        c = c * (n - i) as u128 / (i + 1) as u128;
+        if c > usize::MAX as u128 {
+            return usize::MAX;
+        }
+    }
+    c as usize
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn combinations_are_lexicographic() {
+        assert_eq!(combinations(4, 2).len(), 6);
+        assert_eq!(combinations(4, 2)[0], vec![0, 1]);
+        assert_eq!(combinations(4, 2)[5], vec![2, 3]);
+        assert_eq!(combinations_count(7, 3), 35);
+    }
+}
