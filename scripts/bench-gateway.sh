@@ -8,7 +8,8 @@
 #
 # usage: scripts/bench-gateway.sh [RATES...]     default rates: 500 1000 2000
 # env:   DURATION (default 10s), SELECTLLM_BIN (default: cargo build --release),
-#        LITELLM_VERSION (default 1.108.7; LITELLM=0 skips it)
+#        LITELLM_VERSION (default 1.108.7; LITELLM=0 skips it),
+#        BATCH_WAIT_MS (the gateway's router.batch_wait_ms; default: the gateway's default)
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
@@ -44,6 +45,7 @@ FAKE=$(head -1 "$WORK/fake.url")
 CONF=$WORK/gateway.toml
 {
   printf '[server]\nlisten = "127.0.0.1:0"\nmax_in_flight = 100000\n\n[router]\ncheckpoint = "%s"\npolicy = "maxconf:3"\ntask = "gsm8k"\n' "$CKPT"
+  [ -z "${BATCH_WAIT_MS:-}" ] || printf 'batch_wait_ms = %s\n' "$BATCH_WAIT_MS"
   for m in smollm2-135m qwen2.5-coder-0.5b qwen2.5-coder-1.5b; do
     printf '\n[[member]]\nname = "%s"\nbase_url = "%s"\nmodel = "%s"\nprompt = "chat-cot"\nmax_concurrency = 1024\nretries = 0\n' "$m" "$FAKE" "$m"
   done

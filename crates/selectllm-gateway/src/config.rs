@@ -18,7 +18,8 @@
 //! task = "gsm8k"                   # gsm8k | mmlu | generic | regex:<pattern>; default generic
 //! request_timeout_s = 300          # default 300: deadline of one fan-out
 //! batch_max = 32                   # classifier batch size, default 32
-//! batch_wait_ms = 2                # longest wait to fill a batch, default 2
+//! batch_wait_ms = 0                # extra wait to fill a batch; default 0: take what is queued
+//!                                  # (batches still form while the previous one runs)
 //! queue_capacity = 1024            # classifier queue; full means 429, default 1024
 //! breaker_failures = 5             # consecutive failures that open a member's circuit, default 5
 //! breaker_cooldown_s = 10          # seconds before a half-open probe, default 10
@@ -289,7 +290,7 @@ impl Config {
             batch_wait: Duration::from_millis(int(
                 "router.batch_wait_ms",
                 r.batch_wait_ms,
-                2,
+                0,
                 0,
                 10_000,
             )? as u64),
