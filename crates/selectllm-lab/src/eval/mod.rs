@@ -186,7 +186,7 @@ pub fn pool_info(ds: &RoutingDataset, cfg: &EvalConfig) -> (PoolInfo, String) {
         .collect();
     let n = ds.members.len();
     let source = if measured == n {
-        "measured per member (mean seconds per call in the data)".to_string()
+        "measured: every row uses each question's recorded latency (a member's mean where a question has none)".to_string()
     } else if configured == n {
         "configured per member (--latency)".to_string()
     } else if measured == 0 && configured == 0 {

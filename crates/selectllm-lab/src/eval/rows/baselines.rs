@@ -21,7 +21,7 @@ pub(super) fn all(ctx: &Ctx<'_>, table: &mut Table<'_>) {
     let mut acc = Acc::new("all", "baseline");
     for &(f, q) in &ctx.tests {
         let (out, sample) = ctx.judge(q, &all, None, &ctx.priors[f]);
-        acc.push_with_sample(out, sample, n_m as f64, ctx.latency(&all));
+        acc.push_with_sample(out, sample, n_m as f64, ctx.latency_on(q, &all));
     }
     table.add(acc);
 }
@@ -42,7 +42,7 @@ pub(super) fn best_fixed(ctx: &Ctx<'_>, table: &mut Table<'_>, max_s: usize, fol
             for &(tf, q) in &ctx.tests {
                 if tf == f {
                     let (out, sample) = ctx.judge(q, &best, None, &ctx.priors[f]);
-                    acc.push_with_sample(out, sample, s as f64, ctx.latency(&best));
+                    acc.push_with_sample(out, sample, s as f64, ctx.latency_on(q, &best));
                 }
             }
         }
@@ -105,7 +105,7 @@ pub(super) fn random(ctx: &Ctx<'_>, table: &mut Table<'_>, max_s: usize) {
                     let h = voter.simulate(&ballots, cfg.vote, WrongAnswers::AllDiffer) as u8;
                     (l + h) as f64 / 2.0
                 };
-                let (x, y, z) = ctx.latency(&subset);
+                let (x, y, z) = ctx.latency_on(q, &subset);
                 lo += a;
                 hi += b;
                 ls += x;

@@ -103,6 +103,22 @@ impl Ctx<'_> {
         (out, self.sample(q, members, weights, conf, out))
     }
 
+    /// `(latency sum, latency max, cost)` of calling `members` on question `q`: each member's
+    /// measured latency on `q` where the data has one (and no `--latency` setting overrides
+    /// the member), else its latency setting; the same latencies the plan rows replay.
+    pub fn latency_on(&self, q: usize, members: &[usize]) -> (f64, f64, f64) {
+        let l = |m: usize| match self.ds.outcomes[q][m].latency_s {
+            Some(x) if !self.cfg.latency.contains_key(&self.ds.members[m].name) => x,
+            _ => self.pool.latency[m],
+        };
+        let sum = members.iter().map(|&m| l(m)).sum();
+        let max = members.iter().map(|&m| l(m)).fold(0.0, f64::max);
+        let cost = members.iter().map(|&m| self.pool.cost[m]).sum();
+        (sum, max, cost)
+    }
+
+    /// `(latency sum, latency max, cost)` of `members` at their latency settings (per call,
+    /// not per question): for choosing between subsets.
     pub fn latency(&self, members: &[usize]) -> (f64, f64, f64) {
         let sum = members.iter().map(|&m| self.pool.latency[m]).sum();
         let max = members

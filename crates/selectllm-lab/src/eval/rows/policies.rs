@@ -46,7 +46,7 @@ pub(super) fn rows(
                 out,
                 sample,
                 sel.members.len() as f64,
-                ctx.latency(&sel.members),
+                ctx.latency_on(q, &sel.members),
             );
         }
         table.add(acc);
