@@ -16,6 +16,11 @@
 #        SELECTLLM_BIN    a built selectllm binary (default: cargo build, then target/debug/selectllm)
 #        SERVE_N          questions per task asked through the gateway (default 3)
 #        SERVE_CLASSIFIER classifier of the served checkpoints (default lexical)
+#        SERVE_TASKS      tasks asked through the gateway (default "gsm8k mmlu")
+# If the llama.cpp servers die on their first request (a general protection fault in
+# libggml-cpu, seen on an AVX-512 machine), rebuild the venv without AVX-512:
+#   CMAKE_ARGS="-DGGML_NATIVE=OFF -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_AVX512=OFF" \
+#     pip install --no-cache-dir 'llama-cpp-python[server]==0.3.36'
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 SMALL=${SMALL:-0}
@@ -96,7 +101,7 @@ serve_local() { # serve TASK: a gateway over the running servers, asked SERVE_N 
 
 if [ "$SMALL" != 1 ]; then
   "$VENV/bin/python" -c 'import openai' 2>/dev/null || "$VENV/bin/pip" install -q 'openai==1.59.7'
-  for task in gsm8k mmlu; do
+  for task in ${SERVE_TASKS:-gsm8k mmlu}; do
     step "serve local-3-$task over the live servers (${SERVE_CLASSIFIER:-lexical} checkpoint)" serve_local "$task"
   done
 fi

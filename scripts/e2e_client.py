@@ -25,13 +25,20 @@ def gsm8k(k):
                    q["answer"].split("####")[-1].strip().replace(",", ""), 320)
 
 
+SUBJECTS = ["high_school_geography", "high_school_biology", "high_school_mathematics"]
+
+
 def mmlu(k):
-    with open(data / "mmlu" / "test" / "high_school_mathematics_test.csv") as f:
-        rows = csv.reader(f)
-        next(rows)
-        for _, r in zip(range(k), rows):
-            opts = "\n".join(f"{l}. {c}" for l, c in zip("ABCD", r[1:5]))
-            yield (f"{r[0]}\n{opts}\n\nAnswer with the letter of the correct option (A, B, C or D) only.", "ABCD"[int(r[5])], 8)
+    """The first questions of a few subjects in turn (small models answer math with reasoning,
+    not a letter, within the 8 tokens `selectllm collect` allows for MMLU)."""
+    tables = []
+    for subject in SUBJECTS:
+        with open(data / "mmlu" / "test" / f"{subject}_test.csv") as f:
+            tables.append(list(csv.reader(f))[1:])
+    for i in range(k):
+        r = tables[i % len(tables)][i // len(tables)]
+        opts = "\n".join(f"{l}. {c}" for l, c in zip("ABCD", r[1:5]))
+        yield (f"{r[0]}\n{opts}\n\nAnswer with the letter of the correct option (A, B, C or D) only.", "ABCD"[int(r[5])], 8)
 
 
 client = openai.OpenAI(base_url=url + "/v1", api_key="unused", max_retries=0, timeout=900)
