@@ -38,8 +38,8 @@ pub(crate) struct Run {
     cancelled: Vec<usize>,
     weights: Vec<f32>,
     reason: String,
-    /// From the first call until the plan decided.
-    decided_after: Duration,
+    /// When the first call started and when the plan decided.
+    began: Instant,
     decided_at: Instant,
 }
 
@@ -103,7 +103,7 @@ impl Gateway {
             cancelled,
             weights: exec.weights().to_vec(),
             reason,
-            decided_after: decided_at - t0,
+            began: t0,
             decided_at,
         }
     }
@@ -217,7 +217,7 @@ impl Gateway {
             expl.waves = run.waves.iter().map(|w| names(w)).collect();
             expl.cancelled = names(&run.cancelled);
             expl.stop_reason = Some(run.reason.clone());
-            expl.decided_after_s = Some(run.decided_after.as_secs_f64());
+            expl.decided_after_s = Some((run.decided_at - run.began).as_secs_f64());
             expl.latency_saved_s = self.latency_saved(&run, cand);
         }
         let mut body = match &reply.body {

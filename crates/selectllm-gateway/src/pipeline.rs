@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use futures_util::Stream;
-use selectllm_core::plan::{Execution, Plan, PlanKind, Step};
+use selectllm_core::plan::{Execution, Plan, PlanKind};
 use selectllm_core::policy::{PoolInfo, confidence_order};
 use selectllm_core::{Classifier, ClassifierError, Policy, VoteMode};
 use selectllm_infer::{BATCH_SIZE_BUCKETS, ClassifierWorker, InferError, WorkerConfig};
@@ -288,11 +288,7 @@ impl Gateway {
             self.cfg.router.task.options(),
             PER_MEMBER,
         );
-        // the first wave, without starting it
-        let first: Vec<usize> = match exec.clone().step() {
-            Step::Call(w) => w.into_iter().map(|j| cand[j]).collect(),
-            _ => Vec::new(),
-        };
+        let first: Vec<usize> = exec.first_wave().iter().map(|&j| cand[j]).collect();
         if first.is_empty() {
             return Err(GatewayError::bad(
                 "model",

@@ -150,6 +150,11 @@ impl Execution {
         &self.weight
     }
 
+    /// The members the first [`Step::Call`] starts (empty when none fits the ceiling).
+    pub fn first_wave(&self) -> &[usize] {
+        &self.queue[..self.first_wave]
+    }
+
     /// The waves started so far.
     pub fn waves(&self) -> &[Vec<usize>] {
         &self.waves

@@ -157,6 +157,19 @@ pub fn folds(ds: &RoutingDataset, cfg: &EvalConfig) -> Result<(Vec<Fold>, String
     ))
 }
 
+/// Member `m`'s measured latency on question `q`; `None` when the data has none or a
+/// `--latency` setting overrides the member (the member's latency setting applies then).
+pub(crate) fn measured_latency(
+    ds: &RoutingDataset,
+    cfg: &EvalConfig,
+    q: usize,
+    m: usize,
+) -> Option<f64> {
+    ds.outcomes[q][m]
+        .latency_s
+        .filter(|_| !cfg.latency.contains_key(&ds.members[m].name))
+}
+
 /// Per-member latency and where it came from.
 pub fn pool_info(ds: &RoutingDataset, cfg: &EvalConfig) -> (PoolInfo, String) {
     let mut measured = 0;

@@ -9,7 +9,7 @@ use selectllm_core::vote::Weighting;
 
 use super::report::Row;
 use super::rows::{Acc, gold_answers};
-use super::{EvalConfig, Fold};
+use super::{EvalConfig, Fold, measured_latency};
 
 /// Plans shown in the main table; the rest of the sweep goes to `report.json` / CSV only.
 const MAIN: &[&str] = &[
@@ -132,12 +132,12 @@ pub(super) fn build(
         .iter()
         .map(|&(_, q)| {
             (0..n)
-                .map(|m| match ds.outcomes[q][m].latency_s {
-                    Some(l) if !cfg.latency.contains_key(&ds.members[m].name) => {
+                .map(|m| match measured_latency(ds, cfg, q, m) {
+                    Some(l) => {
                         measured += 1;
                         l
                     }
-                    _ => pool.latency[m],
+                    None => pool.latency[m],
                 })
                 .collect()
         })

@@ -7,8 +7,8 @@ use selectllm_core::policy::PoolInfo;
 use selectllm_core::vote::{Ballot, SimBallot, Voter, WrongAnswers};
 
 use super::acc::VoteBounds;
-use crate::eval::EvalConfig;
 use crate::eval::tasks;
+use crate::eval::{EvalConfig, measured_latency};
 
 /// What every family of rows reads: the data, the settings, the pool, the test questions and
 /// each fold's member priors; and how one question is judged for a set of members.
@@ -107,10 +107,8 @@ impl Ctx<'_> {
     /// measured latency on `q` where the data has one (and no `--latency` setting overrides
     /// the member), else its latency setting; the same latencies the plan rows replay.
     pub fn latency_on(&self, q: usize, members: &[usize]) -> (f64, f64, f64) {
-        let l = |m: usize| match self.ds.outcomes[q][m].latency_s {
-            Some(x) if !self.cfg.latency.contains_key(&self.ds.members[m].name) => x,
-            _ => self.pool.latency[m],
-        };
+        let l =
+            |m: usize| measured_latency(self.ds, self.cfg, q, m).unwrap_or(self.pool.latency[m]);
         let sum = members.iter().map(|&m| l(m)).sum();
         let max = members.iter().map(|&m| l(m)).fold(0.0, f64::max);
         let cost = members.iter().map(|&m| self.pool.cost[m]).sum();
