@@ -135,10 +135,14 @@ curl -sf "${H[@]}" -d "$BODY" "$ADDR/v1/chat/completions" | "$VENV/bin/python" -
 import json, sys; r = json.load(sys.stdin); assert r["choices"][0]["message"]["content"] and r["selectllm"]["winner"], r'
 BODY_S='{"model":"selectllm/auto","stream":true,"messages":[{"role":"user","content":"What is 6 times 7?"}]}'
 curl -sfN "${H[@]}" -d "$BODY_S" "$ADDR/v1/chat/completions" >"$WORK/stream.txt"
-grep '^data:' "$WORK/stream.txt" | tail -1 | grep -q '^data: \[DONE\]' || { echo "curl stream did not end with [DONE]"; exit 1; }
+[ "$(grep '^data:' "$WORK/stream.txt" | tail -1)" = 'data: [DONE]' ] || { echo "curl stream did not end with [DONE]"; exit 1; }
 code=$(curl -s -o /dev/null -w '%{http_code}' -d "$BODY" "$ADDR/v1/chat/completions")
 [ "$code" = 401 ] || { echo "expected 401 without a key, got $code"; exit 1; }
-curl -sf "$ADDR/ready" >/dev/null && curl -sf "$ADDR/metrics" | grep -q '^selectllm_requests_total{status="200"}'
+# (to a file, not a pipe: `grep -q` stops reading at the first match, and under pipefail the
+# curl that then cannot write exits 23)
+curl -sf "$ADDR/ready" >/dev/null
+curl -sf "$ADDR/metrics" >"$WORK/metrics.txt"
+grep -q '^selectllm_requests_total{status="200"}' "$WORK/metrics.txt" || { echo "metrics lack 200s"; exit 1; }
 echo "curl: ok"
 
 # SIGTERM: drains and exits 0
