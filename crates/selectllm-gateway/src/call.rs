@@ -129,9 +129,11 @@ impl Gateway {
         let r = match r {
             Ok(Ok(reply)) => {
                 mm.latency.observe(reply.completion.latency_s);
+                m.health.record_call(Ok(()));
                 Ok(reply)
             }
             Ok(Err(f)) => {
+                m.health.record_call(Err(&f.error));
                 let fail = Failure::from_call(&f.error);
                 mm.failure(fail.metric_reason(Some(&f.error)));
                 Err(fail)

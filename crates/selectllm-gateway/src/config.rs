@@ -23,6 +23,8 @@
 //! queue_capacity = 1024            # classifier queue; full means 429, default 1024
 //! breaker_failures = 5             # consecutive failures that open a member's circuit, default 5
 //! breaker_cooldown_s = 10          # seconds before a half-open probe, default 10
+//! probe_interval_s = 10            # readiness: GET each member's /models this often; 0: never
+//!                                  # (then /ready trusts the circuits alone), default 10
 //! ```
 
 use std::net::SocketAddr;
@@ -91,6 +93,7 @@ struct RawRouter {
     queue_capacity: Option<i64>,
     breaker_failures: Option<i64>,
     breaker_cooldown_s: Option<f64>,
+    probe_interval_s: Option<i64>,
 }
 
 /// How the winning answer is extracted from a member's response for the vote.
@@ -170,6 +173,8 @@ pub struct RouterConfig {
     pub queue_capacity: usize,
     pub breaker_failures: u32,
     pub breaker_cooldown: Duration,
+    /// How often readiness probes each member; `None`: never.
+    pub probe_interval: Option<Duration>,
 }
 
 /// A validated gateway file.
@@ -304,6 +309,10 @@ impl Config {
                 10.0,
                 86_400.0,
             )?,
+            probe_interval: match int("router.probe_interval_s", r.probe_interval_s, 10, 0, 3600)? {
+                0 => None,
+                n => Some(Duration::from_secs(n as u64)),
+            },
         };
         let members = validate_members(path, raw.member)?;
         Ok(Config {

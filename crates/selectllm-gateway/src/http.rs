@@ -126,15 +126,15 @@ async fn models(State(st): State<AppState>, headers: HeaderMap) -> Response {
 }
 
 async fn ready(State(st): State<AppState>) -> Response {
-    if st.gw.ready() {
-        (StatusCode::OK, "ready").into_response()
+    let r = st.gw.readiness();
+    let status = if r.ready {
+        StatusCode::OK
     } else {
-        (
-            StatusCode::SERVICE_UNAVAILABLE,
-            "no member available (circuits open)",
-        )
-            .into_response()
-    }
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    let mut resp = json(&serde_json::to_value(&r).unwrap_or_default());
+    *resp.status_mut() = status;
+    resp
 }
 
 async fn metrics(State(st): State<AppState>) -> Response {
@@ -238,6 +238,8 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let drain = gw.config().server.drain_timeout;
+    let prober = tokio::spawn(gw.clone().run_prober());
+    let _stop_prober = AbortOnDrop(prober);
     let app = router(gw, api_keys);
     let (tx, rx) = tokio::sync::watch::channel(false);
     let server = axum::serve(listener, app).with_graceful_shutdown(async move {
@@ -254,6 +256,15 @@ pub async fn serve(
             tracing::warn!("drain timeout: {} s passed with requests still in flight", drain.as_secs_f64());
             Ok(())
         }
+    }
+}
+
+/// Stops a background task when the server stops.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 

@@ -10,7 +10,7 @@
 //! - `execute`: the live driver of an execution plan (calls, answers as they arrive,
 //!   cancellation); `call`: one member call with its breaker and metrics.
 //! - `stream`: streamed answers (pass-through of one member, or the voted winner replayed).
-//! - [`breaker`]: a circuit breaker per member.
+//! - [`breaker`]: a circuit breaker per member; [`health`]: member probes and `/ready`.
 //! - [`metrics`]: Prometheus text.
 //! - [`error`]: the one error type and its status / OpenAI envelope.
 //! - [`http`]: axum routes, auth, limits, graceful shutdown.
@@ -25,6 +25,7 @@ mod call;
 pub mod config;
 pub mod error;
 mod execute;
+pub mod health;
 pub mod http;
 pub mod metrics;
 pub mod pipeline;

@@ -154,6 +154,14 @@ pub struct Metrics {
     votes: [AtomicU64; 3],
 }
 
+/// A member's gauges at the time of a scrape.
+#[derive(Debug, Clone, Copy)]
+pub struct MemberGauges {
+    pub circuit_open: bool,
+    /// Reachable by the last probe or call; `None`: not known yet (no sample written).
+    pub up: Option<bool>,
+}
+
 impl Metrics {
     pub fn new(member_names: Vec<String>) -> Metrics {
         Metrics {
@@ -183,7 +191,7 @@ impl Metrics {
     }
 
     /// The Prometheus text exposition.
-    pub fn render(&self, clf: &ClassifierFigures, open_circuits: &[bool]) -> String {
+    pub fn render(&self, clf: &ClassifierFigures, gauges: &[MemberGauges]) -> String {
         let mut o = String::with_capacity(8192);
         o.push_str("# TYPE selectllm_requests_total counter\n");
         for (s, n) in self
@@ -220,12 +228,22 @@ impl Metrics {
             }
         }
         o.push_str("# TYPE selectllm_member_circuit_open gauge\n");
-        for (name, open) in self.names.iter().zip(open_circuits) {
+        for (name, g) in self.names.iter().zip(gauges) {
             let _ = writeln!(
                 o,
                 "selectllm_member_circuit_open{{member=\"{name}\"}} {}",
-                u8::from(*open)
+                u8::from(g.circuit_open)
             );
+        }
+        o.push_str("# TYPE selectllm_member_up gauge\n");
+        for (name, g) in self.names.iter().zip(gauges) {
+            if let Some(up) = g.up {
+                let _ = writeln!(
+                    o,
+                    "selectllm_member_up{{member=\"{name}\"}} {}",
+                    u8::from(up)
+                );
+            }
         }
         o.push_str("# TYPE selectllm_member_latency_seconds histogram\n");
         for (name, m) in self.names.iter().zip(&self.members) {

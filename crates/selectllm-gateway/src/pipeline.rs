@@ -21,7 +21,8 @@ use crate::behaviour::Behaviour;
 use crate::breaker::{Breaker, BreakerState};
 use crate::config::Config;
 use crate::error::GatewayError;
-use crate::metrics::{ClassifierFigures, Metrics};
+use crate::health::Health;
+use crate::metrics::{ClassifierFigures, MemberGauges, Metrics};
 use crate::wire::{self, ChatRequest, Explanation, Usage};
 
 /// Model names that mean "let selectllm choose".
@@ -71,6 +72,7 @@ impl std::fmt::Debug for Reply {
 pub(crate) struct Member {
     pub client: MemberClient,
     pub breaker: Breaker,
+    pub health: Health,
 }
 
 /// The gateway: members, their breakers, the classifier worker and the metrics.
@@ -115,6 +117,7 @@ impl Gateway {
                 Ok(Member {
                     client: MemberClient::new(m).map_err(|e| e.to_string())?,
                     breaker: Breaker::new(cfg.router.breaker_failures, cfg.router.breaker_cooldown),
+                    health: Health::default(),
                 })
             })
             .collect::<Result<Vec<_>, String>>()?;
@@ -154,12 +157,6 @@ impl Gateway {
         ids
     }
 
-    /// Ready: at least one member can be called now (its circuit is not open).
-    pub fn ready(&self) -> bool {
-        let now = Instant::now();
-        self.members.iter().any(|m| m.breaker.available(now))
-    }
-
     pub fn metrics_text(&self) -> String {
         let s = self.worker.stats();
         let figures = ClassifierFigures {
@@ -174,12 +171,15 @@ impl Gateway {
             batch_size_sum: s.questions,
         };
         let now = Instant::now();
-        let open: Vec<bool> = self
+        let gauges: Vec<MemberGauges> = self
             .members
             .iter()
-            .map(|m| m.breaker.state(now) == BreakerState::Open)
+            .map(|m| MemberGauges {
+                circuit_open: m.breaker.state(now) == BreakerState::Open,
+                up: m.health.up(),
+            })
             .collect();
-        self.metrics.render(&figures, &open)
+        self.metrics.render(&figures, &gauges)
     }
 
     pub fn record_request(&self, status: u16, secs: f64) {

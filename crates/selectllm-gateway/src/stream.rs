@@ -157,10 +157,14 @@ impl Gateway {
         match r {
             Ok(v) => {
                 probe.record(true);
+                m.health.record_call(Ok(()));
                 Ok(v)
             }
             Err((f, e)) => {
                 mm.failure(f.metric_reason(e.as_ref()));
+                if let Some(e) = &e {
+                    m.health.record_call(Err(e));
+                }
                 probe.record(f.kind == FailKind::Rejected);
                 Err(f)
             }

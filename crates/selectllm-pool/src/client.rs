@@ -16,6 +16,7 @@ use crate::prompt::Prompt;
 use crate::wire;
 
 mod passthrough;
+mod probe;
 pub use passthrough::{ChatReply, ChatStream};
 
 /// Characters of a server's error body kept in a [`CallError::Status`].

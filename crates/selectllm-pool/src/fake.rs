@@ -49,6 +49,7 @@ pub struct FakeOptions {
 #[derive(Default)]
 struct Shared {
     requests: AtomicU64,
+    probes: AtomicU64,
     disconnects: AtomicU64,
     last: std::sync::Mutex<Option<serde_json::Value>>,
 }
@@ -127,6 +128,11 @@ impl FakeServer {
         self.shared.requests.load(Ordering::Relaxed)
     }
 
+    /// `GET /models` requests received (readiness probes; not counted in [`Self::requests`]).
+    pub fn probes(&self) -> u64 {
+        self.shared.probes.load(Ordering::Relaxed)
+    }
+
     /// Requests whose client closed the connection before the answer was complete.
     pub fn disconnects(&self) -> u64 {
         self.shared.disconnects.load(Ordering::Relaxed)
@@ -202,6 +208,14 @@ async fn serve(mut sock: TcpStream, shared: Arc<Shared>, opts: Arc<FakeOptions>)
         }
         let body: Vec<u8> = buf[head_end..head_end + len].to_vec();
         buf.drain(..head_end + len);
+        // A model list for readiness probes; not a scripted request.
+        if head.starts_with("GET ") && head.lines().next().is_some_and(|l| l.contains("/models")) {
+            shared.probes.fetch_add(1, Ordering::Relaxed);
+            if !write(&mut sock, 200, r#"{"object":"list","data":[]}"#).await {
+                return;
+            }
+            continue;
+        }
         let k = shared.requests.fetch_add(1, Ordering::Relaxed);
         if let (Ok(v), Ok(mut last)) = (serde_json::from_slice(&body), shared.last.lock()) {
             *last = Some(v);

@@ -240,15 +240,23 @@ async fn bearer_auth() {
             "c"
         ]
     );
-    // health, readiness and metrics need no key
+    // health, readiness and metrics need no key (ready once the first probe has answered)
     for p in ["/health", "/ready", "/metrics"] {
-        let r = h
-            .http
-            .get(format!("{}{p}", h.url))
-            .send()
-            .await
-            .expect("send");
-        assert_eq!(r.status(), 200, "{p}");
+        let mut status = 0;
+        for _ in 0..100 {
+            let r = h
+                .http
+                .get(format!("{}{p}", h.url))
+                .send()
+                .await
+                .expect("send");
+            status = r.status().as_u16();
+            if status != 503 {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        assert_eq!(status, 200, "{p}");
     }
     let m = h
         .http

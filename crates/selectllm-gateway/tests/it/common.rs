@@ -55,14 +55,20 @@ pub struct Harness {
 
 /// The gateway file for `specs`; `server` and `router` are extra lines of those tables.
 pub fn config(specs: &[MemberSpec], fakes: &[FakeServer], server: &str, router: &str) -> Config {
+    let urls: Vec<String> = fakes.iter().map(FakeServer::base_url).collect();
+    config_at(specs, &urls, server, router)
+}
+
+/// [`config`] with each member at the given base URL.
+pub fn config_at(specs: &[MemberSpec], urls: &[String], server: &str, router: &str) -> Config {
     let mut t = format!(
         "[server]\nlisten = \"127.0.0.1:0\"\n{server}\n[router]\ncheckpoint = \"unused\"\ntask = \"gsm8k\"\n{router}\n"
     );
-    for (s, f) in specs.iter().zip(fakes) {
+    for (s, url) in specs.iter().zip(urls) {
         t.push_str(&format!(
             "[[member]]\nname = \"{}\"\nbase_url = \"{}\"\nmodel = \"{}\"\nprompt = \"chat-cot\"\nretries = 0\n{}\n{}\n",
             s.name,
-            f.base_url(),
+            url,
             s.name,
             if s.extra.contains("timeout_s") { "" } else { "timeout_s = 5" },
             s.extra
@@ -77,7 +83,11 @@ pub fn gateway(
     server: &str,
     router: &str,
 ) -> Arc<Gateway> {
-    let cfg = config(specs, fakes, server, router);
+    gateway_for(specs, config(specs, fakes, server, router))
+}
+
+/// The gateway of `cfg` with the fixed classifier of `specs`.
+pub fn gateway_for(specs: &[MemberSpec], cfg: Config) -> Arc<Gateway> {
     let clf = FixedClassifier {
         members: specs.iter().map(|s| s.name.to_string()).collect(),
         probs: specs.iter().map(|s| s.prob).collect(),
@@ -105,6 +115,11 @@ impl Harness {
     ) -> Harness {
         let fakes = fakes(&specs);
         let gw = gateway(&specs, &fakes, server, router);
+        Harness::serve(gw, fakes, keys).await
+    }
+
+    /// Serves `gw` on 127.0.0.1:0 (prober included), keeping `fakes` alive with it.
+    pub async fn serve(gw: Arc<Gateway>, fakes: Vec<FakeServer>, keys: Vec<String>) -> Harness {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind");

@@ -4,5 +4,6 @@ mod chat;
 mod common;
 mod fuzz;
 mod plans;
+mod ready;
 mod resilience;
 mod streaming;
