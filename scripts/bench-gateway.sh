@@ -7,7 +7,10 @@
 # direct percentile at the same rate, every row measured in the same run.
 #
 # usage: scripts/bench-gateway.sh [RATES...]     default rates: 500 1000 2000
-# env:   DURATION (default 10s), SELECTLLM_BIN (default: cargo build --release),
+# env:   CLASSIFIER lexical (default) or minilm: the checkpoint's classifier (minilm also
+#          prints `selectllm bench route` for it: the classifier's own time, one question and
+#          batched); the gateway's RSS (now and peak) is printed at the end either way,
+#        DURATION (default 10s), SELECTLLM_BIN (default: cargo build --release),
 #        LITELLM_VERSION (default 1.108.7; LITELLM=0 skips it),
 #        BATCH_WAIT_MS (the gateway's router.batch_wait_ms; default: the gateway's default)
 set -euo pipefail
@@ -34,8 +37,9 @@ if [ -z "${SELECTLLM_BIN:-}" ]; then
   cargo build --release --quiet -p selectllm
   SELECTLLM_BIN=${CARGO_TARGET_DIR:-$ROOT/target}/release/selectllm
 fi
-CKPT=$WORK/ckpt-local-3-gsm8k
-[ -f "$CKPT/manifest.json" ] || "$SELECTLLM_BIN" train --dataset local-3-gsm8k --classifier lexical --out "$CKPT" >/dev/null
+CLASSIFIER=${CLASSIFIER:-lexical}
+CKPT=$WORK/ckpt-local-3-gsm8k-$CLASSIFIER
+[ -f "$CKPT/manifest.json" ] || "$SELECTLLM_BIN" train --dataset local-3-gsm8k --classifier "$CLASSIFIER" --out "$CKPT" >/dev/null
 
 "$SELECTLLM_BIN" fake-server >"$WORK/fake.url" &
 PIDS+=($!)
@@ -51,7 +55,8 @@ CONF=$WORK/gateway.toml
   done
 } >"$CONF"
 "$SELECTLLM_BIN" serve --config "$CONF" 2>"$WORK/serve.log" &
-PIDS+=($!)
+SERVE=$!
+PIDS+=($SERVE)
 ADDR=
 for _ in $(seq 100); do
   ADDR=$(sed -n 's/.*listening on \(http:\/\/[0-9.:]*\).*/\1/p' "$WORK/serve.log" | head -1)
@@ -83,13 +88,20 @@ codes = r.get("statusCodeDistribution", {})
 print(f'{sys.argv[2]:<12} rate {sys.argv[3]:>5}/s  achieved {s["requestsPerSec"]:8.1f}/s  p50 {p["p50"]*1e3:7.3f} ms  p99 {p["p99"]*1e3:7.3f} ms  statuses {codes}')
 PY
 }
-echo "fake member: $FAKE   gateway: $ADDR   litellm: ${LITE:-skipped}   duration $DURATION per run; $(nproc) cores, shared"
+rss() { awk -v k="$1" '$1 == k":" {printf "%.0f MB", $2 / 1024}' "/proc/$SERVE/status"; }
+echo "fake member: $FAKE   gateway: $ADDR ($CLASSIFIER classifier)   litellm: ${LITE:-skipped}   duration $DURATION per run; $(nproc) cores, shared"
+echo "gateway RSS after start: $(rss VmRSS)"
+if [ "$CLASSIFIER" != lexical ]; then
+  "$SELECTLLM_BIN" bench route --checkpoint "$CKPT" --dataset local-3-gsm8k --n 60
+fi
 for rate in "${RATES[@]}"; do
   run direct "$FAKE/chat/completions" smollm2-135m "$rate"
   run passthrough "$ADDR/v1/chat/completions" smollm2-135m "$rate"
   run fanout3 "$ADDR/v1/chat/completions" selectllm/auto "$rate"
   [ -z "$LITE" ] || run litellm "$LITE/v1/chat/completions" smollm2-135m "$rate"
 done
+
+echo "gateway RSS at the end: $(rss VmRSS), peak $(rss VmHWM)"
 
 # added latency over the direct call at the same rate, and LiteLLM's over our passthrough's
 python3 - "$WORK" "${RATES[@]}" <<'PY'

@@ -1,7 +1,8 @@
 //! Plots as SVG and PNG, with no plotting crate and no system fonts: the SVG is written by
-//! hand; the PNG is drawn on a small raster canvas of our own (lines, markers, text in the
-//! embedded DejaVu Sans, rasterized with `ab_glyph`) and encoded with the `png` crate. Both come from one
-//! renderer (`render`), so they show the same thing.
+//! hand and carries the embedded DejaVu Sans (`font`); the PNG is drawn on a small raster
+//! canvas of our own (lines, markers, text in that font, rasterized with `ab_glyph`) and
+//! encoded with the `png` crate. Both come from one renderer (`render`) and measure text with
+//! the same font, so they show the same thing.
 //!
 //! ```no_run
 //! use selectllm_lab::plot::{accuracy_chart, write, Point};
@@ -11,6 +12,7 @@
 //! # Ok::<(), selectllm_lab::plot::PlotError>(())
 //! ```
 
+mod font;
 mod layout;
 mod raster;
 mod render;

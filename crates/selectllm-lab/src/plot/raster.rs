@@ -1,21 +1,11 @@
 //! The raster back end: an RGB canvas with thick lines, filled circles and anti-aliased text
-//! in DejaVu Sans (a vector font embedded in the binary, rasterized by `ab_glyph`), encoded
-//! as PNG.
+//! in the plots' font (`font.rs`, rasterized by `ab_glyph`), encoded as PNG.
 
-use std::sync::LazyLock;
+use ab_glyph::{Font, point};
 
-use ab_glyph::{Font, FontRef, PxScale, ScaleFont, point};
-
+use super::font::{FONT, layout, scale, text_width};
 use super::render::{Anchor, BACKGROUND, Painter, Size, render};
 use super::{Chart, PlotError, Rgb};
-
-/// DejaVu Sans, subset to Latin (see `assets/fonts/README.md` for its licence).
-const FONT_BYTES: &[u8] = include_bytes!("../../assets/fonts/DejaVuSans.ttf");
-
-/// The embedded font; `None` only if the embedded file were corrupt (a test checks it is not):
-/// text is then left out rather than the plot failing.
-static FONT: LazyLock<Option<FontRef<'static>>> =
-    LazyLock::new(|| FontRef::try_from_slice(FONT_BYTES).ok());
 
 /// An RGB image, row-major, 3 bytes per pixel.
 pub(crate) struct Canvas {
@@ -72,13 +62,13 @@ impl Canvas {
         }
     }
 
-    /// Font size in pixels (the em height).
+    /// Font size in pixels per em.
     fn font_px(&self, size: Size) -> f32 {
         let s = self.scale as f32;
         match size {
-            Size::Small => 8.0 * s,
-            Size::Normal => 9.0 * s,
-            Size::Title => 11.0 * s,
+            Size::Small => 6.9 * s,
+            Size::Normal => 7.7 * s,
+            Size::Title => 9.5 * s,
         }
     }
 
@@ -88,27 +78,6 @@ impl Canvas {
         let i = 3 * (y as usize * self.w as usize + x as usize);
         [self.px[i], self.px[i + 1], self.px[i + 2]]
     }
-}
-
-/// Pen positions of the glyphs of `s` (with kerning) and the total advance, in pixels.
-fn layout(font: &FontRef<'static>, px: f32, s: &str) -> (Vec<(ab_glyph::GlyphId, f32)>, f32) {
-    let f = font.as_scaled(PxScale::from(px));
-    let mut x = 0.0;
-    let mut prev = None;
-    let mut out = Vec::with_capacity(s.len());
-    for ch in s.chars() {
-        let mut id = f.glyph_id(ch);
-        if id.0 == 0 {
-            id = f.glyph_id('?');
-        }
-        if let Some(p) = prev {
-            x += f.kern(p, id);
-        }
-        out.push((id, x));
-        x += f.h_advance(id);
-        prev = Some(id);
-    }
-    (out, x)
 }
 
 impl Painter for Canvas {
@@ -123,10 +92,7 @@ impl Painter for Canvas {
     }
 
     fn text_width(&self, s: &str, size: Size) -> f64 {
-        match FONT.as_ref() {
-            Some(font) => f64::from(layout(font, self.font_px(size), s).1),
-            None => self.char_size(size).0 * s.chars().count() as f64,
-        }
+        f64::from(text_width(self.font_px(size), s))
     }
 
     fn rect(&mut self, at: (f64, f64), wh: (f64, f64), fill: Rgb) {
@@ -192,7 +158,7 @@ impl Painter for Canvas {
         let drop = 0.365 * px;
         let (cx, cy) = (at.0 as f32, at.1 as f32);
         for (id, gx) in glyphs {
-            let g = id.with_scale_and_position(PxScale::from(px), point(gx - offset, 0.0));
+            let g = id.with_scale_and_position(scale(font, px), point(gx - offset, 0.0));
             let Some(outline) = font.outline_glyph(g) else {
                 continue;
             };

@@ -1,8 +1,10 @@
 //! The SVG back end: each drawing primitive becomes one element; text is escaped and set in
-//! a monospace font whose advance the layout assumes (0.6 em).
+//! the plots' font (`font.rs`), which the document carries as an `@font-face`, measured with
+//! the same font's advances.
 
 use std::fmt::Write;
 
+use super::font::{FAMILY, svg_font_face, text_width};
 use super::render::{Anchor, Painter, Size, render};
 use super::{Chart, Rgb};
 
@@ -49,7 +51,11 @@ impl Painter for SvgPainter {
 
     fn char_size(&self, size: Size) -> (f64, f64) {
         let f = font_px(size);
-        (0.6 * f, f)
+        (0.6 * f, 1.15 * f)
+    }
+
+    fn text_width(&self, s: &str, size: Size) -> f64 {
+        f64::from(text_width(font_px(size) as f32, s))
     }
 
     fn rect(&mut self, at: (f64, f64), wh: (f64, f64), fill: Rgb) {
@@ -137,9 +143,10 @@ pub(crate) fn render_svg(chart: &Chart, w: f64, h: f64) -> String {
     let _ = writeln!(p.out, r#"<?xml version="1.0" encoding="UTF-8"?>"#);
     let _ = writeln!(
         p.out,
-        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" viewBox="0 0 {w} {h}" font-family="DejaVu Sans Mono, Menlo, Consolas, monospace">"#
+        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" viewBox="0 0 {w} {h}" font-family="'{FAMILY}', Verdana, sans-serif">"#
     );
     let _ = writeln!(p.out, "<title>{}</title>", escape(&chart.title));
+    let _ = writeln!(p.out, "<style>{}</style>", svg_font_face());
     render(chart, &mut p);
     p.out.push_str("</svg>\n");
     p.out

@@ -13,7 +13,8 @@ use selectllm_lab::eval::metrics;
 
 #[derive(Debug, Subcommand)]
 pub enum BenchCmd {
-    /// Per-question routing time (featurize + predict, one question at a time) and test ROC-AUC of a checkpoint.
+    /// Per-question routing time (featurize + predict), one question at a time and as one
+    /// batch of the N questions, and the test ROC-AUC of a checkpoint.
     Route {
         #[arg(long)]
         checkpoint: PathBuf,
@@ -64,6 +65,14 @@ pub fn run(c: BenchCmd, data: Option<&Path>, out: &mut dyn std::io::Write) -> an
                 done += timed.len();
             }
             let per_q = t0.elapsed().as_secs_f64() / done as f64;
+            // the same questions as one batch (what the gateway's batching worker does under load)
+            let t0 = Instant::now();
+            let mut batched = 0usize;
+            while t0.elapsed().as_secs_f64() < 1.0 {
+                std::hint::black_box(clf.predict_batch(timed)?);
+                batched += timed.len();
+            }
+            let per_q_batched = t0.elapsed().as_secs_f64() / batched as f64;
             writeln!(
                 out,
                 "{}",
@@ -72,6 +81,7 @@ pub fn run(c: BenchCmd, data: Option<&Path>, out: &mut dyn std::io::Write) -> an
                     "classifier": clf.name(),
                     "mean_auc": mean_auc,
                     "route_us_per_question": per_q * 1e6,
+                    "route_us_per_question_batched": per_q_batched * 1e6,
                     "n_timed": done,
                 })
             )?;
