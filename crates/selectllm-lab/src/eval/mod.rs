@@ -79,6 +79,19 @@ pub enum EvalError {
     Data(String, String),
 }
 
+/// What every family of rows is computed from: the data and settings, the pool's latencies
+/// and costs, the folds, and the classifier's out-of-fold output (each test question's
+/// probabilities, each fold's constant member order when the checkpoint fell back to one).
+#[derive(Clone, Copy)]
+pub(super) struct Inputs<'a> {
+    pub ds: &'a RoutingDataset,
+    pub cfg: &'a EvalConfig,
+    pub pool: &'a PoolInfo,
+    pub folds: &'a [Fold],
+    pub probs: &'a [Option<Vec<f32>>],
+    pub rankings: &'a [Option<Vec<usize>>],
+}
+
 /// One train/validation/test partition.
 #[derive(Debug, Clone)]
 pub struct Fold {
@@ -302,10 +315,18 @@ pub fn evaluate(
     let train_s = t0.elapsed().as_secs_f64();
     progress(&format!("{}: evaluating policies and baselines", ds.name));
     let (pool, latency_source) = pool_info(ds, cfg);
-    let mut report = rows::build(ds, cfg, &folds, &probs, &rankings, &pool, &trainer.name())?;
+    let inputs = Inputs {
+        ds,
+        cfg,
+        pool: &pool,
+        folds: &folds,
+        probs: &probs,
+        rankings: &rankings,
+    };
+    let mut report = rows::build(&inputs, &trainer.name())?;
     report.classifier.member_order = order_checks.iter().map(|c| c.describe(&members)).collect();
     rows::add_uncalibrated(&mut report.classifier, ds, &folds, &uncalibrated);
-    let (plan_rows, sweep, notes) = plans::build(ds, cfg, &folds, &probs, &rankings, &pool);
+    let (plan_rows, sweep, notes) = plans::build(&inputs);
     let at = report
         .rows
         .iter()

@@ -9,7 +9,7 @@ use selectllm_core::vote::Weighting;
 
 use super::report::Row;
 use super::rows::{Acc, gold_answers};
-use super::{EvalConfig, Fold, measured_latency};
+use super::{EvalConfig, Inputs, measured_latency};
 
 /// Plans shown in the main table; the rest of the sweep goes to `report.json` / CSV only.
 const MAIN: &[&str] = &[
@@ -101,14 +101,15 @@ fn pool_at(plan: &Plan, ds: &RoutingDataset, pool: &PoolInfo, cfg: &EvalConfig) 
 }
 
 /// The plan rows of an answer-level dataset: `(main table rows, sweep rows, notes)`.
-pub(super) fn build(
-    ds: &RoutingDataset,
-    cfg: &EvalConfig,
-    folds: &[Fold],
-    probs: &[Option<Vec<f32>>],
-    rankings: &[Option<Vec<usize>>],
-    pool: &PoolInfo,
-) -> (Vec<Row>, Vec<Row>, Vec<String>) {
+pub(super) fn build(inputs: &Inputs<'_>) -> (Vec<Row>, Vec<Row>, Vec<String>) {
+    let Inputs {
+        ds,
+        cfg,
+        pool,
+        folds,
+        probs,
+        rankings,
+    } = *inputs;
     if !ds.answer_level() {
         return (
             Vec::new(),

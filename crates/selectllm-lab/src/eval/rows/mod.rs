@@ -11,13 +11,12 @@ mod singles;
 
 use selectllm_core::answer::Answer;
 use selectllm_core::dataset::RoutingDataset;
-use selectllm_core::policy::PoolInfo;
 use selectllm_core::vote::VoteMode;
 
 use super::metrics;
 use super::report::{ClassifierMetrics, Report, Timing};
 use super::tasks::TaskIndex;
-use super::{EvalConfig, EvalError, Fold};
+use super::{EvalConfig, EvalError, Fold, Inputs};
 use acc::Table;
 use judge::Ctx;
 
@@ -25,15 +24,15 @@ pub(super) use acc::Acc;
 
 /// The report of one evaluation: every family of rows (in the order above), their per-task
 /// figures, the classifier's metrics on the test questions and the notes.
-pub(super) fn build(
-    ds: &RoutingDataset,
-    cfg: &EvalConfig,
-    folds: &[Fold],
-    probs: &[Option<Vec<f32>>],
-    rankings: &[Option<Vec<usize>>],
-    pool: &PoolInfo,
-    clf_name: &str,
-) -> Result<Report, EvalError> {
+pub(super) fn build(inputs: &Inputs<'_>, clf_name: &str) -> Result<Report, EvalError> {
+    let Inputs {
+        ds,
+        cfg,
+        pool,
+        folds,
+        probs,
+        rankings,
+    } = *inputs;
     let n_m = ds.members.len();
     let real = ds.answer_level();
     let multi = ds
