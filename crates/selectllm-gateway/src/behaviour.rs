@@ -6,7 +6,7 @@ use selectllm_core::plan::{LatencyStat, Plan, PlanKind};
 use selectllm_core::policy::PoolInfo;
 
 use crate::error::GatewayError;
-use crate::pipeline::{AUTO_MODEL, Gateway, MODEL_PREFIX};
+use crate::gateway::{AUTO_MODEL, Gateway, MODEL_PREFIX};
 use crate::wire::{ChatRequest, MemberReport};
 
 /// How a request is served.

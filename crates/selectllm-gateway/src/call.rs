@@ -10,7 +10,7 @@ use serde_json::{Map, Value};
 use crate::breaker::Breaker;
 use crate::config::Config;
 use crate::error::GatewayError;
-use crate::pipeline::Gateway;
+use crate::gateway::Gateway;
 
 /// Why a member did not contribute.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -16,8 +16,8 @@ use serde_json::{Map, Value};
 
 use crate::call::{Failure, all_failed};
 use crate::error::GatewayError;
+use crate::gateway::{Decision, Gateway, Reply, unix_now};
 use crate::metrics::Agreement;
-use crate::pipeline::{Decision, Gateway, Reply, unix_now};
 use crate::wire::{Explanation, MemberReport, Usage};
 
 /// What became of one candidate's call.

@@ -6,64 +6,15 @@
 //! before the first probe round has finished it is 503 ("starting").
 
 use std::sync::Arc;
-use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use selectllm_pool::CallError;
 use serde::Serialize;
 
 use crate::breaker::BreakerState;
-use crate::pipeline::Gateway;
+use crate::gateway::Gateway;
 
 /// How long one probe may take (capped by the member's own timeout).
 const PROBE_TIMEOUT: Duration = Duration::from_secs(5);
-
-#[derive(Debug, Clone)]
-struct Seen {
-    reachable: bool,
-    at: Instant,
-    error: Option<String>,
-}
-
-/// A member's last sign of life.
-#[derive(Debug, Default)]
-pub(crate) struct Health {
-    last: Mutex<Option<Seen>>,
-}
-
-impl Health {
-    fn set(&self, reachable: bool, error: Option<String>) {
-        let seen = Seen {
-            reachable,
-            at: Instant::now(),
-            error,
-        };
-        *self.last.lock().unwrap_or_else(|p| p.into_inner()) = Some(seen);
-    }
-
-    fn get(&self) -> Option<Seen> {
-        self.last.lock().unwrap_or_else(|p| p.into_inner()).clone()
-    }
-
-    /// A real call's outcome: an answer (or any HTTP status) says the server is there; a
-    /// refused or broken connection says it is not; a timeout says nothing either way.
-    pub(crate) fn record_call(&self, outcome: Result<(), &CallError>) {
-        match outcome {
-            Ok(()) | Err(CallError::Status { .. } | CallError::Malformed(_)) => {
-                self.set(true, None)
-            }
-            Err(e @ (CallError::Refused(_) | CallError::Transport(_))) => {
-                self.set(false, Some(e.to_string()))
-            }
-            Err(CallError::Timeout(_)) => {}
-        }
-    }
-
-    /// 1 reachable, 0 not, `None` not known yet (for the `selectllm_member_up` gauge).
-    pub(crate) fn up(&self) -> Option<bool> {
-        self.get().map(|s| s.reachable)
-    }
-}
 
 /// One member in the `/ready` body.
 #[derive(Debug, Clone, Serialize)]

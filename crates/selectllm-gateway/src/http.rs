@@ -17,7 +17,7 @@ use subtle::ConstantTimeEq;
 use tokio::sync::Semaphore;
 
 use crate::error::GatewayError;
-use crate::pipeline::{Decision, Event, Gateway, Reply};
+use crate::gateway::{Decision, Event, Gateway, Reply};
 use crate::wire;
 
 /// Shared state of the routes.

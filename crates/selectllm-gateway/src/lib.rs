@@ -4,7 +4,9 @@
 //!
 //! - [`config`]: the gateway file (`[server]`, `[router]`, the pool's `[[member]]` tables), validated once.
 //! - [`wire`]: OpenAI server-side request/response types and the `selectllm` explanation.
-//! - [`pipeline`]: one request end to end, free of HTTP types ([`Gateway::handle`]).
+//! - [`gateway`]: the gateway's state ([`Gateway`]: config, members, classifier worker,
+//!   metrics) and the answer types; `member`: a member's client, breaker and last sign of life.
+//! - `pipeline`: one request end to end, free of HTTP types ([`Gateway::handle`]).
 //! - `behaviour`: the plan (or passthrough member) a request's `model` and `selectllm`
 //!   object ask for, and the members it may use.
 //! - `execute`: the live driver of an execution plan (calls, answers as they arrive,
@@ -25,13 +27,15 @@ mod call;
 pub mod config;
 pub mod error;
 mod execute;
+pub mod gateway;
 pub mod health;
 pub mod http;
+mod member;
 pub mod metrics;
-pub mod pipeline;
+mod pipeline;
 mod stream;
 pub mod wire;
 
 pub use config::Config;
 pub use error::GatewayError;
-pub use pipeline::{AUTO_MODEL, Gateway, Reply};
+pub use gateway::{AUTO_MODEL, Gateway, Reply};

@@ -4,195 +4,21 @@
 //! parameters as sent, and cancels what can no longer change the answer -> the winner's full
 //! response with the explanation. Streaming lives in `stream.rs`.
 
-use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::Instant;
 
-use futures_util::Stream;
 use selectllm_core::plan::{Execution, Plan, PlanKind};
 use selectllm_core::policy::{PoolInfo, confidence_order};
-use selectllm_core::{Classifier, ClassifierError, Policy, VoteMode};
-use selectllm_infer::{BATCH_SIZE_BUCKETS, ClassifierWorker, InferError, WorkerConfig};
-use selectllm_pool::MemberClient;
+use selectllm_core::{ClassifierError, Policy};
+use selectllm_infer::InferError;
 use serde_json::{Map, Value};
 
 use crate::behaviour::Behaviour;
-use crate::breaker::{Breaker, BreakerState};
-use crate::config::Config;
 use crate::error::GatewayError;
-use crate::health::Health;
-use crate::metrics::{ClassifierFigures, MemberGauges, Metrics};
+use crate::gateway::{Decision, Gateway, PER_MEMBER, Reply, unix_now};
 use crate::wire::{self, ChatRequest, Explanation, Usage};
 
-/// Model names that mean "let selectllm choose".
-pub const AUTO_MODEL: &str = "selectllm/auto";
-pub(crate) const MODEL_PREFIX: &str = "selectllm/";
-/// The gateway votes each member's one answer.
-const PER_MEMBER: VoteMode = VoteMode::PerMember;
-
-/// One server-sent event of a streamed answer.
-#[derive(Debug, Clone)]
-pub enum Event {
-    Data(Value),
-    Done,
-}
-
-pub type EventStream = Pin<Box<dyn Stream<Item = Event> + Send>>;
-
-/// What the HTTP layer puts in the `x-selectllm-*` headers.
-#[derive(Debug, Clone, Default)]
-pub struct Decision {
-    pub policy: String,
-    pub selected: Vec<String>,
-    pub winner: Option<String>,
-}
-
-/// The answer to a chat request.
-pub enum Reply {
-    Complete {
-        body: Value,
-        decision: Decision,
-    },
-    Stream {
-        decision: Decision,
-        events: EventStream,
-    },
-}
-
-impl std::fmt::Debug for Reply {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Reply::Complete { decision, .. } => write!(f, "Complete({decision:?})"),
-            Reply::Stream { decision, .. } => write!(f, "Stream({decision:?})"),
-        }
-    }
-}
-
-pub(crate) struct Member {
-    pub client: MemberClient,
-    pub breaker: Breaker,
-    pub health: Health,
-}
-
-/// The gateway: members, their breakers, the classifier worker and the metrics.
-pub struct Gateway {
-    pub(crate) cfg: Config,
-    pub(crate) members: Vec<Member>,
-    /// For pool member `i`, its column in the classifier's output.
-    conf_index: Vec<usize>,
-    /// Pool members best first when the checkpoint fell back to a constant member order
-    /// (`Classifier::ranking`); `None`: rank by confidence.
-    ranking: Option<Vec<usize>>,
-    worker: ClassifierWorker,
-    pub(crate) metrics: Metrics,
-    ids: AtomicU64,
-}
-
 impl Gateway {
-    /// Builds the gateway; the classifier's members must be exactly the pool's.
-    /// Reads member API keys from their variables.
-    pub fn new(cfg: Config, classifier: Arc<dyn Classifier>) -> Result<Gateway, String> {
-        cfg.check_members(classifier.members())?;
-        let conf_index = cfg
-            .members
-            .iter()
-            .map(|m| {
-                classifier
-                    .members()
-                    .iter()
-                    .position(|c| c == &m.name)
-                    .unwrap_or_default()
-            })
-            .collect::<Vec<usize>>();
-        let ranking = classifier.ranking().map(|r| {
-            r.iter()
-                .filter_map(|&c| conf_index.iter().position(|&ci| ci == c))
-                .collect()
-        });
-        let members = cfg
-            .members
-            .iter()
-            .map(|m| {
-                Ok(Member {
-                    client: MemberClient::new(m).map_err(|e| e.to_string())?,
-                    breaker: Breaker::new(cfg.router.breaker_failures, cfg.router.breaker_cooldown),
-                    health: Health::default(),
-                })
-            })
-            .collect::<Result<Vec<_>, String>>()?;
-        let worker = ClassifierWorker::spawn(
-            classifier,
-            WorkerConfig {
-                max_batch: cfg.router.batch_max,
-                max_wait: cfg.router.batch_wait,
-                queue_capacity: cfg.router.queue_capacity,
-            },
-        )
-        .map_err(|e| format!("cannot start the classifier worker: {e}"))?;
-        let metrics = Metrics::new(cfg.members.iter().map(|m| m.name.clone()).collect());
-        Ok(Gateway {
-            cfg,
-            members,
-            conf_index,
-            ranking,
-            worker,
-            metrics,
-            ids: AtomicU64::new(1),
-        })
-    }
-
-    pub fn config(&self) -> &Config {
-        &self.cfg
-    }
-
-    /// The model ids `GET /v1/models` lists.
-    pub fn model_ids(&self) -> Vec<String> {
-        let mut ids = vec![
-            AUTO_MODEL.to_string(),
-            format!("{MODEL_PREFIX}{}", self.cfg.router.plan.short_name()),
-            format!("{MODEL_PREFIX}cascade"),
-        ];
-        ids.extend(self.cfg.members.iter().map(|m| m.name.clone()));
-        ids
-    }
-
-    pub fn metrics_text(&self) -> String {
-        let s = self.worker.stats();
-        let figures = ClassifierFigures {
-            queue_depth: s.queue_depth as u64,
-            questions: s.questions,
-            batch_size_buckets: BATCH_SIZE_BUCKETS
-                .iter()
-                .copied()
-                .zip(s.batch_size_buckets)
-                .collect(),
-            batches: s.batches,
-            batch_size_sum: s.questions,
-        };
-        let now = Instant::now();
-        let gauges: Vec<MemberGauges> = self
-            .members
-            .iter()
-            .map(|m| MemberGauges {
-                circuit_open: m.breaker.state(now) == BreakerState::Open,
-                up: m.health.up(),
-            })
-            .collect();
-        self.metrics.render(&figures, &gauges)
-    }
-
-    pub fn record_request(&self, status: u16, secs: f64) {
-        self.metrics.request(status, secs);
-    }
-
-    pub(crate) fn next_id(&self) -> String {
-        format!(
-            "chatcmpl-selectllm-{}",
-            self.ids.fetch_add(1, Ordering::Relaxed)
-        )
-    }
-
     /// Answers one chat request body.
     pub async fn handle(self: &Arc<Self>, body: &[u8]) -> Result<Reply, GatewayError> {
         let (map, req) = parse(body)?;
@@ -373,11 +199,4 @@ fn parse(body: &[u8]) -> Result<(Map<String, Value>, ChatRequest), GatewayError>
         _ => Map::new(),
     };
     Ok((map, req))
-}
-
-pub(crate) fn unix_now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
 }

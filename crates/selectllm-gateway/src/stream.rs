@@ -15,7 +15,7 @@ use serde_json::{Map, Value};
 
 use crate::call::{FailKind, Failure, ProbeGuard, all_failed};
 use crate::error::GatewayError;
-use crate::pipeline::{Decision, Event, Gateway, Reply, unix_now};
+use crate::gateway::{Decision, Event, Gateway, Reply, unix_now};
 use crate::wire::{self, Explanation, MemberReport, Usage};
 
 /// A complete reply as a stream: role and content chunks, then a final chunk with the
@@ -180,7 +180,7 @@ impl Gateway {
         model: &str,
         expl: Explanation,
         conf: &[f32],
-    ) -> crate::pipeline::EventStream {
+    ) -> crate::gateway::EventStream {
         struct St {
             gw: Arc<Gateway>,
             i: usize,

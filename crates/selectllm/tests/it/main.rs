@@ -201,4 +201,5 @@ fn train_route_and_eval_with_a_checkpoint() {
     assert!(out_dir.join("routerdc-gsm8k/report.json").is_file());
 }
 
+mod architecture;
 mod hostile;
