@@ -168,20 +168,26 @@ pub(crate) fn encoder_dir_in(
         return found(PathBuf::from(p), Origin::Env);
     }
     check_name(name)?;
-    let mut looked = Vec::new();
     let beside_data = data_dir_in(None, env)
         .ok()
         .and_then(|d| d.parent().map(|p| p.join("models").join(name)));
-    let candidates = recorded
-        .map(|p| (p.to_path_buf(), Origin::Recorded))
-        .into_iter()
-        .chain(beside_data.map(|p| (p, Origin::BesideData)))
-        .chain([(cache_dir_in(env).join("models").join(name), Origin::Cache)]);
-    for (dir, origin) in candidates {
+    let beside_data_missing = beside_data.is_none();
+    let candidates = [
+        recorded.map(|p| (p.to_path_buf(), Origin::Recorded)),
+        beside_data.map(|p| (p, Origin::BesideData)),
+        Some((cache_dir_in(env).join("models").join(name), Origin::Cache)),
+    ];
+    let mut looked = Vec::new();
+    for (dir, origin) in candidates.into_iter().flatten() {
         if dir.join("config.json").is_file() {
             return found(dir, origin);
         }
         looked.push(format!("{} ({origin})", dir.display()));
+    }
+    if beside_data_missing {
+        looked.push(format!(
+            "nothing beside the data folder (no data folder found: {DATA_ENV}, ../shared/data)"
+        ));
     }
     Err(LocateError(format!(
         "encoder {name} not found: looked in {}; pass --encoder DIR (router.encoder in a gateway file) or set {ENCODER_ENV} to a folder with config.json, tokenizer.json and model.safetensors",
@@ -310,6 +316,12 @@ mod tests {
                 && e.contains(&home.join(".cache/selectllm/data").display().to_string()),
             "{e}"
         );
+        let e = with_env(&cwd, &[("HOME", &home)], |env| {
+            encoder_dir_in(None, DEFAULT_ENCODER, None, env)
+        })
+        .expect_err("no encoder")
+        .to_string();
+        assert!(e.contains("(no data folder found: SELECTLLM_DATA"), "{e}");
         std::fs::create_dir_all(home.join(".cache/selectllm/data")).expect("mkdir");
         let d = with_env(&cwd, &[("HOME", &home)], |env| data_dir_in(None, env)).expect("pulled");
         assert_eq!(d, home.join(".cache/selectllm/data"));
