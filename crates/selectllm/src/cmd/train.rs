@@ -204,7 +204,7 @@ pub fn neural_trainer(a: &ClassifierArgs, mode: NeuralMode) -> anyhow::Result<Ne
     set!(grad_accum, n.grad_accum);
     set!(max_len, n.max_len);
     set!(encoder_lr, n.encoder_lr);
-    set!(finetune_layers, n.finetune_layers);
+    set!(finetune_layers, n.finetune_layers.map(Some));
     set!(eval_every, n.eval_every);
     set!(patience, n.patience);
     set!(knn_k, n.knn);
