@@ -5,6 +5,10 @@
 //! The bytes go to a temporary file in the same folder (so the rename cannot cross file
 //! systems), which is flushed to disk (`fsync`), renamed over the target, and then the folder
 //! itself is flushed so the rename is durable too.
+//!
+//! [`locate`] says where selectllm finds what it reads (data, cache and encoder folders).
+
+pub mod locate;
 
 use std::fs::File;
 use std::io::Write;

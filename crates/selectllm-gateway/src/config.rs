@@ -12,6 +12,9 @@
 //!
 //! [router]
 //! checkpoint = "../checkpoints/local-3-gsm8k"  # required; relative to this file
+//! encoder = "../models/all-MiniLM-L6-v2"  # optional, relative to this file: a frozen MiniLM
+//!                                  # checkpoint's encoder folder; default: $SELECTLLM_ENCODER,
+//!                                  # else models/<id> beside the data folder or in the cache
 //! policy = "weightedmaxconf:3"     # what `selectllm/auto` runs: a policy or a plan
 //!                                  # (`early:weightedmaxconf:3`, `cascade:a=2,k=2,max=3`, ...)
 //! cascade = "cascade:a=2,k=2,max=3" # what `selectllm/cascade` runs (default shown)
@@ -84,6 +87,7 @@ struct RawServer {
 #[serde(deny_unknown_fields)]
 struct RawRouter {
     checkpoint: String,
+    encoder: Option<String>,
     policy: Option<String>,
     cascade: Option<String>,
     task: Option<String>,
@@ -162,6 +166,9 @@ pub struct ServerConfig {
 pub struct RouterConfig {
     /// Absolute, or relative to the working directory (resolved against the file's folder).
     pub checkpoint: PathBuf,
+    /// The encoder folder of a frozen MiniLM checkpoint, resolved like `checkpoint`; `None`:
+    /// found as `selectllm_fs::locate::encoder_dir` says.
+    pub encoder: Option<PathBuf>,
     /// What `selectllm/auto` runs (a bare policy is `parallel:<policy>`).
     pub plan: Plan,
     /// What `selectllm/cascade` runs.
@@ -264,10 +271,17 @@ impl Config {
         if r.checkpoint.trim().is_empty() {
             return Err(err("router.checkpoint", "must not be empty".into()));
         }
-        let checkpoint = path
-            .parent()
-            .map(|d| d.join(&r.checkpoint))
-            .unwrap_or_else(|| PathBuf::from(&r.checkpoint));
+        let beside_file = |p: &str| {
+            path.parent()
+                .map(|d| d.join(p))
+                .unwrap_or_else(|| PathBuf::from(p))
+        };
+        let checkpoint = beside_file(&r.checkpoint);
+        let encoder = match r.encoder.as_deref().map(str::trim) {
+            Some("") => return Err(err("router.encoder", "must not be empty".into())),
+            Some(e) => Some(beside_file(e)),
+            None => None,
+        };
         let policy_s = r.policy.as_deref().unwrap_or("weightedmaxconf:3");
         let plan = Plan::parse_or_policy(policy_s).map_err(|e| err("router.policy", e))?;
         let cascade_s = r.cascade.as_deref().unwrap_or(DEFAULT_CASCADE);
@@ -282,6 +296,7 @@ impl Config {
             .map_err(|e| err("router.task", e))?;
         let router = RouterConfig {
             checkpoint,
+            encoder,
             plan,
             cascade,
             task,
@@ -390,6 +405,13 @@ prompt = "chat-cot"
     fn defaults_and_relative_checkpoint() {
         let c = parse(OK).expect("valid");
         assert_eq!(c.router.checkpoint, Path::new("dir/ckpt"));
+        assert_eq!(c.router.encoder, None);
+        let with_encoder = OK.replace("[router]", "[router]\nencoder = \"../models/mini\"");
+        let c2 = parse(&with_encoder).expect("valid");
+        assert_eq!(
+            c2.router.encoder.as_deref(),
+            Some(Path::new("dir/../models/mini"))
+        );
         assert_eq!(c.router.plan.short_name(), "weightedmaxconf:3");
         assert_eq!(c.router.cascade.to_string(), DEFAULT_CASCADE);
         assert_eq!(c.server.max_in_flight, 512);
@@ -441,6 +463,10 @@ prompt = "chat-cot"
             (
                 OK.replace("checkpoint = \"ckpt\"", ""),
                 "missing field `checkpoint`",
+            ),
+            (
+                OK.replace("[router]", "[router]\nencoder = \" \""),
+                "router.encoder",
             ),
         ];
         for (text, want) in cases {

@@ -1,6 +1,7 @@
 //! Loading a trained checkpoint folder: `manifest.json` (the core [`Manifest`]) beside the
 //! weights of its kind. Lexical checkpoints are read here ([`crate::lexical`]); MiniLM ones by
-//! `selectllm-neural`, with the encoder found as [`LoadOptions`] says.
+//! `selectllm-neural`: a fine-tuned one carries its encoder, a frozen one names it (id and
+//! hash) and finds it as [`LoadOptions`] says, else by `selectllm_fs::locate::encoder_dir`.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -28,8 +29,9 @@ pub fn read_manifest(dir: &Path) -> Result<Manifest, CheckpointError> {
 /// Where to find what a checkpoint does not carry.
 #[derive(Debug, Clone, Default)]
 pub struct LoadOptions {
-    /// The folder of the frozen MiniLM encoder, when not the one the checkpoint records.
-    /// Its hash must match the checkpoint's.
+    /// The folder of a frozen MiniLM checkpoint's encoder (`--encoder`, a gateway's
+    /// `router.encoder`); `None`: `$SELECTLLM_ENCODER`, else `models/<id>` beside the data
+    /// folder, else in the user cache folder. Its hash must match the checkpoint's.
     pub encoder_dir: Option<PathBuf>,
 }
 

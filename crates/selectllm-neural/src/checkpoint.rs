@@ -1,19 +1,22 @@
 //! Checkpoint folder of a neural classifier:
-//! - `manifest.json`: the core `Manifest` (kind `minilm` / `minilm-finetune`); its
-//!   `hyperparameters.neural` records the encoder folder and hash, max length, head size,
-//!   temperatures, kNN settings and the training settings;
+//! - `manifest.json`: the core `Manifest` (kind `minilm` / `minilm-finetune`, the training
+//!   seed); its `hyperparameters` hold the training settings and `hyperparameters.neural` the
+//!   encoder (id and hash) and what training fitted (see [`crate::manifest`]). No folder of the
+//!   training machine is recorded, so the folder can be copied anywhere;
 //! - `head.safetensors`, and `knn.safetensors` when kNN evidence is on;
 //! - fine-tuned only: `encoder/` (config.json, tokenizer.json, model.safetensors), so the
-//!   checkpoint reloads without the original encoder folder.
+//!   checkpoint carries its encoder. A frozen checkpoint finds its encoder as
+//!   `selectllm_fs::locate::encoder_dir` says (the explicit folder, `$SELECTLLM_ENCODER`,
+//!   `models/<id>` beside the data folder or in the user cache) and checks its hash.
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 
 use candle_core::{DType, Tensor};
 use candle_nn::VarBuilder;
-use selectllm_core::checkpoint::{MANIFEST_FILE, Manifest};
-use serde::{Deserialize, Serialize};
+use selectllm_core::checkpoint::{CheckpointKind, MANIFEST_FILE, Manifest};
+use selectllm_fs::locate::{self, DEFAULT_ENCODER};
 
 use crate::classifier::{FineTunedFiles, NeuralClassifier};
 use crate::config::NeuralMode;
@@ -21,31 +24,8 @@ use crate::encoder::{Encoder, EncoderFiles, check_finite, default_device, files_
 use crate::error::NeuralError;
 use crate::head::Head;
 use crate::knn::Knn;
-use crate::relative::Shrink;
+use crate::manifest::{self, EncoderRef, Fitted, Stored};
 use selectllm_fs::write_atomic;
-
-/// What `hyperparameters.neural` holds.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-struct NeuralMeta {
-    mode: NeuralMode,
-    encoder_dir: PathBuf,
-    encoder_hash: String,
-    model_id: Option<String>,
-    max_len: usize,
-    hidden: usize,
-    temperatures: Vec<f32>,
-    /// Logits the temperatures scale around (absent in older checkpoints: 0).
-    #[serde(default)]
-    temperature_center: Vec<f32>,
-    /// Whether calibration ran (it may keep every temperature at 1; absent in older checkpoints).
-    #[serde(default)]
-    calibrated: bool,
-    knn_k: usize,
-    knn_beta: f32,
-    #[serde(default)]
-    shrink: Option<Shrink>,
-    settings: serde_json::Value,
-}
 
 fn save_tensors(map: &HashMap<String, Tensor>, path: &Path) -> Result<(), NeuralError> {
     let cpu: HashMap<String, Tensor> = map
@@ -66,15 +46,23 @@ fn load_tensors(path: &Path) -> Result<HashMap<String, Tensor>, NeuralError> {
 }
 
 impl NeuralClassifier {
-    /// Writes the checkpoint folder. The manifest's `kind` is set from the mode and the
-    /// neural settings are added under `hyperparameters.neural`.
+    /// Writes the checkpoint folder. The manifest's `kind` is set from the mode; its `seed`
+    /// must be the training seed and its members the classifier's. Its `hyperparameters` are
+    /// kept, with the training settings and `neural` added (see [`crate::manifest`]).
     pub fn save(&self, dir: &Path, manifest: &Manifest) -> Result<(), NeuralError> {
         std::fs::create_dir_all(dir).map_err(|e| NeuralError::file(dir, e))?;
+        let bad = |message: String| NeuralError::Checkpoint {
+            dir: dir.to_path_buf(),
+            message,
+        };
         if manifest.members != self.members {
-            return Err(NeuralError::Checkpoint {
-                dir: dir.to_path_buf(),
-                message: "manifest members differ from the classifier's".into(),
-            });
+            return Err(bad("manifest members differ from the classifier's".into()));
+        }
+        if manifest.seed != self.seed {
+            return Err(bad(format!(
+                "manifest seed {} differs from the classifier's training seed {}",
+                manifest.seed, self.seed
+            )));
         }
         let mut encoder_hash = self.encoder.hash().to_string();
         if let Some(ft) = &self.finetuned {
@@ -87,32 +75,21 @@ impl NeuralClassifier {
             let weights = std::fs::read(&wpath).map_err(|err| NeuralError::file(&wpath, err))?;
             encoder_hash = files_hash(&ft.config_bytes, &ft.tokenizer_bytes, &weights);
         }
-        let meta = NeuralMeta {
-            mode: self.mode,
-            encoder_dir: std::fs::canonicalize(self.encoder.dir())
-                .unwrap_or_else(|_| self.encoder.dir().to_path_buf()),
-            encoder_hash,
-            model_id: self.encoder.model_id(),
-            max_len: self.encoder.max_len(),
-            hidden: self.head.hidden(),
+        let fitted = Fitted {
+            encoder: EncoderRef {
+                id: self.encoder.model_id(),
+                hash: encoder_hash,
+            },
+            calibrated: self.calibrated,
             temperatures: self.temperatures.clone(),
             temperature_center: self.temperature_center.clone(),
-            calibrated: self.calibrated,
-            knn_k: self.knn.as_ref().map_or(0, |k| k.k),
-            knn_beta: self.knn.as_ref().map_or(0.0, |k| k.beta),
+            knn_beta: self.knn.as_ref().map(|k| k.beta),
             shrink: self.shrink.clone(),
-            settings: self.settings.clone(),
         };
         let mut m = manifest.clone();
         m.kind = self.mode.checkpoint_kind();
-        let meta_json =
-            serde_json::to_value(&meta).map_err(|e| NeuralError::Data(e.to_string()))?;
-        match &mut m.hyperparameters {
-            serde_json::Value::Object(o) => {
-                o.insert("neural".into(), meta_json);
-            }
-            other => *other = serde_json::json!({ "neural": meta_json }),
-        }
+        m.hyperparameters = manifest::write(&manifest.hyperparameters, &self.settings, &fitted)
+            .map_err(NeuralError::Data)?;
         save_tensors(&self.head.tensors(), &dir.join("head.safetensors"))?;
         if let Some(knn) = &self.knn {
             save_tensors(
@@ -124,13 +101,15 @@ impl NeuralClassifier {
         Ok(write_atomic(&dir.join(MANIFEST_FILE), &json)?)
     }
 
-    /// Loads a checkpoint folder written by [`Self::save`].
+    /// Loads a checkpoint folder written by [`Self::save`] (or by the first format, see
+    /// [`crate::manifest`]); a frozen one's encoder is found by the one resolution
+    /// (`selectllm_fs::locate::encoder_dir`).
     pub fn load(dir: &Path) -> Result<Self, NeuralError> {
         Self::load_with_encoder(dir, None)
     }
 
-    /// Like [`Self::load`], with the frozen encoder taken from `encoder_dir` instead of the
-    /// recorded folder (its hash must still match).
+    /// Like [`Self::load`], with the frozen encoder taken from `encoder_dir` when given (its
+    /// hash must still match). A fine-tuned checkpoint always uses the encoder it carries.
     pub fn load_with_encoder(dir: &Path, encoder_dir: Option<&Path>) -> Result<Self, NeuralError> {
         let bad = |message: String| NeuralError::Checkpoint {
             dir: dir.to_path_buf(),
@@ -140,105 +119,126 @@ impl NeuralClassifier {
         let bytes = std::fs::read(&mpath).map_err(|e| NeuralError::file(&mpath, e))?;
         let manifest: Manifest =
             serde_json::from_slice(&bytes).map_err(|e| NeuralError::file(&mpath, e))?;
-        let meta: NeuralMeta = manifest
-            .hyperparameters
-            .get("neural")
-            .cloned()
-            .ok_or_else(|| {
-                bad(format!(
-                    "manifest kind {:?} has no neural settings",
-                    manifest.kind
-                ))
-            })
-            .and_then(|v| {
-                serde_json::from_value(v).map_err(|e| bad(format!("hyperparameters.neural: {e}")))
-            })?;
-        let device = default_device();
-        let (encoder, finetuned) = match meta.mode {
-            NeuralMode::Frozen => {
-                let edir = encoder_dir
-                    .map(Path::to_path_buf)
-                    .unwrap_or(meta.encoder_dir.clone());
-                (Encoder::load(&edir, meta.max_len)?, None)
-            }
-            NeuralMode::FineTune => {
-                let edir = dir.join("encoder");
-                let files = EncoderFiles::read(&edir, meta.max_len, &device)?;
-                let vb = VarBuilder::from_tensors(files.tensors.clone(), DType::F32, &device);
-                let ft = FineTunedFiles {
-                    config_bytes: files.config_bytes,
-                    tokenizer_bytes: files.tokenizer_bytes,
-                    tensors: files.tensors,
-                };
-                let enc = Encoder::from_parts(
-                    &edir,
-                    files.config,
-                    files.tokenizer,
-                    files.hash,
-                    vb,
-                    device,
-                    meta.max_len,
-                )?;
-                (enc, Some(ft))
+        let mode = match manifest.kind {
+            CheckpointKind::Minilm => NeuralMode::Frozen,
+            CheckpointKind::MinilmFinetune => NeuralMode::FineTune,
+            k => {
+                return Err(NeuralError::file(
+                    &mpath,
+                    format!("kind `{k}` is not a MiniLM checkpoint"),
+                ));
             }
         };
-        if encoder.hash() != meta.encoder_hash {
+        let stored =
+            manifest::read(&manifest.hyperparameters).map_err(|e| NeuralError::file(&mpath, e))?;
+        let want = &stored.fitted.encoder;
+        let (encoder, finetuned, origin) = match mode {
+            NeuralMode::Frozen => {
+                let id = want.id.as_deref().unwrap_or(DEFAULT_ENCODER);
+                let found = locate::encoder_dir(encoder_dir, id, stored.recorded_dir.as_deref())
+                    .map_err(|e| bad(e.0))?;
+                let enc = Encoder::load(&found.dir, stored.max_len)?;
+                (enc, None, found.origin.to_string())
+            }
+            NeuralMode::FineTune => {
+                let (enc, ft) = load_carried(dir, &stored)?;
+                (enc, Some(ft), "carried by the checkpoint".to_string())
+            }
+        };
+        if encoder.hash() != want.hash {
             return Err(bad(format!(
-                "encoder at {} (hash {}) is not the one this checkpoint was trained with (hash {})",
+                "encoder folder {} ({origin}) has hash {}, but this checkpoint was trained with encoder {} of hash {}: point --encoder or $SELECTLLM_ENCODER at that encoder",
                 encoder.dir().display(),
                 &encoder.hash()[..12],
-                &meta.encoder_hash[..meta.encoder_hash.len().min(12)]
+                want.id.as_deref().unwrap_or("(unnamed)"),
+                &want.hash[..want.hash.len().min(12)]
             )));
         }
-        let hpath = dir.join("head.safetensors");
-        let head = Head::from_tensors(load_tensors(&hpath)?, &hpath)?;
-        let m = manifest.members.len();
-        if head.members() != m || meta.temperatures.len() != m || head.mean.dim(0)? != encoder.dim()
-        {
-            return Err(bad(format!(
-                "head has {} outputs and {} temperatures for {m} members (input {} for encoder dim {})",
-                head.members(),
-                meta.temperatures.len(),
-                head.mean.dim(0)?,
-                encoder.dim()
-            )));
-        }
-        let knn = if meta.knn_k > 0 {
+        assemble(dir, manifest, mode, stored, (encoder, finetuned))
+    }
+}
+
+/// A fine-tuned checkpoint's own encoder (`encoder/`), under the id it was fine-tuned from.
+fn load_carried(dir: &Path, stored: &Stored) -> Result<(Encoder, FineTunedFiles), NeuralError> {
+    let device = default_device();
+    let edir = dir.join("encoder");
+    let files = EncoderFiles::read(&edir, stored.max_len, &device)?;
+    let vb = VarBuilder::from_tensors(files.tensors.clone(), DType::F32, &device);
+    let ft = FineTunedFiles {
+        config_bytes: files.config_bytes,
+        tokenizer_bytes: files.tokenizer_bytes,
+        tensors: files.tensors,
+    };
+    let mut enc = Encoder::from_parts(
+        &edir,
+        files.config,
+        files.tokenizer,
+        files.hash,
+        vb,
+        device,
+        stored.max_len,
+    )?;
+    enc.set_model_id(stored.fitted.encoder.id.clone());
+    Ok((enc, ft))
+}
+
+/// The classifier from its checked encoder and the weights beside the manifest.
+fn assemble(
+    dir: &Path,
+    manifest: Manifest,
+    mode: NeuralMode,
+    stored: Stored,
+    (encoder, finetuned): (Encoder, Option<FineTunedFiles>),
+) -> Result<NeuralClassifier, NeuralError> {
+    let bad = |message: String| NeuralError::Checkpoint {
+        dir: dir.to_path_buf(),
+        message,
+    };
+    let fitted = stored.fitted;
+    let hpath = dir.join("head.safetensors");
+    let head = Head::from_tensors(load_tensors(&hpath)?, &hpath)?;
+    let m = manifest.members.len();
+    if head.members() != m || fitted.temperatures.len() != m || head.mean.dim(0)? != encoder.dim() {
+        return Err(bad(format!(
+            "head has {} outputs and {} temperatures for {m} members (input {} for encoder dim {})",
+            head.members(),
+            fitted.temperatures.len(),
+            head.mean.dim(0)?,
+            encoder.dim()
+        )));
+    }
+    let knn = match fitted.knn_beta.filter(|_| stored.knn_k > 0) {
+        Some(beta) => {
             let kpath = dir.join("knn.safetensors");
             Some(Knn::from_tensors(
                 &load_tensors(&kpath)?,
-                meta.knn_k,
-                meta.knn_beta,
+                stored.knn_k,
+                beta,
             )?)
-        } else {
-            None
-        };
-        // Older checkpoints do not say: temperatures other than 1 mean it was calibrated.
-        let calibrated = meta.calibrated || meta.temperatures.iter().any(|&t| t != 1.0);
-        let temperature_center = match meta.temperature_center.len() {
-            0 => vec![0.0; m],
-            n if n == m => meta.temperature_center,
-            n => {
-                return Err(NeuralError::Checkpoint {
-                    dir: dir.to_path_buf(),
-                    message: format!("{n} temperature centres for {m} members"),
-                });
-            }
-        };
-        Ok(Self {
-            mode: meta.mode,
-            members: manifest.members,
-            encoder: Arc::new(encoder),
-            head,
-            temperatures: meta.temperatures,
-            temperature_center,
-            knn,
-            shrink: meta.shrink,
-            settings: meta.settings,
-            finetuned,
-            cache_dir: None,
-            packing: crate::encoder::Packing::default(),
-            calibrated,
-        })
-    }
+        }
+        None => None,
+    };
+    // Older checkpoints do not say: temperatures other than 1 mean it was calibrated.
+    let calibrated = fitted.calibrated || fitted.temperatures.iter().any(|&t| t != 1.0);
+    let temperature_center = match fitted.temperature_center.len() {
+        0 => vec![0.0; m],
+        n if n == m => fitted.temperature_center,
+        n => return Err(bad(format!("{n} temperature centres for {m} members"))),
+    };
+    Ok(NeuralClassifier {
+        mode,
+        members: manifest.members,
+        encoder: Arc::new(encoder),
+        head,
+        temperatures: fitted.temperatures,
+        temperature_center,
+        knn,
+        shrink: fitted.shrink,
+        settings: stored.settings,
+        seed: manifest.seed,
+        finetuned,
+        cache_dir: None,
+        packing: crate::encoder::Packing::default(),
+        calibrated,
+    })
 }

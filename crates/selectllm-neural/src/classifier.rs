@@ -9,7 +9,7 @@ use candle_core::{Device, Tensor};
 use selectllm_core::classifier::{Classifier, ClassifierError, Probabilities, sigmoid};
 
 use crate::cache::embed_cached;
-use crate::config::NeuralMode;
+use crate::config::{NeuralMode, NeuralTrainConfig};
 use crate::encoder::{Encoder, Packing};
 use crate::error::NeuralError;
 use crate::head::Head;
@@ -35,8 +35,10 @@ pub struct NeuralClassifier {
     pub(crate) temperature_center: Vec<f32>,
     pub(crate) knn: Option<Knn>,
     pub(crate) shrink: Option<Shrink>,
-    /// The training settings, recorded in the manifest.
+    /// The training settings as the manifest records them (`manifest::recorded_settings`).
     pub(crate) settings: serde_json::Value,
+    /// The training seed (the manifest's `seed`).
+    pub(crate) seed: u64,
     pub(crate) finetuned: Option<FineTunedFiles>,
     /// Embedding cache used by `predict_batch` for batches of [`CACHED_BATCH`] or more.
     pub(crate) cache_dir: Option<PathBuf>,
@@ -66,7 +68,7 @@ impl NeuralClassifier {
         members: &[String],
         (encoder, head): (Encoder, Head),
         train_rates: &[f32],
-        settings: serde_json::Value,
+        cfg: &NeuralTrainConfig,
     ) -> Self {
         Self {
             mode,
@@ -77,7 +79,8 @@ impl NeuralClassifier {
             temperature_center: rate_logits(train_rates),
             knn: None,
             shrink: None,
-            settings,
+            settings: crate::manifest::recorded_settings(cfg),
+            seed: cfg.seed,
             finetuned: None,
             cache_dir: None,
             packing: Packing::default(),

@@ -75,8 +75,10 @@ pub struct NeuralTrainConfig {
     /// Nearest-neighbour evidence: k training questions by cosine similarity (0 = off).
     pub knn_k: usize,
     /// Fine-tuned mode: how many of the top encoder layers are trained (the rest stay frozen
-    /// and their outputs are not differentiated); `usize::MAX` = all.
-    pub finetune_layers: usize,
+    /// and their outputs are not differentiated); `None` = all. Written `"all"` or a number;
+    /// read also as `null` or missing (all), and older checkpoints' `usize::MAX` (all).
+    #[serde(default, with = "layers")]
+    pub finetune_layers: Option<usize>,
     /// Shrink each question's member offsets toward the prior's, with the strength fitted on
     /// validation for pair accuracy (see [`crate::relative`]).
     pub relative_shrink: bool,
@@ -137,6 +139,37 @@ fn yes() -> bool {
     true
 }
 
+/// `finetune_layers` on disk: `"all"` or a count.
+mod layers {
+    use serde::{Deserialize, Deserializer, Serializer, de::Error};
+
+    pub fn serialize<S: Serializer>(v: &Option<usize>, s: S) -> Result<S::Ok, S::Error> {
+        match v {
+            None => s.serialize_str("all"),
+            Some(n) => s.serialize_u64(*n as u64),
+        }
+    }
+
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Raw {
+        Count(u64),
+        Word(String),
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<usize>, D::Error> {
+        match Option::<Raw>::deserialize(d)? {
+            None => Ok(None),
+            Some(Raw::Word(w)) if w == "all" => Ok(None),
+            Some(Raw::Word(w)) => Err(D::Error::custom(format!(
+                "finetune_layers {w:?}: expected \"all\" or a number of layers"
+            ))),
+            // older checkpoints wrote usize::MAX for all layers
+            Some(Raw::Count(n)) => Ok(usize::try_from(n).ok().filter(|&n| n != usize::MAX)),
+        }
+    }
+}
+
 impl Default for NeuralTrainConfig {
     fn default() -> Self {
         Self {
@@ -156,7 +189,7 @@ impl Default for NeuralTrainConfig {
             loss: LossKind::Bce,
             target: Target::Label,
             knn_k: 30,
-            finetune_layers: usize::MAX,
+            finetune_layers: None,
             relative_shrink: true,
             conditional_prior: true,
             schedule: LrSchedule::Constant,

@@ -47,6 +47,8 @@ pub struct Encoder {
     max_len: usize,
     hash: String,
     dir: PathBuf,
+    /// The id when not the folder's name (a fine-tuned checkpoint's `encoder/`).
+    id: Option<String>,
 }
 
 /// The raw contents of an encoder folder, read and checked once.
@@ -212,6 +214,7 @@ impl Encoder {
             max_len,
             hash,
             dir: dir.to_path_buf(),
+            id: None,
         })
     }
 
@@ -228,11 +231,22 @@ impl Encoder {
     pub fn dir(&self) -> &Path {
         &self.dir
     }
-    /// The model's name: the folder name (e.g. `all-MiniLM-L6-v2`).
+    /// The model's id, what a checkpoint names it by: the folder name (e.g.
+    /// `all-MiniLM-L6-v2`, also for a folder given as `.`), or the id it was loaded under.
     pub fn model_id(&self) -> Option<String> {
-        self.dir
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
+        if let Some(id) = &self.id {
+            return Some(id.clone());
+        }
+        let name = |p: &Path| p.file_name().map(|n| n.to_string_lossy().into_owned());
+        name(&self.dir).or_else(|| {
+            std::fs::canonicalize(&self.dir)
+                .ok()
+                .as_deref()
+                .and_then(name)
+        })
+    }
+    pub(crate) fn set_model_id(&mut self, id: Option<String>) {
+        self.id = id;
     }
     pub(crate) fn set_hash(&mut self, hash: String) {
         self.hash = hash;

@@ -57,7 +57,8 @@ impl Model for FineTune {
 }
 
 /// Whether tensor `name` is trained when the top `layers` of `total` layers are.
-fn trainable(name: &str, layers: usize, total: usize) -> bool {
+fn trainable(name: &str, layers: Option<usize>, total: usize) -> bool {
+    let layers = layers.unwrap_or(total);
     if layers >= total {
         return !name.contains("pooler");
     }
@@ -99,7 +100,7 @@ pub(crate) fn train_finetune(
     progress(&format!(
         "fine-tuning {} encoder tensors ({} of {total} layers)",
         vars.len(),
-        cfg.finetune_layers.min(total)
+        cfg.finetune_layers.unwrap_or(total).min(total)
     ));
     let vb = VarBuilder::from_tensors(tensors, DType::F32, &dev);
     let encoder = Encoder::from_parts(
@@ -188,7 +189,7 @@ pub(crate) fn train_finetune(
         members,
         (encoder, head),
         &label_rates(train, m),
-        settings,
+        cfg,
     );
     clf.finetuned = Some(FineTunedFiles {
         config_bytes: files.config_bytes,

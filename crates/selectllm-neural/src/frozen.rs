@@ -85,7 +85,7 @@ pub(crate) fn train_frozen(
         members,
         (encoder, head),
         &label_rates(train, m),
-        serde_json::to_value(cfg).unwrap_or_default(),
+        cfg,
     );
     clf.cache_dir = cfg.cache_dir.clone();
     attach_knn(cfg, &mut clf, (train, e_train), (val, e_val))?;

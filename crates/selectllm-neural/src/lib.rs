@@ -26,6 +26,7 @@ pub mod hub;
 mod kernels;
 pub mod knn;
 pub mod loss;
+mod manifest;
 mod packed;
 pub mod relative;
 pub mod train;

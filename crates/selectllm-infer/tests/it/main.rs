@@ -1,4 +1,5 @@
 //! Integration tests of selectllm-infer.
 
 mod checkpoint;
+mod neural;
 mod worker;

@@ -15,7 +15,7 @@ use crate::data::{DataError, jsonl, raw};
 /// Loads the questions of `spec` (a name resolved in `data_dir`, or a path).
 pub fn load(spec: &str, data_dir: Option<&Path>) -> Result<Vec<Question>, CollectError> {
     let named = |rel: &str| -> Result<std::path::PathBuf, CollectError> {
-        let dir = crate::data::resolve_data_dir(data_dir)?;
+        let dir = selectllm_fs::locate::data_dir(data_dir).map_err(DataError::from)?;
         Ok(dir.join(rel))
     };
     match spec {

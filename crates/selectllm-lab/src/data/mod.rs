@@ -1,4 +1,5 @@
-//! Datasets: where the data folder is, the readers for each public format, and our JSONL.
+//! Datasets: the readers for each public format, and our JSONL (where the data folder is:
+//! `selectllm_fs::locate::data_dir`).
 
 pub mod answer_level;
 pub mod jsonl;
@@ -53,62 +54,10 @@ impl DataError {
     }
 }
 
-/// Environment variable naming the data folder.
-pub const DATA_ENV: &str = "SELECTLLM_DATA";
-
-/// The data folder: the explicit setting, else `$SELECTLLM_DATA`, else `../shared/data` or
-/// `../../shared/data` from the working directory when it exists, else the user cache
-/// folder that `selectllm data pull` fills.
-pub fn resolve_data_dir(explicit: Option<&Path>) -> Result<PathBuf, DataError> {
-    if let Some(p) = explicit {
-        return existing_dir(p, "--data");
+impl From<selectllm_fs::locate::LocateError> for DataError {
+    fn from(e: selectllm_fs::locate::LocateError) -> Self {
+        DataError::Other(e.0)
     }
-    if let Some(p) = std::env::var_os(DATA_ENV) {
-        return existing_dir(Path::new(&p), DATA_ENV);
-    }
-    for cand in [
-        "../shared/data",
-        "../../shared/data",
-        "../../../shared/data",
-    ] {
-        let p = Path::new(cand);
-        if p.join("README.md").is_file() || p.join("routerdc").is_dir() {
-            return Ok(p.to_path_buf());
-        }
-    }
-    let cache = default_cache_dir().join("data");
-    if cache.is_dir() {
-        return Ok(cache);
-    }
-    Err(DataError::Other(format!(
-        "no data folder: pass --data DIR, set {DATA_ENV}, or run `selectllm data pull` to download the public data into {}",
-        cache.display()
-    )))
-}
-
-fn existing_dir(p: &Path, from: &str) -> Result<PathBuf, DataError> {
-    if p.is_dir() {
-        Ok(p.to_path_buf())
-    } else {
-        Err(DataError::Other(format!(
-            "data folder {} (from {from}) does not exist",
-            p.display()
-        )))
-    }
-}
-
-/// `$SELECTLLM_CACHE`, else `$XDG_CACHE_HOME/selectllm`, else `~/.cache/selectllm`.
-pub fn default_cache_dir() -> PathBuf {
-    if let Some(p) = std::env::var_os("SELECTLLM_CACHE") {
-        return PathBuf::from(p);
-    }
-    if let Some(p) = std::env::var_os("XDG_CACHE_HOME") {
-        return PathBuf::from(p).join("selectllm");
-    }
-    if let Some(h) = std::env::var_os("HOME") {
-        return PathBuf::from(h).join(".cache").join("selectllm");
-    }
-    PathBuf::from(".selectllm-cache")
 }
 
 /// Reads a whole UTF-8 file, naming it in the error (and the line of invalid UTF-8).

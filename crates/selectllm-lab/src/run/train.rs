@@ -120,7 +120,8 @@ pub fn run(
             let probs = Classifier::predict_batch(&clf, &val.texts)?;
             let val_auc = metrics::mean_auc(&probs, &val.labels);
             manifest.kind = mode.checkpoint_kind();
-            manifest.hyperparameters = serde_json::to_value(&trainer.config)?;
+            // `save` records the settings it was trained with (without the folders of this
+            // machine) and the encoder by id and hash.
             manifest.metrics = serde_json::json!({
                 "protocol": protocol,
                 "train_questions": train.len(),

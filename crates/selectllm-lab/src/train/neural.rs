@@ -1,38 +1,10 @@
-//! The neural classifiers of `selectllm-neural` behind the lab's [`Trainer`] interface.
-
-use std::path::{Path, PathBuf};
+//! The neural classifiers of `selectllm-neural` behind the lab's [`Trainer`] interface (the
+//! encoder folder is found by `selectllm_fs::locate::encoder_dir`).
 
 use selectllm_core::Classifier;
 use selectllm_neural::{NeuralClassifier, NeuralTrainConfig, TrainExample};
 
 use super::{TrainError, TrainSet, Trainer};
-use crate::data::{default_cache_dir, resolve_data_dir};
-
-/// Environment variable naming the encoder folder.
-pub const ENCODER_ENV: &str = "SELECTLLM_ENCODER";
-
-/// The encoder's folder name, in a `models` folder beside the data or in the user cache.
-pub const ENCODER_NAME: &str = "all-MiniLM-L6-v2";
-
-/// The encoder folder: the explicit setting, else `$SELECTLLM_ENCODER`, else
-/// `models/all-MiniLM-L6-v2` beside the data folder (found as `resolve_data_dir` finds it),
-/// else in the user cache folder, when it holds a `config.json`. `None` when none is found.
-pub fn resolve_encoder_dir(explicit: Option<&Path>) -> Option<PathBuf> {
-    if let Some(p) = explicit {
-        return Some(p.to_path_buf());
-    }
-    if let Some(p) = std::env::var_os(ENCODER_ENV) {
-        return Some(PathBuf::from(p));
-    }
-    let beside_data = resolve_data_dir(None)
-        .ok()
-        .and_then(|d| d.parent().map(|p| p.join("models").join(ENCODER_NAME)));
-    let cached = default_cache_dir().join("models").join(ENCODER_NAME);
-    beside_data
-        .into_iter()
-        .chain([cached])
-        .find(|p| p.join("config.json").is_file())
-}
 
 /// Trains a MiniLM classifier (frozen encoder + head, or fine-tuned), then fits per-member
 /// temperatures on the validation questions when `calibrate` is set.

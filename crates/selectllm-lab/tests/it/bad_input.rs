@@ -2,8 +2,8 @@
 
 use std::path::Path;
 
+use selectllm_lab::data::jsonl;
 use selectllm_lab::data::registry::{LoadOptions, load};
-use selectllm_lab::data::{jsonl, resolve_data_dir};
 
 use super::synthetic;
 
@@ -72,7 +72,8 @@ fn routerdc_shape_errors_name_the_entry() {
 
 #[test]
 fn missing_data_folder_is_clear() {
-    let e = resolve_data_dir(Some(Path::new("/nonexistent/selectllm-data"))).unwrap_err();
+    let e =
+        selectllm_fs::locate::data_dir(Some(Path::new("/nonexistent/selectllm-data"))).unwrap_err();
     assert!(e.to_string().contains("/nonexistent/selectllm-data"), "{e}");
     let e = load("no-such-dataset", Path::new("."), &LoadOptions::default()).unwrap_err();
     assert!(

@@ -8,6 +8,7 @@ use selectllm_neural::Encoder;
 
 mod calibrate;
 mod encoder;
+mod portable;
 mod train;
 
 /// The shared model folder (`SELECTLLM_ENCODER` overrides it).

@@ -52,7 +52,7 @@ pub fn examples() -> Vec<TrainExample> {
         .collect()
 }
 
-fn manifest(kind: CheckpointKind) -> Manifest {
+pub fn manifest(kind: CheckpointKind) -> Manifest {
     Manifest {
         kind,
         members: members(),
@@ -66,7 +66,7 @@ fn manifest(kind: CheckpointKind) -> Manifest {
     }
 }
 
-fn config(mode: NeuralMode, cache: Option<&std::path::Path>) -> NeuralTrainConfig {
+pub fn config(mode: NeuralMode, cache: Option<&std::path::Path>) -> NeuralTrainConfig {
     NeuralTrainConfig {
         mode,
         encoder_dir: encoder_dir(),
@@ -110,11 +110,11 @@ fn frozen_learns_saves_and_reloads() {
             .expect("json");
     assert_eq!(m.kind, CheckpointKind::Minilm);
     assert_eq!(m.hyperparameters["note"], "kept");
-    assert!(
-        m.hyperparameters["neural"]["encoder_hash"]
-            .as_str()
-            .is_some_and(|h| h.len() == 64)
+    assert_eq!(
+        m.hyperparameters["neural"]["encoder"]["hash"].as_str(),
+        Some(encoder().hash())
     );
+    assert_eq!(m.hyperparameters["finetune_layers"], "all");
     let back = NeuralClassifier::load(&dir).expect("load");
     assert_eq!(back.members(), &members()[..]);
     let q = back
@@ -176,7 +176,7 @@ fn finetune_checkpoint_is_self_contained() {
         epochs: 2,
         batch: 4,
         grad_accum: 2,
-        finetune_layers: 1,
+        finetune_layers: Some(1),
         knn_k: 0,
         ..config(NeuralMode::FineTune, None)
     };
@@ -209,10 +209,23 @@ fn finetune_checkpoint_is_self_contained() {
     clf.save(&dir, &manifest(CheckpointKind::MinilmFinetune))
         .expect("save");
     assert!(dir.join("encoder/model.safetensors").is_file());
+    let m: Manifest =
+        serde_json::from_slice(&std::fs::read(dir.join("manifest.json")).expect("read"))
+            .expect("json");
+    assert_eq!(m.hyperparameters["finetune_layers"], 1, "written as set");
+    let id = encoder()
+        .model_id()
+        .expect("the test encoder has a folder name");
+    assert_eq!(m.hyperparameters["neural"]["encoder"]["id"], id.as_str());
     let p = clf.predict("What is 5 plus 9?").expect("predict");
     let back = NeuralClassifier::load(&dir).expect("load");
     assert_eq!(back.name(), "minilm-finetune");
     assert_eq!(back.encoder().dir(), dir.join("encoder"));
+    assert_eq!(
+        back.encoder().model_id(),
+        Some(id),
+        "still named after the encoder it was fine-tuned from"
+    );
     let q = back.predict("What is 5 plus 9?").expect("predict");
     for (a, b) in p.iter().zip(&q) {
         assert!(

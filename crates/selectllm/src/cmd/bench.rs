@@ -6,9 +6,9 @@ use std::time::Instant;
 use clap::Subcommand;
 
 use selectllm_core::dataset::Split;
+use selectllm_fs::locate::data_dir;
 use selectllm_infer::load_checkpoint;
 use selectllm_lab::data::registry::{self, LoadOptions};
-use selectllm_lab::data::resolve_data_dir;
 use selectllm_lab::eval::metrics;
 
 #[derive(Debug, Subcommand)]
@@ -39,7 +39,7 @@ pub fn run(c: BenchCmd, data: Option<&Path>, out: &mut dyn std::io::Write) -> an
             dataset,
             n,
         } => {
-            let ds = registry::load(&dataset, &resolve_data_dir(data)?, &LoadOptions::default())?;
+            let ds = registry::load(&dataset, &data_dir(data)?, &LoadOptions::default())?;
             let loaded = load_checkpoint(&dir, &selectllm_infer::LoadOptions::default())?;
             loaded.check_members(&ds.member_names(), &format!("the dataset {dataset}"))?;
             let clf = loaded.classifier;

@@ -4,7 +4,8 @@ use std::path::{Path, PathBuf};
 
 use clap::Subcommand;
 
-use selectllm_lab::data::{default_cache_dir, pull, resolve_data_dir};
+use selectllm_fs::locate::{cache_dir, data_dir};
+use selectllm_lab::data::pull;
 
 #[derive(Debug, Subcommand)]
 pub enum DataCmd {
@@ -21,7 +22,7 @@ pub enum DataCmd {
 pub fn run(c: DataCmd, data: Option<&Path>) -> anyhow::Result<()> {
     match c {
         DataCmd::Pull { to } => {
-            let dest = to.unwrap_or_else(|| default_cache_dir().join("data"));
+            let dest = to.unwrap_or_else(|| cache_dir().join("data"));
             let n = pull::pull(&dest, &|i, total, name| {
                 eprint!("\r[{:>3}/{total}] {name:<60}", i + 1);
             })?;
@@ -30,7 +31,7 @@ pub fn run(c: DataCmd, data: Option<&Path>) -> anyhow::Result<()> {
             Ok(())
         }
         DataCmd::Where => {
-            println!("{}", resolve_data_dir(data)?.display());
+            println!("{}", data_dir(data)?.display());
             Ok(())
         }
     }

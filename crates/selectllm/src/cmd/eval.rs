@@ -7,8 +7,8 @@ use clap::Args;
 use selectllm_core::plan::Plan;
 use selectllm_core::policy::Budget;
 use selectllm_core::vote::VoteMode;
+use selectllm_fs::locate::data_dir;
 use selectllm_lab::data::registry::DEFAULT_DATASETS;
-use selectllm_lab::data::resolve_data_dir;
 use selectllm_lab::eval::EvalConfig;
 use selectllm_lab::run::eval::{EvalRun, run as run_eval};
 use selectllm_lab::train::{Pretrained, Trainer};
@@ -66,7 +66,7 @@ pub struct EvalArgs {
 }
 
 pub fn run(a: EvalArgs, data: Option<&Path>) -> anyhow::Result<()> {
-    let data_dir = resolve_data_dir(data)?;
+    let data_dir = data_dir(data)?;
     let latency = a
         .latency
         .iter()

@@ -22,6 +22,10 @@ pub struct RouteArgs {
     /// Checkpoint folder written by `selectllm train`.
     #[arg(long)]
     pub checkpoint: PathBuf,
+    /// Encoder folder of a frozen MiniLM checkpoint (default: $SELECTLLM_ENCODER, else
+    /// models/<id> beside the data folder or in the user cache folder).
+    #[arg(long, value_name = "DIR")]
+    pub encoder: Option<PathBuf>,
     /// Selection policy: maxconf:S, labelledmaxconf:S, weightedmaxconf:S, threshold:TAU, budget:calls=N,latency=SEC,cost=USD.
     #[arg(long, default_value = "weightedmaxconf:3", value_parser = values::policy)]
     pub policy: Policy,
@@ -62,7 +66,10 @@ fn question(a: &RouteArgs) -> anyhow::Result<String> {
 pub fn run(a: RouteArgs) -> anyhow::Result<()> {
     let text = question(&a)?;
     let policy = a.policy;
-    let clf = load_checkpoint(&a.checkpoint, &LoadOptions::default())?.classifier;
+    let opts = LoadOptions {
+        encoder_dir: a.encoder.clone(),
+    };
+    let clf = load_checkpoint(&a.checkpoint, &opts)?.classifier;
     let members = clf.members().to_vec();
     let mut pool = PoolInfo::uniform(members.len());
     for (i, seconds) in values::member_latencies(&a.latency, &members)? {

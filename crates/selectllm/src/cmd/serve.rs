@@ -32,7 +32,9 @@ pub fn run(a: ServeArgs) -> anyhow::Result<()> {
         .map_err(|e| anyhow::anyhow!("{}: {e}", a.config.display()))?;
     let loaded = selectllm_infer::load_checkpoint(
         &cfg.router.checkpoint,
-        &selectllm_infer::LoadOptions::default(),
+        &selectllm_infer::LoadOptions {
+            encoder_dir: cfg.router.encoder.clone(),
+        },
     )
     .with_context(|| {
         format!(

@@ -4,11 +4,11 @@ use std::path::{Path, PathBuf};
 
 use clap::{Args, ValueEnum};
 
+use selectllm_fs::locate::{self, DEFAULT_ENCODER};
 use selectllm_lab::data::registry;
-use selectllm_lab::data::{default_cache_dir, resolve_data_dir};
 use selectllm_lab::run::train::{CheckpointClassifier, TrainRun, run as train_checkpoint};
 use selectllm_lab::train::lexical::LexicalTrainConfig;
-use selectllm_lab::train::neural::{NeuralTrainer, resolve_encoder_dir};
+use selectllm_lab::train::neural::NeuralTrainer;
 use selectllm_lab::train::order::{OrderCheckConfig, OrderChecked};
 use selectllm_lab::train::{LexicalTrainer, Trainer};
 use selectllm_neural::{LrSchedule, NeuralMode, NeuralTrainConfig};
@@ -152,15 +152,23 @@ pub fn lexical_config(a: &ClassifierArgs) -> anyhow::Result<LexicalTrainConfig> 
 /// The classifier `auto` resolves to, with a notice on stderr when it falls back.
 pub fn resolve_kind(a: &ClassifierArgs) -> ClassifierKind {
     match a.classifier {
-        ClassifierKind::Auto => match resolve_encoder_dir(a.encoder.as_deref()) {
-            Some(d) if d.join("config.json").is_file() => ClassifierKind::Minilm,
-            _ => {
-                eprintln!(
-                    "notice: no MiniLM encoder folder found (--encoder, $SELECTLLM_ENCODER, models/all-MiniLM-L6-v2 beside the data folder or in the cache): using the lexical classifier"
-                );
-                ClassifierKind::Lexical
+        ClassifierKind::Auto => {
+            match locate::encoder_dir(a.encoder.as_deref(), DEFAULT_ENCODER, None) {
+                Ok(l) if l.dir.join("config.json").is_file() => ClassifierKind::Minilm,
+                Ok(l) => {
+                    eprintln!(
+                        "notice: {} ({}) is not an encoder folder (no config.json): using the lexical classifier",
+                        l.dir.display(),
+                        l.origin
+                    );
+                    ClassifierKind::Lexical
+                }
+                Err(e) => {
+                    eprintln!("notice: {e}: using the lexical classifier");
+                    ClassifierKind::Lexical
+                }
             }
-        },
+        }
         k => k,
     }
 }
@@ -174,16 +182,11 @@ pub fn neural_trainer(a: &ClassifierArgs, mode: NeuralMode) -> anyhow::Result<Ne
             "--preset paper is the paper's fine-tuning recipe: use it with --classifier minilm-finetune"
         ),
     };
-    let encoder_dir = resolve_encoder_dir(a.encoder.as_deref()).ok_or_else(|| {
-        anyhow::anyhow!(
-            "no encoder folder: pass --encoder DIR or set $SELECTLLM_ENCODER (a folder with config.json, model.safetensors, tokenizer.json)"
-        )
-    })?;
-    c.encoder_dir = encoder_dir;
+    c.encoder_dir = locate::encoder_dir(a.encoder.as_deref(), DEFAULT_ENCODER, None)?.dir;
     c.cache_dir = Some(
         a.embedding_cache
             .clone()
-            .unwrap_or_else(|| default_cache_dir().join("embeddings")),
+            .unwrap_or_else(|| locate::cache_dir().join("embeddings")),
     );
     let n = &a.neural;
     macro_rules! set {
@@ -201,7 +204,7 @@ pub fn neural_trainer(a: &ClassifierArgs, mode: NeuralMode) -> anyhow::Result<Ne
     set!(grad_accum, n.grad_accum);
     set!(max_len, n.max_len);
     set!(encoder_lr, n.encoder_lr);
-    set!(finetune_layers, n.finetune_layers);
+    set!(finetune_layers, n.finetune_layers.map(Some));
     set!(eval_every, n.eval_every);
     set!(patience, n.patience);
     set!(knn_k, n.knn);
@@ -257,7 +260,7 @@ pub struct TrainArgs {
 }
 
 pub fn run(a: TrainArgs, data: Option<&Path>) -> anyhow::Result<()> {
-    let data_dir = resolve_data_dir(data)?;
+    let data_dir = locate::data_dir(data)?;
     let ds = registry::load(&a.dataset, &data_dir, &a.load.options())?;
     let classifier = match resolve_kind(&a.classifier) {
         ClassifierKind::Minilm => {
