@@ -21,6 +21,7 @@ read -r -a RATES <<<"${RATES[*]}"
 DURATION=${DURATION:-10s}
 WORK=${CARGO_TARGET_DIR:-$ROOT/target}/bench-gateway
 mkdir -p "$WORK"
+rm -f "$WORK"/*-[0-9]*.json # figures of an earlier run must not enter this run's summary
 PIDS=()
 cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; }
 trap cleanup EXIT
