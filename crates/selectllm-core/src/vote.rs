@@ -1,6 +1,6 @@
 //! Majority voting over the selected members' answers, with deterministic tie-breaks.
 //!
-//! Tie-break (spec section 4): among answers with the same total weight, the one backed by the
+//! Tie-break (the method's rule): among answers with the same total weight, the one backed by the
 //! member with the lowest latency wins, then the one with the highest confidence, then the
 //! lowest member index.
 

@@ -244,12 +244,7 @@ async fn bearer_auth() {
     for p in ["/health", "/ready", "/metrics"] {
         let mut status = 0;
         for _ in 0..100 {
-            let r = h
-                .http
-                .get(format!("{}{p}", h.url))
-                .send()
-                .await
-                .expect("send");
+            let r = h.get(p).await;
             status = r.status().as_u16();
             if status != 503 {
                 break;
@@ -258,15 +253,7 @@ async fn bearer_auth() {
         }
         assert_eq!(status, 200, "{p}");
     }
-    let m = h
-        .http
-        .get(format!("{}/metrics", h.url))
-        .send()
-        .await
-        .expect("send")
-        .text()
-        .await
-        .expect("text");
+    let m = h.metrics().await;
     assert!(
         m.contains("selectllm_requests_total{status=\"401\"} 2"),
         "{m}"

@@ -15,12 +15,7 @@ fn dead_url() -> String {
 }
 
 async fn ready(h: &Harness) -> (u16, Value) {
-    let r = h
-        .http
-        .get(format!("{}/ready", h.url))
-        .send()
-        .await
-        .expect("send");
+    let r = h.get("/ready").await;
     let status = r.status().as_u16();
     (status, r.json().await.expect("json body"))
 }
@@ -66,15 +61,7 @@ async fn a_dead_member_is_named_and_a_live_one_keeps_the_gateway_ready() {
     assert!(err.contains("refused"), "{err}");
     assert!(h.fakes[0].probes() >= 1);
     assert_eq!(h.fakes[0].requests(), 0, "a probe is not a chat request");
-    let metrics = h
-        .http
-        .get(format!("{}/metrics", h.url))
-        .send()
-        .await
-        .expect("send")
-        .text()
-        .await
-        .expect("text");
+    let metrics = h.metrics().await;
     assert!(
         metrics.contains("selectllm_member_up{member=\"a\"} 1"),
         "{metrics}"

@@ -152,15 +152,7 @@ async fn circuit_opens_after_consecutive_failures() {
         .await
         .expect("json");
     assert_eq!(v["selectllm"]["selected"], serde_json::json!(["a"]));
-    let m = h
-        .http
-        .get(format!("{}/metrics", h.url))
-        .send()
-        .await
-        .expect("send")
-        .text()
-        .await
-        .expect("text");
+    let m = h.metrics().await;
     assert!(
         m.contains("selectllm_member_circuit_open{member=\"bad\"} 1"),
         "{m}"

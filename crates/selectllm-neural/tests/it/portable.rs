@@ -1,4 +1,4 @@
-//! Checkpoints are portable (issue 13): a frozen checkpoint names its encoder by id and hash,
+//! Checkpoints are portable: a frozen checkpoint names its encoder by id and hash,
 //! records no folder of the training machine, and finds its encoder where it is loaded; older
 //! checkpoints (absolute encoder folder, settings said twice) still load.
 
