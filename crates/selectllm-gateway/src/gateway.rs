@@ -119,6 +119,13 @@ impl Gateway {
             },
         )
         .map_err(|e| format!("cannot start the classifier worker: {e}"))?;
+        let took = worker
+            .warm_up()
+            .map_err(|e| format!("the classifier failed its warm-up: {e}"))?;
+        tracing::info!(
+            ms = took.as_secs_f64() * 1e3,
+            "classifier warmed up (one question, then a batch)"
+        );
         let metrics = Metrics::new(cfg.members.iter().map(|m| m.name.clone()).collect());
         Ok(Gateway {
             cfg,

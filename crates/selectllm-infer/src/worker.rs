@@ -51,8 +51,28 @@ struct Request {
 
 enum Message {
     Classify(Request),
+    /// Run the classifier once on [`WARM_UP`] (not counted in the stats) and say how it went.
+    WarmUp(SyncSender<Result<(), ClassifierError>>),
     /// Sent by shutdown, behind every request already queued.
     Stop,
+}
+
+/// What [`ClassifierWorker::warm_up`] classifies: one question alone, then a small batch of
+/// different kinds and lengths, so the first real request finds the weights paged in, the
+/// thread pools started and the buffers sized.
+const WARM_UP: [&str; 4] = [
+    "Natalia sold clips to 48 of her friends in April, and then half as many clips in May. How many clips did Natalia sell altogether in April and May?",
+    "Which of the following is a prime number? A. 21 B. 27 C. 29 D. 33",
+    "Write a Python function that returns the sum of the squares of a list of integers.",
+    "What is the capital of France?",
+];
+
+/// What the thread does with one message.
+enum Next {
+    Request(Request),
+    Stop,
+    /// Handled on the spot (a warm-up).
+    Done,
 }
 
 struct Inner {
@@ -119,6 +139,28 @@ impl ClassifierWorker {
                 queue_capacity,
             }),
         })
+    }
+
+    /// Runs the classifier once on a few fixed questions on the worker's thread (not counted
+    /// in the stats) and waits for it, so that one-time costs (paging the weights in, starting
+    /// thread pools, sizing buffers) are paid before the first request, not by it. Returns how
+    /// long it took; a classifier that fails here is an error at start-up. Blocking: call it
+    /// before serving, or from a blocking thread.
+    pub fn warm_up(&self) -> Result<Duration, InferError> {
+        if self.inner.closed.load(Ordering::SeqCst) {
+            return Err(InferError::Closed);
+        }
+        let started = Instant::now();
+        let (tx, rx) = sync_channel(1);
+        self.inner
+            .tx
+            .send(Message::WarmUp(tx))
+            .map_err(|_| InferError::Closed)?;
+        match rx.recv() {
+            Ok(Ok(())) => Ok(started.elapsed()),
+            Ok(Err(e)) => Err(InferError::Classifier(e)),
+            Err(_) => Err(InferError::Closed),
+        }
     }
 
     /// Member order of the probabilities.
@@ -196,14 +238,23 @@ fn run(
     let take = |m: Message| match m {
         Message::Classify(r) => {
             counters.queue_depth.fetch_sub(1, Ordering::Relaxed);
-            Some(r)
+            Next::Request(r)
         }
-        Message::Stop => None,
+        Message::WarmUp(done) => {
+            let r = classify_rows(clf, &WARM_UP[..1])
+                .and_then(|_| classify_rows(clf, &WARM_UP))
+                .map(|_| ());
+            let _ = done.send(r);
+            Next::Done
+        }
+        Message::Stop => Next::Stop,
     };
     let mut stopping = false;
     while !stopping {
-        let Some(first) = rx.recv().ok().and_then(take) else {
-            break;
+        let first = match rx.recv().map(take) {
+            Ok(Next::Request(r)) => r,
+            Ok(Next::Done) => continue,
+            Ok(Next::Stop) | Err(_) => break,
         };
         let mut batch = vec![first];
         let deadline = Instant::now() + max_wait;
@@ -211,8 +262,9 @@ fn run(
             let left = deadline.saturating_duration_since(Instant::now());
             match rx.recv_timeout(left) {
                 Ok(m) => match take(m) {
-                    Some(r) => batch.push(r),
-                    None => {
+                    Next::Request(r) => batch.push(r),
+                    Next::Done => {}
+                    Next::Stop => {
                         stopping = true;
                         break;
                     }
@@ -224,7 +276,10 @@ fn run(
     }
     // Requests that raced past the closed flag after `Stop`: their callers get `Closed`.
     while let Ok(m) = rx.try_recv() {
-        drop(take(m));
+        if let Message::Classify(r) = m {
+            counters.queue_depth.fetch_sub(1, Ordering::Relaxed);
+            drop(r);
+        }
     }
 }
 
@@ -237,19 +292,7 @@ fn run_batch(clf: &dyn Classifier, mut batch: Vec<Request>, counters: &Counters)
     }
     let texts: Vec<&str> = batch.iter().map(|r| r.text.as_str()).collect();
     let started = Instant::now();
-    let result = catch_unwind(AssertUnwindSafe(|| clf.predict_batch(&texts)))
-        .unwrap_or_else(|_| Err(ClassifierError::Model("the classifier panicked".into())))
-        .and_then(|rows| {
-            if rows.len() == batch.len() {
-                Ok(rows)
-            } else {
-                Err(ClassifierError::Model(format!(
-                    "the classifier returned {} rows for {} questions",
-                    rows.len(),
-                    batch.len()
-                )))
-            }
-        });
+    let result = classify_rows(clf, &texts);
     let nanos = u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX);
     counters.record_batch(batch.len(), result.is_ok(), nanos);
     match result {
@@ -264,6 +307,24 @@ fn run_batch(clf: &dyn Classifier, mut batch: Vec<Request>, counters: &Counters)
             }
         }
     }
+}
+
+/// One classifier call: a panic becomes an error, and so does a row count that is not the
+/// question count.
+fn classify_rows(clf: &dyn Classifier, texts: &[&str]) -> Result<Vec<Vec<f32>>, ClassifierError> {
+    catch_unwind(AssertUnwindSafe(|| clf.predict_batch(texts)))
+        .unwrap_or_else(|_| Err(ClassifierError::Model("the classifier panicked".into())))
+        .and_then(|rows| {
+            if rows.len() == texts.len() {
+                Ok(rows)
+            } else {
+                Err(ClassifierError::Model(format!(
+                    "the classifier returned {} rows for {} questions",
+                    rows.len(),
+                    texts.len()
+                )))
+            }
+        })
 }
 
 /// A copy of a classifier error for each caller of a failed batch.

@@ -354,3 +354,31 @@ fn wrong_row_counts_and_empty_questions_are_classifier_errors() {
         Err(InferError::Classifier(ClassifierError::EmptyInput))
     ));
 }
+
+#[test]
+fn warm_up_runs_on_the_worker_uncounted_and_a_broken_classifier_fails_it() {
+    let clf = Arc::new(FailsOnBad {
+        members: vec!["a".into()],
+        calls: AtomicUsize::new(0),
+    });
+    let worker = ClassifierWorker::spawn(clf.clone(), cfg(4, 1, 16)).expect("spawn");
+    worker.warm_up().expect("a working classifier warms up");
+    assert_eq!(
+        clf.calls.load(Ordering::SeqCst),
+        2,
+        "one alone, then a batch"
+    );
+    let s = worker.stats();
+    assert_eq!((s.batches, s.questions), (0, 0), "warm-up is not traffic");
+    // requests still work afterwards
+    let rt = runtime();
+    let r = rt.block_on(worker.classify("ok".into())).expect("answer");
+    assert_eq!(r, vec![0.5]);
+    // a classifier that fails on every call fails its warm-up with its own error
+    let broken = ClassifierWorker::spawn(Arc::new(WrongRows), cfg(4, 1, 16)).expect("spawn");
+    let err = broken.warm_up().expect_err("wrong row count");
+    assert!(err.to_string().contains("1 rows for 4 questions"), "{err}");
+    // after shutdown: closed
+    worker.clone().shutdown();
+    assert!(matches!(worker.warm_up(), Err(InferError::Closed)));
+}
