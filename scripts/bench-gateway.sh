@@ -44,8 +44,9 @@ CKPT=$WORK/ckpt-local-3-gsm8k-$CLASSIFIER
 
 "$SELECTLLM_BIN" fake-server >"$WORK/fake.url" &
 PIDS+=($!)
-for _ in $(seq 100); do [ -s "$WORK/fake.url" ] && break; sleep 0.1; done
+for _ in $(seq 300); do [ -s "$WORK/fake.url" ] && break; sleep 0.1; done
 FAKE=$(head -1 "$WORK/fake.url")
+[ -n "$FAKE" ] || { echo "the fake member did not start within 30 s"; exit 1; }
 
 CONF=$WORK/gateway.toml
 {
