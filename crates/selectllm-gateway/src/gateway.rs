@@ -165,6 +165,9 @@ impl Gateway {
                 .collect(),
             batches: s.batches,
             batch_size_sum: s.questions,
+            busy_seconds: s.busy_seconds,
+            failed_batches: s.failed_batches,
+            overloaded: s.overloaded,
         };
         let now = Instant::now();
         let gauges: Vec<MemberGauges> = self

@@ -143,6 +143,12 @@ pub struct ClassifierFigures {
     pub batch_size_buckets: Vec<(u64, u64)>,
     pub batches: u64,
     pub batch_size_sum: u64,
+    /// Seconds spent in the classifier (its utilisation is this counter's rate).
+    pub busy_seconds: f64,
+    /// Batches whose classifier call failed.
+    pub failed_batches: u64,
+    /// Questions refused because the queue was full (answered 429).
+    pub overloaded: u64,
 }
 
 #[derive(Debug)]
@@ -280,6 +286,24 @@ impl Metrics {
             clf.batch_size_sum
         );
         let _ = writeln!(o, "selectllm_classifier_batch_size_count {}", clf.batches);
+        o.push_str("# TYPE selectllm_classifier_busy_seconds_total counter\n");
+        let _ = writeln!(
+            o,
+            "selectllm_classifier_busy_seconds_total {:.6}",
+            clf.busy_seconds
+        );
+        o.push_str("# TYPE selectllm_classifier_failed_batches_total counter\n");
+        let _ = writeln!(
+            o,
+            "selectllm_classifier_failed_batches_total {}",
+            clf.failed_batches
+        );
+        o.push_str("# TYPE selectllm_classifier_overloaded_total counter\n");
+        let _ = writeln!(
+            o,
+            "selectllm_classifier_overloaded_total {}",
+            clf.overloaded
+        );
         o
     }
 }

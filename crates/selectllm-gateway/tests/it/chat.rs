@@ -266,5 +266,15 @@ async fn bearer_auth() {
         m.contains("selectllm_votes_total{agreement=\"split\"} 1"),
         "{m}"
     );
+    // the classifier's own counters: time spent (its utilisation), failures, refusals
+    assert!(
+        m.contains("selectllm_classifier_busy_seconds_total "),
+        "{m}"
+    );
+    assert!(
+        m.contains("selectllm_classifier_failed_batches_total 0"),
+        "{m}"
+    );
+    assert!(m.contains("selectllm_classifier_overloaded_total 0"), "{m}");
     h.stop().await;
 }
