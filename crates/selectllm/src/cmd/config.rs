@@ -29,7 +29,7 @@ pub fn run(args: ConfigArgs, out: &mut dyn Write) -> anyhow::Result<()> {
                 let cfg = selectllm_gateway::Config::parse(&file, &text)?;
                 writeln!(
                     out,
-                    "{}: ok, gateway on {} ({}), checkpoint {}, policy {}, cascade {}, task {}, {} member(s)",
+                    "{}: ok, gateway on {} ({}), checkpoint {}{}, policy {}, cascade {}, task {}, {} member(s)",
                     file.display(),
                     cfg.server.listen,
                     match &cfg.server.api_keys_env {
@@ -37,6 +37,11 @@ pub fn run(args: ConfigArgs, out: &mut dyn Write) -> anyhow::Result<()> {
                         None => "no client auth".to_string(),
                     },
                     cfg.router.checkpoint.display(),
+                    cfg.router
+                        .encoder
+                        .as_ref()
+                        .map(|e| format!(" (encoder {})", e.display()))
+                        .unwrap_or_default(),
                     cfg.router.plan.short_name(),
                     cfg.router.cascade,
                     cfg.router.task,
