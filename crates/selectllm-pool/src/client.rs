@@ -256,23 +256,7 @@ impl MemberClient {
         let latency_s = start.elapsed().as_secs_f64();
         let r: wire::Response =
             serde_json::from_slice(&bytes).map_err(|e| CallError::Malformed(e.to_string()))?;
-        let choice = r
-            .choices
-            .first()
-            .ok_or_else(|| CallError::Malformed("no choices".into()))?;
-        let text = choice
-            .text()
-            .ok_or_else(|| CallError::Malformed("choice has no content".into()))?;
-        Ok(Completion {
-            text: text.to_string(),
-            finish_reason: choice.finish_reason.clone(),
-            latency_s,
-            ttft_s: None,
-            prompt_tokens: r.usage.as_ref().and_then(|u| u.prompt_tokens),
-            completion_tokens: r.usage.as_ref().and_then(|u| u.completion_tokens),
-            cost: None,
-            attempts: 0,
-        })
+        completion_of(&r, latency_s)
     }
 
     async fn read_stream(
@@ -401,6 +385,28 @@ fn redact(secrets: &[String], e: CallError) -> CallError {
         CallError::Malformed(s) => CallError::Malformed(r(s)),
         t => t,
     }
+}
+
+/// The first choice's text, the finish reason and the tokens of a whole (not streamed)
+/// response; cost and attempts are filled in by the caller.
+fn completion_of(r: &wire::Response, latency_s: f64) -> Result<Completion, CallError> {
+    let choice = r
+        .choices
+        .first()
+        .ok_or_else(|| CallError::Malformed("no choices".into()))?;
+    let text = choice
+        .text()
+        .ok_or_else(|| CallError::Malformed("choice has no content".into()))?;
+    Ok(Completion {
+        text: text.to_string(),
+        finish_reason: choice.finish_reason.clone(),
+        latency_s,
+        ttft_s: None,
+        prompt_tokens: r.usage.as_ref().and_then(|u| u.prompt_tokens),
+        completion_tokens: r.usage.as_ref().and_then(|u| u.completion_tokens),
+        cost: None,
+        attempts: 0,
+    })
 }
 
 /// A server's `Retry-After` in seconds (finite, non-negative, at most 60 s).

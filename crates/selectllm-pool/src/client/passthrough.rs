@@ -12,7 +12,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 use tokio::sync::OwnedSemaphorePermit;
 
-use super::{CallError, CallFailure, Completion, MemberClient};
+use super::{CallError, CallFailure, Completion, MemberClient, completion_of};
 use crate::wire;
 
 /// A member's full chat response, as it sent it, with what the call measured.
@@ -188,23 +188,7 @@ impl MemberClient {
             serde_json::from_slice(&bytes).map_err(|e| CallError::Malformed(e.to_string()))?;
         let r =
             wire::Response::deserialize(&body).map_err(|e| CallError::Malformed(e.to_string()))?;
-        let choice = r
-            .choices
-            .first()
-            .ok_or_else(|| CallError::Malformed("no choices".into()))?;
-        let text = choice
-            .text()
-            .ok_or_else(|| CallError::Malformed("choice has no content".into()))?;
-        let completion = Completion {
-            text: text.to_string(),
-            finish_reason: choice.finish_reason.clone(),
-            latency_s,
-            ttft_s: None,
-            prompt_tokens: r.usage.as_ref().and_then(|u| u.prompt_tokens),
-            completion_tokens: r.usage.as_ref().and_then(|u| u.completion_tokens),
-            cost: None,
-            attempts: 0,
-        };
+        let completion = completion_of(&r, latency_s)?;
         Ok(ChatReply { body, completion })
     }
 }
