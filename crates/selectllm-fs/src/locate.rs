@@ -2,7 +2,8 @@
 //! folders. One resolution each, used by every command and by the gateway, so a checkpoint
 //! trained on one machine finds its encoder on another the same way training did.
 //!
-//! - data: the explicit setting (`--data`), else `$SELECTLLM_DATA`, else `../shared/data`
+//! - data: the explicit setting (`--data`, which the CLI also sets for the whole process with
+//!   [`set_data_dir`], so the encoder lookup looks beside it), else `$SELECTLLM_DATA`, else `../shared/data`
 //!   (or `../../shared/data`, `../../../shared/data`) from the working directory when it
 //!   exists, else `<cache>/data` (what `selectllm data pull` fills);
 //! - cache: `$SELECTLLM_CACHE`, else `$XDG_CACHE_HOME/selectllm`, else `~/.cache/selectllm`;
@@ -14,6 +15,7 @@
 use std::ffi::OsString;
 use std::fmt;
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 
 /// Environment variable naming the data folder.
 pub const DATA_ENV: &str = "SELECTLLM_DATA";
@@ -69,12 +71,25 @@ pub(crate) struct Env<'a> {
     pub var: &'a dyn Fn(&str) -> Option<OsString>,
     /// Prefix of the relative candidates (empty: the working directory, paths stay relative).
     pub cwd: &'a Path,
+    /// The process's data folder setting ([`set_data_dir`]).
+    pub data: Option<&'a Path>,
+}
+
+/// The data folder the process was told to use (`--data`), for lookups with no explicit one.
+static DATA_DIR: OnceLock<PathBuf> = OnceLock::new();
+
+/// Makes `dir` the data folder of every later lookup that is given none, as `--data` says
+/// for the whole command (the encoder lookup then also looks in `models/` beside it). The
+/// first call wins.
+pub fn set_data_dir(dir: &Path) {
+    let _ = DATA_DIR.set(dir.to_path_buf());
 }
 
 fn process_env() -> Env<'static> {
     Env {
         var: &|k| std::env::var_os(k),
         cwd: Path::new(""),
+        data: DATA_DIR.get().map(PathBuf::as_path),
     }
 }
 
@@ -104,7 +119,7 @@ pub fn data_dir(explicit: Option<&Path>) -> Result<PathBuf, LocateError> {
 }
 
 pub(crate) fn data_dir_in(explicit: Option<&Path>, env: &Env<'_>) -> Result<PathBuf, LocateError> {
-    if let Some(p) = explicit {
+    if let Some(p) = explicit.or(env.data) {
         return existing_dir(p, "--data");
     }
     if let Some(p) = (env.var)(DATA_ENV) {
@@ -186,7 +201,7 @@ pub(crate) fn encoder_dir_in(
     }
     if beside_data_missing {
         looked.push(format!(
-            "nothing beside the data folder (no data folder found: {DATA_ENV}, ../shared/data)"
+            "nothing beside the data folder (no data folder found: --data, {DATA_ENV}, ../shared/data)"
         ));
     }
     Err(LocateError(format!(
@@ -222,7 +237,47 @@ mod tests {
             .map(|(k, v)| (k.to_string(), v.as_os_str().to_owned()))
             .collect();
         let var = move |k: &str| vars.get(k).cloned();
-        f(&Env { var: &var, cwd })
+        f(&Env {
+            var: &var,
+            cwd,
+            data: None,
+        })
+    }
+
+    #[test]
+    fn the_data_setting_also_places_the_encoder() {
+        // run from a folder with no ../shared: only the --data setting leads to the models
+        let tmp = tempfile::tempdir().expect("tmp");
+        let root = tmp.path();
+        let cwd = root.join("elsewhere/deep");
+        std::fs::create_dir_all(&cwd).expect("mkdir");
+        std::fs::create_dir_all(root.join("pub/data")).expect("mkdir");
+        encoder_folder(&root.join("pub/models/mini"));
+        let vars = [(CACHE_ENV, root.join("cache"))];
+        let vars: Vec<(&str, &Path)> = vars.iter().map(|(k, v)| (*k, v.as_path())).collect();
+        let data = root.join("pub/data");
+        let var_of = |k: &str| {
+            vars.iter()
+                .find(|(n, _)| *n == k)
+                .map(|(_, v)| v.as_os_str().to_owned())
+        };
+        let without = Env {
+            var: &var_of,
+            cwd: &cwd,
+            data: None,
+        };
+        assert!(encoder_dir_in(None, "mini", None, &without).is_err());
+        let with = Env {
+            var: &var_of,
+            cwd: &cwd,
+            data: Some(&data),
+        };
+        assert_eq!(data_dir_in(None, &with).expect("data"), data);
+        let l = encoder_dir_in(None, "mini", None, &with).expect("beside --data");
+        assert_eq!(
+            (l.dir, l.origin),
+            (root.join("pub/models/mini"), Origin::BesideData)
+        );
     }
 
     fn encoder_folder(dir: &Path) {
@@ -321,7 +376,10 @@ mod tests {
         })
         .expect_err("no encoder")
         .to_string();
-        assert!(e.contains("(no data folder found: SELECTLLM_DATA"), "{e}");
+        assert!(
+            e.contains("(no data folder found: --data, SELECTLLM_DATA"),
+            "{e}"
+        );
         std::fs::create_dir_all(home.join(".cache/selectllm/data")).expect("mkdir");
         let d = with_env(&cwd, &[("HOME", &home)], |env| data_dir_in(None, env)).expect("pulled");
         assert_eq!(d, home.join(".cache/selectllm/data"));

@@ -123,6 +123,10 @@ pub fn one_line(e: &anyhow::Error) -> String {
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {
     let data = cli.data;
+    if let Some(d) = &data {
+        // every lookup of this command (the encoder beside the data folder included) uses it
+        selectllm_fs::locate::set_data_dir(d);
+    }
     let mut out = std::io::stdout().lock();
     match cli.command {
         Command::Collect(a) => collect::run(a, data.as_deref(), &mut out),
