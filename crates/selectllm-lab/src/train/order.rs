@@ -3,11 +3,17 @@
 //! training accuracy). When it cannot be shown to, the classifier keeps its probabilities and
 //! policies rank members by the constant order ([`selectllm_core::classifier::FixedOrder`]).
 //!
+//! The same check runs for the neighbourhood-conditional order ([`selectllm_core::neighbour`]:
+//! each member's success rate among the question's nearest training questions, blended with
+//! the classifier's probabilities at a few weights): the order used is the best of those that
+//! beat the constant order by `min_z` standard errors, else the constant order.
+//!
 //! One wrapper for every trainer (lexical and neural alike): [`OrderChecked`].
 
-use selectllm_core::checkpoint::OrderCheck;
+use selectllm_core::checkpoint::{NeighbourCheck, OrderCheck};
 use selectllm_core::classifier::{Classifier, constant_order};
 use selectllm_core::metrics::pair_hits;
+use selectllm_core::neighbour::{DEFAULT_K, Neighbourhood, blend};
 
 use super::{TrainError, TrainSet, Trainer};
 
@@ -20,13 +26,19 @@ pub struct OrderCheckConfig {
     /// Folds of the cross-validation (0: no check, the learned order is used).
     pub folds: usize,
     pub min_z: f64,
+    /// Neighbours per question of the neighbourhood order (0: not tried).
+    pub neighbours: usize,
 }
+
+/// Blend weights of the learned order tried with the neighbourhood rates.
+pub const LAMBDAS: [f32; 4] = [0.0, 0.25, 0.5, 0.75];
 
 impl Default for OrderCheckConfig {
     fn default() -> Self {
         OrderCheckConfig {
             folds: 3,
             min_z: MIN_Z,
+            neighbours: DEFAULT_K,
         }
     }
 }
@@ -66,6 +78,10 @@ pub fn check(
     let val: Vec<bool> = ordinal.iter().map(|o| (o / k) % 10 == 9).collect();
     let mut diffs: Vec<f64> = Vec::new();
     let (mut learned, mut constant, mut pairs) = (0.0, 0.0, 0usize);
+    let lambdas: &[f32] = if cfg.neighbours > 0 { &LAMBDAS } else { &[] };
+    // per blend weight: pair hits and per-question gains over the constant order
+    let mut nb_hits = vec![0.0f64; lambdas.len()];
+    let mut nb_diffs: Vec<Vec<f64>> = vec![Vec::new(); lambdas.len()];
     for f in 0..k {
         let part = |pick: &dyn Fn(usize) -> bool| -> TrainSet<'_> {
             let idx: Vec<usize> = (0..train.len()).filter(|&i| pick(i)).collect();
@@ -83,6 +99,21 @@ pub fn check(
         }
         let clf = trainer.fit(members, &fit_part, &fit_val, seed.wrapping_add(f as u64))?;
         let rates = label_rates(&fit_part, members.len());
+        let nb = (!lambdas.is_empty()).then(|| {
+            let texts: Vec<&str> = fit_part
+                .texts
+                .iter()
+                .chain(&fit_val.texts)
+                .copied()
+                .collect();
+            let success: Vec<Vec<f32>> = fit_part
+                .success
+                .iter()
+                .chain(&fit_val.success)
+                .cloned()
+                .collect();
+            Neighbourhood::fit(&texts, &success, cfg.neighbours)
+        });
         let mut probs = Vec::with_capacity(held.len());
         for chunk in held.texts.chunks(256) {
             probs.extend(
@@ -90,7 +121,7 @@ pub fn check(
                     .map_err(|e| TrainError::Other(e.to_string()))?,
             );
         }
-        for (p, l) in probs.iter().zip(&held.labels) {
+        for ((p, l), text) in probs.iter().zip(&held.labels).zip(&held.texts) {
             let (hl, n) = pair_hits(p, l);
             let (hc, _) = pair_hits(&rates, l);
             if n == 0 {
@@ -100,14 +131,54 @@ pub fn check(
             constant += hc;
             pairs += n;
             diffs.push(hl - hc);
+            if let Some(nb) = &nb {
+                let r = nb.rates(text);
+                for (li, &lambda) in lambdas.iter().enumerate() {
+                    let (h, _) = pair_hits(&blend(&r, p, lambda), l);
+                    nb_hits[li] += h;
+                    nb_diffs[li].push(h - hc);
+                }
+            }
         }
     }
+    let z = z_score(&diffs);
+    let learned_pa = learned / pairs.max(1) as f64;
+    let learned_ok = z >= cfg.min_z;
+    // the best blend weight by pair accuracy; used when it beats the constant order by min_z
+    // and the learned order (when that one passes too)
+    let neighbourhood = (0..lambdas.len())
+        .max_by(|&a, &b| nb_hits[a].total_cmp(&nb_hits[b]).then(b.cmp(&a)))
+        .map(|li| {
+            let pa = nb_hits[li] / pairs.max(1) as f64;
+            let z = z_score(&nb_diffs[li]);
+            NeighbourCheck {
+                k: cfg.neighbours,
+                lambda: lambdas[li],
+                pair_accuracy: pa,
+                z,
+                used: z >= cfg.min_z && (!learned_ok || pa > learned_pa),
+            }
+        });
+    let rates = label_rates(train, members.len());
+    Ok(OrderCheck {
+        folds: k,
+        learned_pair_accuracy: learned_pa,
+        constant_pair_accuracy: constant / pairs.max(1) as f64,
+        z,
+        min_z: cfg.min_z,
+        fallback: !learned_ok || neighbourhood.as_ref().is_some_and(|n| n.used),
+        constant_order: constant_order(&rates),
+        neighbourhood,
+    })
+}
+
+/// The mean of per-question gains in standard errors; with no spread the sign decides.
+fn z_score(diffs: &[f64]) -> f64 {
     let n = diffs.len() as f64;
     let mean = diffs.iter().sum::<f64>() / n.max(1.0);
     let var = diffs.iter().map(|d| (d - mean).powi(2)).sum::<f64>() / (n - 1.0).max(1.0);
     let se = (var / n.max(1.0)).sqrt();
-    // no spread: every held-out question gained the same; the sign decides
-    let z = if se > 0.0 {
+    if se > 0.0 {
         mean / se
     } else if mean > 0.0 {
         1e9
@@ -115,17 +186,20 @@ pub fn check(
         -1e9
     } else {
         0.0
-    };
-    let rates = label_rates(train, members.len());
-    Ok(OrderCheck {
-        folds: k,
-        learned_pair_accuracy: learned / pairs.max(1) as f64,
-        constant_pair_accuracy: constant / pairs.max(1) as f64,
-        z,
-        min_z: cfg.min_z,
-        fallback: z < cfg.min_z || z.is_nan(),
-        constant_order: constant_order(&rates),
-    })
+    }
+}
+
+/// The neighbourhood a checked classifier ranks by, fitted on all its training questions
+/// (and `val`), when the check chose it.
+pub fn neighbourhood_for(
+    check: &OrderCheck,
+    train: &TrainSet<'_>,
+    val: &TrainSet<'_>,
+) -> Option<Neighbourhood> {
+    let n = check.neighbourhood.as_ref().filter(|n| n.used)?;
+    let texts: Vec<&str> = train.texts.iter().chain(&val.texts).copied().collect();
+    let success: Vec<Vec<f32>> = train.success.iter().chain(&val.success).cloned().collect();
+    Some(Neighbourhood::fit(&texts, &success, n.k))
 }
 
 /// A trainer whose classifiers fall back to the constant member order when cross-validation
@@ -170,7 +244,7 @@ impl Trainer for OrderChecked {
         }
         let c = check(self.inner.as_ref(), members, train, &self.config, seed)?;
         tracing::info!(?c, "member order check");
-        let out = c.apply(clf);
+        let out = c.apply(clf, neighbourhood_for(&c, train, val));
         if let Ok(mut g) = self.last.lock() {
             *g = Some(c);
         }
