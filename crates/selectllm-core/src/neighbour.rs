@@ -102,6 +102,13 @@ impl Neighbourhood {
     /// Each member's success rate among the `k` training questions most similar to `text`
     /// (ties to the earlier question), shrunk toward its overall rate.
     pub fn rates(&self, text: &str) -> Vec<f32> {
+        self.rates_at(text, &[self.data.k])
+            .pop()
+            .unwrap_or_default()
+    }
+
+    /// [`Self::rates`] at each neighbour count of `ks` (one similarity pass).
+    pub fn rates_at(&self, text: &str, ks: &[usize]) -> Vec<Vec<f32>> {
         let x: SparseVec = featurize_with(&self.data.features, &self.idf, text);
         let n = self.data.texts.len();
         let mut sim = vec![0f32; n];
@@ -112,23 +119,29 @@ impl Neighbourhood {
                 }
             }
         }
-        let k = self.data.k.clamp(1, n.max(1));
+        let kmax = ks.iter().map(|&k| k.clamp(1, n.max(1))).max().unwrap_or(1);
         let mut idx: Vec<usize> = (0..n).collect();
         let by_sim = |a: &usize, b: &usize| sim[*b].total_cmp(&sim[*a]).then(a.cmp(b));
-        if k < n {
-            idx.select_nth_unstable_by(k - 1, by_sim);
-            idx.truncate(k);
+        if kmax < n {
+            idx.select_nth_unstable_by(kmax - 1, by_sim);
+            idx.truncate(kmax);
         }
+        idx.sort_unstable_by(by_sim);
         let c = self.data.prior_count.max(0.0);
-        let mut out: Vec<f32> = self.global.iter().map(|g| g * c).collect();
-        for &i in &idx {
-            for (o, s) in out.iter_mut().zip(&self.data.success[i]) {
-                *o += s;
-            }
-        }
-        let denom = idx.len() as f32 + c;
-        out.iter_mut().for_each(|o| *o /= denom.max(1e-6));
-        out
+        ks.iter()
+            .map(|&k| {
+                let near = &idx[..k.clamp(1, n.max(1)).min(idx.len())];
+                let mut out: Vec<f32> = self.global.iter().map(|g| g * c).collect();
+                for &i in near {
+                    for (o, s) in out.iter_mut().zip(&self.data.success[i]) {
+                        *o += s;
+                    }
+                }
+                let denom = (near.len() as f32 + c).max(1e-6);
+                out.iter_mut().for_each(|o| *o /= denom);
+                out
+            })
+            .collect()
     }
 }
 
@@ -237,5 +250,9 @@ mod tests {
         let json = serde_json::to_string(&nb.data).unwrap();
         let back = Neighbourhood::build(serde_json::from_str(&json).unwrap());
         assert_eq!(back.rates("a b"), nb.rates("a b"));
+        // several neighbour counts in one pass, each as if asked alone
+        let at = nb.rates_at("a b", &[1, 2]);
+        assert_eq!(at[0], vec![(1.0 + 10.0 * 0.5) / 11.0]);
+        assert_eq!(at[1], vec![(1.0 + 10.0 * 0.5) / 12.0]);
     }
 }

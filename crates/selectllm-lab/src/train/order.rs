@@ -32,6 +32,9 @@ pub struct OrderCheckConfig {
 
 /// Blend weights of the learned order tried with the neighbourhood rates.
 pub const LAMBDAS: [f32; 4] = [0.0, 0.25, 0.5, 0.75];
+/// Neighbour counts tried, as multiples of the configured one (a neighbourhood that is too
+/// small is noisy; one that is too large mixes tasks).
+pub const K_FACTORS: [f32; 5] = [0.5, 1.0, 2.0, 4.0, 8.0];
 
 impl Default for OrderCheckConfig {
     fn default() -> Self {
@@ -78,10 +81,22 @@ pub fn check(
     let val: Vec<bool> = ordinal.iter().map(|o| (o / k) % 10 == 9).collect();
     let mut diffs: Vec<f64> = Vec::new();
     let (mut learned, mut constant, mut pairs) = (0.0, 0.0, 0usize);
-    let lambdas: &[f32] = if cfg.neighbours > 0 { &LAMBDAS } else { &[] };
-    // per blend weight: pair hits and per-question gains over the constant order
-    let mut nb_hits = vec![0.0f64; lambdas.len()];
-    let mut nb_diffs: Vec<Vec<f64>> = vec![Vec::new(); lambdas.len()];
+    // candidates (neighbour count, blend weight): pair hits, per-question gains over constant
+    let ks: Vec<usize> = if cfg.neighbours > 0 {
+        K_FACTORS
+            .iter()
+            .map(|f| ((cfg.neighbours as f32 * f).round() as usize).max(1))
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let cands: Vec<(usize, usize, f32)> = ks
+        .iter()
+        .enumerate()
+        .flat_map(|(ki, &k)| LAMBDAS.iter().map(move |&l| (ki, k, l)))
+        .collect();
+    let mut nb_hits = vec![0.0f64; cands.len()];
+    let mut nb_diffs: Vec<Vec<f64>> = vec![Vec::new(); cands.len()];
     for f in 0..k {
         let part = |pick: &dyn Fn(usize) -> bool| -> TrainSet<'_> {
             let idx: Vec<usize> = (0..train.len()).filter(|&i| pick(i)).collect();
@@ -99,7 +114,7 @@ pub fn check(
         }
         let clf = trainer.fit(members, &fit_part, &fit_val, seed.wrapping_add(f as u64))?;
         let rates = label_rates(&fit_part, members.len());
-        let nb = (!lambdas.is_empty()).then(|| {
+        let nb = (!cands.is_empty()).then(|| {
             let texts: Vec<&str> = fit_part
                 .texts
                 .iter()
@@ -132,11 +147,11 @@ pub fn check(
             pairs += n;
             diffs.push(hl - hc);
             if let Some(nb) = &nb {
-                let r = nb.rates(text);
-                for (li, &lambda) in lambdas.iter().enumerate() {
-                    let (h, _) = pair_hits(&blend(&r, p, lambda), l);
-                    nb_hits[li] += h;
-                    nb_diffs[li].push(h - hc);
+                let r = nb.rates_at(text, &ks);
+                for (ci, &(ki, _, lambda)) in cands.iter().enumerate() {
+                    let (h, _) = pair_hits(&blend(&r[ki], p, lambda), l);
+                    nb_hits[ci] += h;
+                    nb_diffs[ci].push(h - hc);
                 }
             }
         }
@@ -144,16 +159,21 @@ pub fn check(
     let z = z_score(&diffs);
     let learned_pa = learned / pairs.max(1) as f64;
     let learned_ok = z >= cfg.min_z;
-    // the best blend weight by pair accuracy; used when it beats the constant order by min_z
-    // and the learned order (when that one passes too)
-    let neighbourhood = (0..lambdas.len())
+    for (ci, &(_, k, lambda)) in cands.iter().enumerate() {
+        let pa = nb_hits[ci] / pairs.max(1) as f64;
+        let z = z_score(&nb_diffs[ci]);
+        tracing::info!(k, lambda, pa, z, "neighbourhood order candidate");
+    }
+    // the best candidate by pair accuracy (ties to the earlier); used when it beats the
+    // constant order by min_z and the learned order (when that one passes too)
+    let neighbourhood = (0..cands.len())
         .max_by(|&a, &b| nb_hits[a].total_cmp(&nb_hits[b]).then(b.cmp(&a)))
-        .map(|li| {
-            let pa = nb_hits[li] / pairs.max(1) as f64;
-            let z = z_score(&nb_diffs[li]);
+        .map(|ci| {
+            let pa = nb_hits[ci] / pairs.max(1) as f64;
+            let z = z_score(&nb_diffs[ci]);
             NeighbourCheck {
-                k: cfg.neighbours,
-                lambda: lambdas[li],
+                k: cands[ci].1,
+                lambda: cands[ci].2,
                 pair_accuracy: pa,
                 z,
                 used: z >= cfg.min_z && (!learned_ok || pa > learned_pa),
