@@ -71,6 +71,9 @@ pub struct NeighbourCheck {
     pub lambda: f32,
     /// Pair accuracy of the blended order on the held-out questions.
     pub pair_accuracy: f64,
+    /// Mean success rate of its first member on the held-out questions (for the record).
+    #[serde(default)]
+    pub first_success: f64,
     /// Standard errors of its per-question gain over the constant order.
     pub z: f64,
     /// True when it beat the constant order by `min_z` and the learned order in pair
@@ -129,8 +132,8 @@ impl OrderCheck {
             if self.uses_neighbourhood() {
                 let n = self.neighbourhood.as_ref().expect("checked");
                 format!(
-                    "policies rank members per question by the success rates of its {} nearest training questions (blend weight of the learned order {:.2}; pair accuracy {:.3}, gain {:.1} standard errors), keeping the calibrated probabilities",
-                    n.k, n.lambda, n.pair_accuracy, n.z
+                    "policies rank members per question by the success rates of its {} nearest training questions (blend weight of the learned order {:.2}; pair accuracy {:.3}, gain {:.1} standard errors; first member's success {:.3}), keeping the calibrated probabilities",
+                    n.k, n.lambda, n.pair_accuracy, n.z, n.first_success
                 )
             } else if self.fallback {
                 format!(
