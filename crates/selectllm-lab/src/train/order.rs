@@ -32,9 +32,16 @@ pub struct OrderCheckConfig {
 
 /// Blend weights of the learned order tried with the neighbourhood rates.
 pub const LAMBDAS: [f32; 4] = [0.0, 0.25, 0.5, 0.75];
+/// Standard errors the best of the 20 neighbourhood candidates must gain over the constant
+/// order: one-sided 95% with a Bonferroni correction for the 20 tried (z at 0.05 / 20). Without
+/// it, a single-task dataset's best candidate passed by chance (routerdc-gsm8k: +2.1 SE, then
+/// 0.2 points below the constant order on the test questions).
+pub const NEIGHBOUR_MIN_Z: f64 = 2.807;
 /// Neighbour counts tried, as multiples of the configured one (a neighbourhood that is too
 /// small is noisy; one that is too large mixes tasks).
 pub const K_FACTORS: [f32; 5] = [0.5, 1.0, 2.0, 4.0, 8.0];
+// NEIGHBOUR_MIN_Z is for this many candidates
+const _: () = assert!(K_FACTORS.len() * LAMBDAS.len() == 20);
 
 impl Default for OrderCheckConfig {
     fn default() -> Self {
@@ -194,7 +201,7 @@ pub fn check(
                 first_success: nb_top1[ci] / top1_n.max(1) as f64,
                 pair_accuracy: pa,
                 z,
-                used: z >= cfg.min_z && (!learned_ok || pa > learned_pa),
+                used: z >= cfg.min_z.max(NEIGHBOUR_MIN_Z) && (!learned_ok || pa > learned_pa),
             }
         });
     let rates = label_rates(train, members.len());
