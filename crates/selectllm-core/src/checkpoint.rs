@@ -6,6 +6,7 @@ use std::str::FromStr;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::classifier::{Classifier, FixedOrder};
+use crate::neighbour::{NeighbourOrder, Neighbourhood};
 
 /// File name of the manifest inside a checkpoint folder.
 pub const MANIFEST_FILE: &str = "manifest.json";
@@ -49,17 +50,62 @@ pub struct OrderCheck {
     pub z: f64,
     /// The gain must reach this many standard errors for the learned order to be used.
     pub min_z: f64,
-    /// True when the learned order was not shown to be better: policies rank by `constant_order`.
+    /// True when the learned order is not used: policies rank by `constant_order`, or by the
+    /// neighbourhood order when `neighbourhood` says it is used.
     pub fallback: bool,
     /// Member indices by training accuracy over all training questions, best first.
     pub constant_order: Vec<usize>,
+    /// The neighbourhood-conditional order ([`crate::neighbour`]) checked the same way, when
+    /// it was; `used`: policies rank by it (the checkpoint then holds its
+    /// [`crate::neighbour::NEIGHBOURHOOD_FILE`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub neighbourhood: Option<NeighbourCheck>,
+}
+
+/// The cross-validated check of the neighbourhood order: the best blend weight `lambda` of
+/// those tried (0: neighbourhood rates only, 1 would be the classifier's own order).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NeighbourCheck {
+    /// Neighbours per question.
+    pub k: usize,
+    pub lambda: f32,
+    /// Pair accuracy of the blended order on the held-out questions.
+    pub pair_accuracy: f64,
+    /// Mean success rate of its first member on the held-out questions (for the record).
+    #[serde(default)]
+    pub first_success: f64,
+    /// Standard errors of its per-question gain over the constant order.
+    pub z: f64,
+    /// True when it beat the constant order by `min_z` and the learned order in pair
+    /// accuracy: policies rank by it.
+    pub used: bool,
 }
 
 impl OrderCheck {
-    /// Applies the check to a trained classifier: on fallback, policies rank its members by
-    /// the constant order ([`FixedOrder`]); otherwise it is returned as it is.
-    pub fn apply(&self, clf: Box<dyn Classifier>) -> Box<dyn Classifier> {
-        if self.fallback {
+    /// The neighbourhood order is the one used.
+    pub fn uses_neighbourhood(&self) -> bool {
+        self.neighbourhood.as_ref().is_some_and(|n| n.used)
+    }
+
+    /// Applies the check to a trained classifier: when the neighbourhood order is used (and
+    /// `neighbourhood` is given), policies rank per question by it ([`NeighbourOrder`]); on
+    /// fallback, by the constant order ([`FixedOrder`]); otherwise it is returned as it is.
+    /// A check that uses the neighbourhood, given none, falls back to the constant order.
+    pub fn apply(
+        &self,
+        clf: Box<dyn Classifier>,
+        neighbourhood: Option<Neighbourhood>,
+    ) -> Box<dyn Classifier> {
+        if let (Some(n), Some(nb)) = (&self.neighbourhood, neighbourhood)
+            && n.used
+        {
+            return Box::new(NeighbourOrder {
+                inner: clf,
+                neighbourhood: nb,
+                lambda: n.lambda,
+            });
+        }
+        if self.fallback || self.uses_neighbourhood() {
             Box::new(FixedOrder {
                 inner: clf,
                 order: self.constant_order.clone(),
@@ -83,7 +129,13 @@ impl OrderCheck {
             self.constant_pair_accuracy,
             self.z,
             self.min_z,
-            if self.fallback {
+            if self.uses_neighbourhood() {
+                let n = self.neighbourhood.as_ref().expect("checked");
+                format!(
+                    "policies rank members per question by the success rates of its {} nearest training questions (blend weight of the learned order {:.2}; pair accuracy {:.3}, gain {:.1} standard errors; first member's success {:.3}), keeping the calibrated probabilities",
+                    n.k, n.lambda, n.pair_accuracy, n.z, n.first_success
+                )
+            } else if self.fallback {
                 format!(
                     "not shown better, so policies rank members by training accuracy ({first} first), keeping the calibrated probabilities"
                 )

@@ -47,6 +47,20 @@ pub trait Classifier: Send + Sync {
     fn ranking(&self) -> Option<&[usize]> {
         None
     }
+
+    /// The member order of each question (best first), given the probabilities `probs[i]`
+    /// this classifier returned for `texts[i]`; `None` for a question: rank by its
+    /// probabilities. Default: [`Self::ranking`] for every question. A classifier whose order
+    /// depends on the question (`neighbour::NeighbourOrder`) overrides it; callers that rank
+    /// (evaluation, the gateway) use this method, never `ranking` alone.
+    fn rankings(
+        &self,
+        texts: &[&str],
+        probs: &[Vec<f32>],
+    ) -> Result<Vec<Option<Vec<usize>>>, ClassifierError> {
+        let _ = probs;
+        Ok(vec![self.ranking().map(<[usize]>::to_vec); texts.len()])
+    }
 }
 
 /// A classifier whose learned member order could not be shown to beat a constant order
@@ -125,5 +139,12 @@ impl<C: Classifier + ?Sized> Classifier for std::sync::Arc<C> {
     }
     fn ranking(&self) -> Option<&[usize]> {
         (**self).ranking()
+    }
+    fn rankings(
+        &self,
+        texts: &[&str],
+        probs: &[Vec<f32>],
+    ) -> Result<Vec<Option<Vec<usize>>>, ClassifierError> {
+        (**self).rankings(texts, probs)
     }
 }

@@ -254,6 +254,20 @@ impl LexicalModel {
     }
 }
 
+/// Inverse document frequencies, smoothed as scikit-learn: ln((1 + n) / (1 + df)) + 1.
+pub fn fit_idf(cfg: &LexicalConfig, texts: &[&str]) -> Vec<f32> {
+    let mut df = vec![0u32; cfg.dim()];
+    for t in texts {
+        for &j in &term_counts(cfg, t).idx {
+            df[j as usize] += 1;
+        }
+    }
+    let n = texts.len() as f32;
+    df.into_iter()
+        .map(|d| ((1.0 + n) / (1.0 + d as f32)).ln() + 1.0)
+        .collect()
+}
+
 /// TF-IDF features given a config and IDF vector, L2-normalised.
 pub fn featurize_with(cfg: &LexicalConfig, idf: &[f32], text: &str) -> SparseVec {
     let mut x = term_counts(cfg, text);

@@ -9,6 +9,7 @@
 //! - [`plan`]: execution plans (parallel, early majority, cascade, ceilings) as state machines, and their offline replay.
 //! - [`metrics`]: ROC-AUC and pair accuracy of per-member probabilities against outcomes.
 //! - [`lexical`]: the weight-free lexical classifier (hashed TF-IDF n-grams + multi-label head), inference side.
+//! - [`neighbour`]: a per-question member order from the nearest training questions (neighbourhood prior).
 //!
 //! Invariant: nothing in this crate does network I/O or reads files on its own.
 
@@ -19,6 +20,7 @@ pub mod dataset;
 pub mod label;
 pub mod lexical;
 pub mod metrics;
+pub mod neighbour;
 pub mod plan;
 pub mod policy;
 pub mod vote;

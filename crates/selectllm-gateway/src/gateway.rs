@@ -70,9 +70,9 @@ pub struct Gateway {
     pub(crate) members: Vec<Member>,
     /// For pool member `i`, its column in the classifier's output.
     pub(crate) conf_index: Vec<usize>,
-    /// Pool members best first when the checkpoint fell back to a constant member order
-    /// (`Classifier::ranking`); `None`: rank by confidence.
-    pub(crate) ranking: Option<Vec<usize>>,
+    /// The classifier the worker runs, shared: a checkpoint may rank members by an order of
+    /// its own, constant or per question (`Classifier::rankings`).
+    pub(crate) classifier: Arc<dyn Classifier>,
     pub(crate) worker: ClassifierWorker,
     pub(crate) metrics: Metrics,
     pub(crate) ids: AtomicU64,
@@ -94,11 +94,6 @@ impl Gateway {
                     .unwrap_or_default()
             })
             .collect::<Vec<usize>>();
-        let ranking = classifier.ranking().map(|r| {
-            r.iter()
-                .filter_map(|&c| conf_index.iter().position(|&ci| ci == c))
-                .collect()
-        });
         let members = cfg
             .members
             .iter()
@@ -111,7 +106,7 @@ impl Gateway {
             })
             .collect::<Result<Vec<_>, String>>()?;
         let worker = ClassifierWorker::spawn(
-            classifier,
+            Arc::clone(&classifier),
             WorkerConfig {
                 max_batch: cfg.router.batch_max,
                 max_wait: cfg.router.batch_wait,
@@ -131,7 +126,7 @@ impl Gateway {
             cfg,
             members,
             conf_index,
-            ranking,
+            classifier,
             worker,
             metrics,
             ids: AtomicU64::new(1),

@@ -75,14 +75,18 @@ impl Gateway {
             ));
         }
         let allowed = self.allowed(req)?;
-        let raw = self.worker.classify(text).await.map_err(|e| match e {
-            InferError::Overloaded => GatewayError::Overloaded("classifier queue full".into()),
-            InferError::Closed => GatewayError::Unavailable("classifier stopped".into()),
-            InferError::Classifier(ClassifierError::EmptyInput) => {
-                GatewayError::bad("messages", "the last user message has no text")
-            }
-            InferError::Classifier(e) => GatewayError::Internal(e.to_string()),
-        })?;
+        let raw = self
+            .worker
+            .classify(text.clone())
+            .await
+            .map_err(|e| match e {
+                InferError::Overloaded => GatewayError::Overloaded("classifier queue full".into()),
+                InferError::Closed => GatewayError::Unavailable("classifier stopped".into()),
+                InferError::Classifier(ClassifierError::EmptyInput) => {
+                    GatewayError::bad("messages", "the last user message has no text")
+                }
+                InferError::Classifier(e) => GatewayError::Internal(e.to_string()),
+            })?;
         let conf: Vec<f32> = self
             .conf_index
             .iter()
@@ -99,10 +103,18 @@ impl Gateway {
             ));
         }
         let sub_conf: Vec<f32> = cand.iter().map(|&i| conf[i]).collect();
-        // a checkpoint's fixed member order, restricted to the candidates
-        let sub_rank: Option<Vec<usize>> = self.ranking.as_ref().map(|r| {
+        // a checkpoint's own member order for this question (classifier columns), in pool
+        // members restricted to the candidates
+        let ranking = self
+            .classifier
+            .rankings(&[text.as_str()], std::slice::from_ref(&raw))
+            .map_err(|e| GatewayError::Internal(e.to_string()))?
+            .pop()
+            .flatten();
+        let sub_rank: Option<Vec<usize>> = ranking.map(|r| {
             r.iter()
-                .filter_map(|m| cand.iter().position(|c| c == m))
+                .filter_map(|&c| self.conf_index.iter().position(|&ci| ci == c))
+                .filter_map(|m| cand.iter().position(|&c| c == m))
                 .collect()
         });
         let pool = self.pool_info(&plan, &cand);

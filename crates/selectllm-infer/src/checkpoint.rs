@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use selectllm_core::checkpoint::{CheckpointKind, MANIFEST_FILE, Manifest};
 use selectllm_core::classifier::Classifier;
+use selectllm_core::neighbour::{NEIGHBOURHOOD_FILE, Neighbourhood, NeighbourhoodData};
 use selectllm_neural::NeuralClassifier;
 
 use crate::error::{CheckpointError, bad, read_file};
@@ -70,6 +71,18 @@ impl std::fmt::Debug for LoadedCheckpoint {
     }
 }
 
+/// Reads a checkpoint's [`NEIGHBOURHOOD_FILE`] and builds its index.
+pub fn read_neighbourhood(dir: &Path) -> Result<Neighbourhood, CheckpointError> {
+    let path = dir.join(NEIGHBOURHOOD_FILE);
+    let bytes = read_file(&path)?;
+    let data: NeighbourhoodData =
+        serde_json::from_slice(&bytes).map_err(|e| bad(&path, e.to_string()))?;
+    if data.texts.len() != data.success.len() || data.texts.is_empty() {
+        return Err(bad(&path, "needs one row of success rates per question"));
+    }
+    Ok(Neighbourhood::build(data))
+}
+
 /// Loads any checkpoint folder as a classifier, by its manifest's kind.
 pub fn load_checkpoint(
     dir: &Path,
@@ -84,8 +97,16 @@ pub fn load_checkpoint(
         ),
     };
     // the member-order check recorded at training time: on fallback, rank by the constant order
+    // or per question by the neighbourhood order, whose training questions sit beside the weights
     let classifier: Arc<dyn Classifier> = match &manifest.member_order {
-        Some(check) => Arc::from(check.apply(classifier)),
+        Some(check) => {
+            let nb = if check.uses_neighbourhood() {
+                Some(read_neighbourhood(dir)?)
+            } else {
+                None
+            };
+            Arc::from(check.apply(classifier, nb))
+        }
         None => Arc::from(classifier),
     };
     if classifier.members() != manifest.members {

@@ -193,3 +193,53 @@ fn a_recorded_member_order_fallback_is_applied_at_load() {
     let loaded = load_checkpoint(tmp.path(), &LoadOptions::default()).expect("load");
     assert_eq!(loaded.classifier.ranking(), None, "learned order used");
 }
+
+#[test]
+fn a_recorded_neighbourhood_order_ranks_per_question_and_needs_its_file() {
+    use selectllm_core::neighbour::{NEIGHBOURHOOD_FILE, Neighbourhood};
+    let model = model();
+    let tmp = tempfile::tempdir().unwrap();
+    write(tmp.path(), &model);
+    let mpath = tmp.path().join(MANIFEST_FILE);
+    let mut m: serde_json::Value = serde_json::from_slice(&std::fs::read(&mpath).unwrap()).unwrap();
+    m["member_order"] = serde_json::json!({
+        "folds": 3, "learned_pair_accuracy": 0.6, "constant_pair_accuracy": 0.62,
+        "z": -0.5, "min_z": 1.645, "fallback": true, "constant_order": [1, 0],
+        "neighbourhood": {"k": 2, "lambda": 0.0, "pair_accuracy": 0.8, "z": 5.0, "used": true}
+    });
+    std::fs::write(&mpath, m.to_string()).unwrap();
+    let e = load_err(tmp.path());
+    assert!(e.contains(NEIGHBOURHOOD_FILE), "{e}");
+    // alpha is right on duck questions, beta on train questions
+    let nb = Neighbourhood::fit(
+        &[
+            "how many ducks does janet keep",
+            "ducks lay eggs every day",
+            "a train leaves the station at noon",
+            "the train travels sixty miles",
+        ],
+        &[
+            vec![1.0, 0.0],
+            vec![1.0, 0.0],
+            vec![0.0, 1.0],
+            vec![0.0, 1.0],
+        ],
+        2,
+    );
+    std::fs::write(
+        tmp.path().join(NEIGHBOURHOOD_FILE),
+        serde_json::to_vec(&nb.data).unwrap(),
+    )
+    .unwrap();
+    let loaded = load_checkpoint(tmp.path(), &LoadOptions::default()).expect("load");
+    assert_eq!(loaded.classifier.ranking(), None, "no constant order");
+    let texts = ["how many ducks are there", "when does the train arrive"];
+    let probs = loaded.classifier.predict_batch(&texts).unwrap();
+    assert_eq!(
+        probs,
+        model.predict_batch(&texts).unwrap(),
+        "probabilities kept"
+    );
+    let r = loaded.classifier.rankings(&texts, &probs).unwrap();
+    assert_eq!(r, vec![Some(vec![0, 1]), Some(vec![1, 0])]);
+}

@@ -89,6 +89,7 @@ pub(super) struct Inputs<'a> {
     pub pool: &'a PoolInfo,
     pub folds: &'a [Fold],
     pub probs: &'a [Option<Vec<f32>>],
+    /// Per question: the member order its classifier ranks by, `None`: by its probabilities.
     pub rankings: &'a [Option<Vec<usize>>],
 }
 
@@ -279,8 +280,8 @@ pub fn evaluate(
     let mut probs: Vec<Option<Vec<f32>>> = vec![None; n];
     let mut uncalibrated: Vec<Option<Vec<f32>>> = vec![None; n];
     let mut fold_of: Vec<usize> = vec![usize::MAX; n];
-    // each fold's fixed member order, when its classifier fell back to one (`train::order`)
-    let mut rankings: Vec<Option<Vec<usize>>> = Vec::with_capacity(folds.len());
+    // each question's member order, when its fold's classifier ranks by one (`train::order`)
+    let mut rankings: Vec<Option<Vec<usize>>> = vec![None; n];
     let mut order_checks = Vec::new();
     for (fi, fold) in folds.iter().enumerate() {
         progress(&format!(
@@ -294,7 +295,6 @@ pub fn evaluate(
         let train = TrainSet::from_dataset(ds, &fold.train);
         let val = TrainSet::from_dataset(ds, &fold.val);
         let clf = trainer.fit(&members, &train, &val, cfg.seed.wrapping_add(fi as u64))?;
-        rankings.push(clf.ranking().map(<[usize]>::to_vec));
         order_checks.extend(trainer.order_check());
         let texts: Vec<&str> = fold
             .test
@@ -303,6 +303,9 @@ pub fn evaluate(
             .collect();
         for (chunk_q, chunk_t) in fold.test.chunks(256).zip(texts.chunks(256)) {
             let (p, raw) = clf.predict_batch_with_uncalibrated(chunk_t)?;
+            for (&q, r) in chunk_q.iter().zip(clf.rankings(chunk_t, &p)?) {
+                rankings[q] = r;
+            }
             for (&q, pq) in chunk_q.iter().zip(p) {
                 probs[q] = Some(pq);
                 fold_of[q] = fi;

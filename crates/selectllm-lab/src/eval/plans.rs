@@ -120,7 +120,7 @@ pub(super) fn build(inputs: &Inputs<'_>) -> (Vec<Row>, Vec<Row>, Vec<String>) {
     let n = ds.members.len();
     let gold = gold_answers(ds);
     let priced = pool.cost.iter().any(|&c| c > 0.0);
-    // (fold, question): a fold's classifier may rank members by a fixed order
+    // (fold, question)
     let tests: Vec<(usize, usize)> = folds
         .iter()
         .enumerate()
@@ -150,11 +150,11 @@ pub(super) fn build(inputs: &Inputs<'_>) -> (Vec<Row>, Vec<Row>, Vec<String>) {
         let name = plan.to_string();
         let pool = &pool_at(&plan, ds, pool, cfg);
         let mut acc = Acc::new(name.clone(), "plan");
-        for (t, &(f, q)) in tests.iter().enumerate() {
+        for (t, &(_, q)) in tests.iter().enumerate() {
             let Some(conf) = probs[q].as_deref() else {
                 continue;
             };
-            let ranking = rankings.get(f).and_then(|r| r.as_deref());
+            let ranking = rankings.get(q).and_then(|r| r.as_deref());
             let r = run(&plan, ds, q, (conf, ranking), pool, &latency[t], cfg);
             let ok = match (&r.answer, &gold[q]) {
                 (Some(a), Some(g)) => (a == g) as u8 as f64,

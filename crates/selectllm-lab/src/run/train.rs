@@ -15,6 +15,7 @@ use crate::train::lexical::{self, LexicalTrainConfig};
 use crate::train::neural::NeuralTrainer;
 use crate::train::order::{self, OrderCheckConfig};
 use crate::train::{TrainError, TrainSet, Trainer};
+use selectllm_core::neighbour::NEIGHBOURHOOD_FILE;
 
 /// The classifier a checkpoint holds, with its settings.
 #[derive(Debug, Clone)]
@@ -167,6 +168,22 @@ pub fn run(
                 report.steps
             )?;
         }
+    }
+    // the neighbourhood order, when the check chose it, beside the weights
+    if let Some(nb) = manifest
+        .member_order
+        .as_ref()
+        .and_then(|c| order::neighbourhood_for(c, &train, &val))
+    {
+        let json = serde_json::to_vec(&nb.data)?;
+        crate::data::write_atomic(&cfg.out.join(NEIGHBOURHOOD_FILE), &json)
+            .map_err(CheckpointError::from)?;
+        writeln!(
+            out,
+            "wrote {} ({} training questions)",
+            NEIGHBOURHOOD_FILE,
+            nb.data.texts.len()
+        )?;
     }
     Ok(manifest)
 }

@@ -11,9 +11,8 @@ use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
 use selectllm_core::classifier::sigmoid;
-use selectllm_core::lexical::{
-    Head, LexicalConfig, LexicalModel, SparseVec, featurize_with, term_counts,
-};
+pub use selectllm_core::lexical::fit_idf;
+use selectllm_core::lexical::{Head, LexicalConfig, LexicalModel, SparseVec, featurize_with};
 
 use super::TrainSet;
 
@@ -63,20 +62,6 @@ pub struct TrainReport {
     pub train_loss: f32,
     /// Heads averaged.
     pub bags: usize,
-}
-
-/// Inverse document frequencies, smoothed as scikit-learn: ln((1 + n) / (1 + df)) + 1.
-pub fn fit_idf(cfg: &LexicalConfig, texts: &[&str]) -> Vec<f32> {
-    let mut df = vec![0u32; cfg.dim()];
-    for t in texts {
-        for &j in &term_counts(cfg, t).idx {
-            df[j as usize] += 1;
-        }
-    }
-    let n = texts.len() as f32;
-    df.into_iter()
-        .map(|d| ((1.0 + n) / (1.0 + d as f32)).ln() + 1.0)
-        .collect()
 }
 
 struct Adam {

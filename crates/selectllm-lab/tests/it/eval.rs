@@ -291,7 +291,11 @@ fn order_check_falls_back_only_when_the_learned_order_is_not_better() {
     let idx = ds.split_indices(selectllm_core::Split::Train);
     let train = TrainSet::from_dataset(&ds, &idx);
     let members = ds.member_names();
-    let cfg = OrderCheckConfig::default();
+    // the neighbourhood order is not tried here (the next test does)
+    let cfg = OrderCheckConfig {
+        neighbours: 0,
+        ..OrderCheckConfig::default()
+    };
     let bad = check(&ContrarianTrainer, &members, &train, &cfg, 1).unwrap();
     assert!(bad.fallback, "{bad:?}");
     assert!(bad.learned_pair_accuracy < bad.constant_pair_accuracy);
@@ -318,6 +322,53 @@ fn order_check_falls_back_only_when_the_learned_order_is_not_better() {
     let first = &ds.members[bad.constant_order[0]].name;
     let single = r.row(&format!("single:{first}")).unwrap().accuracy;
     assert_eq!(r.row("maxconf:1").unwrap().accuracy, single);
+}
+
+#[test]
+fn the_neighbourhood_order_recovers_each_topic_s_expert_when_the_learned_order_cannot() {
+    use selectllm_lab::train::order::{OrderCheckConfig, OrderChecked, check};
+    // every member has the same overall rate, so the constant order cannot tell them apart;
+    // each is the expert of one topic, and the contrarian classifier claims the wrong one
+    let ds = synthetic(240, false);
+    let idx = ds.split_indices(selectllm_core::Split::Train);
+    let train = TrainSet::from_dataset(&ds, &idx);
+    let members = ds.member_names();
+    let cfg = OrderCheckConfig {
+        neighbours: 20,
+        ..OrderCheckConfig::default()
+    };
+    let c = check(&ContrarianTrainer, &members, &train, &cfg, 1).unwrap();
+    assert!(c.fallback, "learned order not used: {c:?}");
+    let n = c.neighbourhood.clone().expect("tried");
+    assert!(n.used && n.z >= cfg.min_z, "{n:?}");
+    assert!(n.pair_accuracy > c.constant_pair_accuracy.max(c.learned_pair_accuracy));
+    assert_eq!(n.lambda, 0.0, "the contrarian's probabilities only hurt");
+    let wrapped = OrderChecked::new(Box::new(ContrarianTrainer), cfg);
+    let clf = wrapped
+        .fit(&members, &train, &TrainSet::default(), 1)
+        .unwrap();
+    assert_eq!(clf.ranking(), None, "no constant order");
+    let texts = [
+        "A geometry question number 1000 about geometry things",
+        "A money question number 1001 about money things",
+    ];
+    let probs = clf.predict_batch(&texts).unwrap();
+    let r = clf.rankings(&texts, &probs).unwrap();
+    assert_eq!(r[0].as_ref().unwrap()[0], 0, "alpha is the geometry expert");
+    assert_eq!(r[1].as_ref().unwrap()[0], 2, "gamma is the money expert");
+    // evaluation ranks per question: maxconf:1 calls each topic's expert
+    let rep = evaluate(&ds, &quick(), &wrapped, &|_| {}).unwrap();
+    assert!(
+        rep.classifier.member_order[0].contains("nearest training questions"),
+        "{:?}",
+        rep.classifier.member_order
+    );
+    let maxconf = rep.row("maxconf:1").unwrap().accuracy;
+    for m in &ds.members {
+        let single = rep.row(&format!("single:{}", m.name)).unwrap().accuracy;
+        assert!(maxconf > single, "{maxconf} vs {} {single}", m.name);
+    }
+    assert_eq!(maxconf, rep.row("oracle").unwrap().accuracy);
 }
 
 #[test]

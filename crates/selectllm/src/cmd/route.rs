@@ -76,7 +76,12 @@ pub fn run(a: RouteArgs) -> anyhow::Result<()> {
         pool.latency[i] = seconds;
     }
     let conf = clf.predict(&text)?;
-    let sel = policy.select(&conf, &pool);
+    // the checkpoint's own member order for this question (constant or neighbourhood), if any
+    let ranking = clf
+        .rankings(&[text.as_str()], std::slice::from_ref(&conf))?
+        .pop()
+        .flatten();
+    let sel = policy.select_ranked(&conf, &pool, ranking.as_deref());
     if a.json {
         let out = serde_json::json!({
             "policy": policy.to_string(),
@@ -86,14 +91,21 @@ pub fn run(a: RouteArgs) -> anyhow::Result<()> {
                 .map(|(m, p)| (m.clone(), serde_json::json!(p)))
                 .collect::<serde_json::Map<_, _>>(),
             "selected": sel.members.iter().map(|&m| members[m].clone()).collect::<Vec<_>>(),
+            "ranking": ranking.as_ref().map(|r| r.iter().map(|&m| members[m].clone()).collect::<Vec<_>>()),
             "weights": sel.weights,
             "reason": sel.reason,
         });
         println!("{}", serde_json::to_string_pretty(&out)?);
         return Ok(());
     }
+    if ranking.is_some() {
+        println!("members in the checkpoint's order for this question (not by P(ok)):");
+    }
     println!("{:<50} {:>6}  selected", "member", "P(ok)");
-    for m in confidence_order(&conf, &pool.latency) {
+    let order = ranking
+        .clone()
+        .unwrap_or_else(|| confidence_order(&conf, &pool.latency));
+    for m in order {
         let mark = if sel.members.contains(&m) { "  *" } else { "" };
         println!("{:<50} {:>6.3}{mark}", members[m], conf[m]);
     }

@@ -50,6 +50,12 @@ pub struct ClassifierArgs {
     /// policies rank by the constant order. 0 skips the check.
     #[arg(long, default_value_t = 3, value_parser = values::folds_or_off)]
     pub order_check_folds: usize,
+    /// Neighbours per question of the neighbourhood member order the same check tries: each
+    /// member's success rate among the question's nearest training questions (TF-IDF cosine),
+    /// blended with the classifier's probabilities; used when it beats the constant order and
+    /// the learned one. 0: not tried.
+    #[arg(long, default_value_t = selectllm_core::neighbour::DEFAULT_K, value_parser = values::count::<0, 10000>)]
+    pub order_neighbours: usize,
     /// Hidden units of the head, 0 = linear [default: lexical 0, MiniLM 256].
     /// (At most 512: the lexical head holds 2^18 x HIDDEN weights, three times over in training.)
     #[arg(long, value_parser = values::count::<0, 512>)]
@@ -231,6 +237,7 @@ fn base_trainer(a: &ClassifierArgs) -> anyhow::Result<Box<dyn Trainer>> {
 fn order_config(a: &ClassifierArgs) -> OrderCheckConfig {
     OrderCheckConfig {
         folds: a.order_check_folds,
+        neighbours: a.order_neighbours,
         ..OrderCheckConfig::default()
     }
 }

@@ -25,7 +25,7 @@ fn policies(ctx: &Ctx<'_>, max_s: usize) -> Vec<Policy> {
     policies
 }
 
-/// One row per policy, on `probs` (per question) and `rankings` (per fold, passed to
+/// One row per policy, on `probs` and `rankings` (both per question; rankings passed to
 /// `Policy::select_ranked`).
 pub(super) fn rows(
     ctx: &Ctx<'_>,
@@ -37,9 +37,9 @@ pub(super) fn rows(
     let no_conf: [f32; 0] = [];
     for p in &policies(ctx, max_s) {
         let mut acc = Acc::new(p.to_string(), "policy");
-        for &(f, q) in &ctx.tests {
+        for &(_, q) in &ctx.tests {
             let conf = probs[q].as_deref().unwrap_or(&no_conf);
-            let ranking = rankings.get(f).and_then(|r| r.as_deref());
+            let ranking = rankings.get(q).and_then(|r| r.as_deref());
             let sel = p.select_ranked(conf, ctx.pool, ranking);
             let (out, sample) = ctx.judge(q, &sel.members, sel.weights.as_deref(), conf);
             acc.push_with_sample(
