@@ -21,7 +21,7 @@ use selectllm_core::vote::VoteMode;
 
 use crate::train::{TrainError, TrainSet, Trainer};
 
-pub use report::{ClassifierMetrics, Report, Row};
+pub use report::{ClassifierMetrics, Report, Row, RowKind};
 
 /// Evaluation settings.
 #[derive(Debug, Clone)]
@@ -333,7 +333,7 @@ pub fn evaluate(
     let at = report
         .rows
         .iter()
-        .position(|r| r.kind == "oracle")
+        .position(|r| r.kind == RowKind::Oracle)
         .unwrap_or(report.rows.len());
     report.rows.splice(at..at, plan_rows);
     report.sweep = sweep;

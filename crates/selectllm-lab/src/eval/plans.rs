@@ -7,7 +7,7 @@ use selectllm_core::plan::{Cascade, Execution, Plan, PlanKind, Replay, replay};
 use selectllm_core::policy::{Policy, PoolInfo};
 use selectllm_core::vote::Weighting;
 
-use super::report::Row;
+use super::report::{Row, RowKind};
 use super::rows::{Acc, gold_answers};
 use super::{EvalConfig, Inputs, measured_latency};
 
@@ -149,7 +149,7 @@ pub(super) fn build(inputs: &Inputs<'_>) -> (Vec<Row>, Vec<Row>, Vec<String>) {
     for (i, plan) in plans.into_iter().enumerate() {
         let name = plan.to_string();
         let pool = &pool_at(&plan, ds, pool, cfg);
-        let mut acc = Acc::new(name.clone(), "plan");
+        let mut acc = Acc::new(name.clone(), RowKind::Plan);
         for (t, &(_, q)) in tests.iter().enumerate() {
             let Some(conf) = probs[q].as_deref() else {
                 continue;

@@ -54,13 +54,41 @@ impl ClassifierMetrics {
     }
 }
 
+/// The family of a row (`single`, `baseline`, `policy`, `plan`, `oracle` in reports).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RowKind {
+    /// One member alone.
+    Single,
+    /// All members, the best fixed subset, random subsets.
+    Baseline,
+    /// One of the paper's policies over the classifier's confidences.
+    Policy,
+    /// An execution plan (early majority, cascade, log-odds weights).
+    Plan,
+    /// Any member correct: a reference, not achievable.
+    Oracle,
+}
+
+impl std::fmt::Display for RowKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            RowKind::Single => "single",
+            RowKind::Baseline => "baseline",
+            RowKind::Policy => "policy",
+            RowKind::Plan => "plan",
+            RowKind::Oracle => "oracle",
+        })
+    }
+}
+
 /// One line of the results table.
 #[derive(Debug, Clone, Serialize)]
 pub struct Row {
     /// `single:<member>`, `all`, `best-fixed:s`, `random:s`, `maxconf:s`, ..., `oracle`.
     pub name: String,
-    /// `single`, `baseline`, `policy` or `oracle`.
-    pub kind: String,
+    /// What the row is: a single member, a baseline, a policy, a plan or the oracle.
+    pub kind: RowKind,
     /// Test accuracy; on simulated votes the midpoint of `accuracy_low` and `accuracy_high`.
     pub accuracy: f64,
     /// 95% bootstrap interval of `accuracy` over questions.
@@ -382,7 +410,7 @@ fn reference_figures(infos: &[TaskInfo], rows: &[Row]) -> Vec<(String, Vec<f64>)
         .iter()
         .map(|t| {
             rows.iter()
-                .filter(|r| r.kind == "single")
+                .filter(|r| r.kind == RowKind::Single)
                 .filter_map(|r| r.tasks.get(&t.name).map(TaskResult::comparable))
                 .fold(f64::NEG_INFINITY, f64::max)
         })
@@ -391,7 +419,7 @@ fn reference_figures(infos: &[TaskInfo], rows: &[Row]) -> Vec<(String, Vec<f64>)
         "data: best single member per task (chosen on the test questions)".to_string(),
         best_single,
     )];
-    if let Some(o) = rows.iter().find(|r| r.kind == "oracle") {
+    if let Some(o) = rows.iter().find(|r| r.kind == RowKind::Oracle) {
         out.push((
             "data: oracle per task (any member right; multi-attempt: best member's score)"
                 .to_string(),
@@ -406,4 +434,24 @@ fn reference_figures(infos: &[TaskInfo], rows: &[Row]) -> Vec<(String, Vec<f64>)
         ));
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::RowKind;
+
+    #[test]
+    fn row_kinds_read_the_same_in_json_csv_and_text() {
+        for k in [
+            RowKind::Single,
+            RowKind::Baseline,
+            RowKind::Policy,
+            RowKind::Plan,
+            RowKind::Oracle,
+        ] {
+            let json = serde_json::to_value(k).expect("serializes");
+            assert_eq!(json, serde_json::Value::String(k.to_string()));
+        }
+        assert_eq!(RowKind::Oracle.to_string(), "oracle");
+    }
 }

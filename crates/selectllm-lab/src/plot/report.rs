@@ -8,7 +8,7 @@ use super::{
     Chart, Curve, PlotError, Point, Series, SeriesKind, accuracy_chart, reliability_chart, write,
 };
 use crate::data::DataError;
-use crate::eval::{Report, Row};
+use crate::eval::{Report, Row, RowKind};
 
 /// The chart group of a row: the part of its name before `:` (`maxconf:3` -> `maxconf`),
 /// or the whole name (`all`, `oracle`, `threshold`, `budget`).
@@ -23,7 +23,7 @@ fn achievable(report: &Report) -> impl Iterator<Item = &Row> {
         .rows
         .iter()
         .chain(&report.sweep)
-        .filter(|r| r.kind != "oracle")
+        .filter(|r| r.kind != RowKind::Oracle)
 }
 
 /// Points of `report`'s achievable rows with `x` from `cost`. Single members are labelled
@@ -59,7 +59,7 @@ pub(crate) fn report_points(report: &Report, cost: impl Fn(&Row) -> Option<f64>)
 
 /// The oracle's accuracy as a dashed horizontal reference line across the chart's points.
 fn with_oracle(mut chart: Chart, report: &Report) -> Chart {
-    let Some(o) = report.rows.iter().find(|r| r.kind == "oracle") else {
+    let Some(o) = report.rows.iter().find(|r| r.kind == RowKind::Oracle) else {
         return chart;
     };
     let xs = chart

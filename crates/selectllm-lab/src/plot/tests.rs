@@ -224,7 +224,11 @@ fn write_makes_both_files() {
 fn row(name: &str, calls: f64, accuracy: f64) -> crate::eval::Row {
     crate::eval::Row {
         name: name.to_string(),
-        kind: String::new(),
+        kind: if name.starts_with("single:") {
+            crate::eval::RowKind::Single
+        } else {
+            crate::eval::RowKind::Policy
+        },
         accuracy,
         ci_low: accuracy - 0.02,
         ci_high: accuracy + 0.02,

@@ -3,7 +3,7 @@
 use selectllm_core::classifier::{Classifier, ClassifierError};
 use selectllm_core::vote::VoteMode;
 use selectllm_lab::data::registry::{LoadOptions, load};
-use selectllm_lab::eval::{EvalConfig, Report, evaluate};
+use selectllm_lab::eval::{EvalConfig, Report, RowKind, evaluate};
 use selectllm_lab::train::{LexicalTrainer, TrainError, TrainSet, Trainer};
 
 use super::{data_dir, synthetic};
@@ -131,7 +131,7 @@ fn report_has_every_row_and_the_schema() {
     let best_single = r
         .rows
         .iter()
-        .filter(|r| r.kind == "single")
+        .filter(|r| r.kind == RowKind::Single)
         .map(|r| r.accuracy)
         .fold(0.0, f64::max);
     assert!(
@@ -176,8 +176,8 @@ fn simulated_bounds_contain_the_real_vote() {
         assert!(b.vote.starts_with("simulated") && a.vote.starts_with("real"));
         let mut checked = 0;
         // plan rows need answers: only the real data has them
-        assert!(b.rows.iter().all(|r| r.kind != "plan") && b.sweep.is_empty());
-        for ra in a.rows.iter().filter(|r| r.kind != "plan") {
+        assert!(b.rows.iter().all(|r| r.kind != RowKind::Plan) && b.sweep.is_empty());
+        for ra in a.rows.iter().filter(|r| r.kind != RowKind::Plan) {
             let rb = row(&b, &ra.name);
             if let (Some(lo), Some(hi)) = (rb.accuracy_low, rb.accuracy_high) {
                 // per-question bounds hold, so the means do
@@ -457,7 +457,7 @@ fn plan_rows_keep_their_policy_answers_and_decide_sooner() {
     assert!(sooner >= 3, "{sooner}");
     // cascades spend fewer calls than the vote of all and are in the table and the sweep
     let c = find("cascade:a=2,k=2,max=3");
-    assert!(c.calls <= 3.0 && c.calls > 1.0 && c.kind == "plan");
+    assert!(c.calls <= 3.0 && c.calls > 1.0 && c.kind == RowKind::Plan);
     assert!(r.sweep.len() > 50);
     assert!(r.csv().contains("\"cascade:a=2,k=2,max=3\""));
     assert!(

@@ -3,7 +3,7 @@
 
 use crate::eval::EvalConfig;
 use crate::eval::metrics;
-use crate::eval::report::Row;
+use crate::eval::report::{Row, RowKind};
 
 /// Whether one vote is right, as bounds (low, high): equal when the vote is real, apart when
 /// it is simulated from correctness only.
@@ -12,7 +12,7 @@ pub(super) type VoteBounds = (f64, f64);
 /// Accumulates one row over the test questions.
 pub(in crate::eval) struct Acc {
     name: String,
-    kind: &'static str,
+    kind: RowKind,
     lo: Vec<f64>,
     hi: Vec<f64>,
     /// One-sample accuracy per question (NaN where the row does not know it).
@@ -25,7 +25,7 @@ pub(in crate::eval) struct Acc {
 }
 
 impl Acc {
-    pub(in crate::eval) fn new(name: impl Into<String>, kind: &'static str) -> Self {
+    pub(in crate::eval) fn new(name: impl Into<String>, kind: RowKind) -> Self {
         Acc {
             name: name.into(),
             kind,
@@ -89,7 +89,7 @@ impl Acc {
         let sim = simulated && !exact;
         Row {
             name: self.name,
-            kind: self.kind.to_string(),
+            kind: self.kind,
             accuracy: acc,
             ci_low,
             ci_high,

@@ -13,12 +13,13 @@ use selectllm_core::vote::{SimBallot, Voter, WrongAnswers};
 use super::acc::{Acc, Table};
 use super::judge::Ctx;
 use crate::eval::Fold;
+use crate::eval::report::RowKind;
 
 /// Every member called, their votes counted.
 pub(super) fn all(ctx: &Ctx<'_>, table: &mut Table<'_>) {
     let n_m = ctx.ds.members.len();
     let all: Vec<usize> = (0..n_m).collect();
-    let mut acc = Acc::new("all", "baseline");
+    let mut acc = Acc::new("all", RowKind::Baseline);
     for &(f, q) in &ctx.tests {
         let (out, sample) = ctx.judge(q, &all, None, &ctx.priors[f]);
         acc.push_with_sample(out, sample, n_m as f64, ctx.latency_on(q, &all));
@@ -32,7 +33,7 @@ pub(super) fn best_fixed(ctx: &Ctx<'_>, table: &mut Table<'_>, max_s: usize, fol
     let ds = ctx.ds;
     let n_m = ds.members.len();
     for s in 1..=max_s {
-        let mut acc = Acc::new(format!("best-fixed:{s}"), "baseline");
+        let mut acc = Acc::new(format!("best-fixed:{s}"), RowKind::Baseline);
         let mut chosen: BTreeMap<String, usize> = BTreeMap::new();
         for (f, fold) in folds.iter().enumerate() {
             let pick: Vec<usize> = fold.train.iter().chain(&fold.val).copied().collect();
@@ -66,7 +67,7 @@ pub(super) fn random(ctx: &Ctx<'_>, table: &mut Table<'_>, max_s: usize) {
     let (ds, cfg) = (ctx.ds, ctx.cfg);
     let n_m = ds.members.len();
     for s in 1..=max_s {
-        let mut acc = Acc::new(format!("random:{s}"), "baseline");
+        let mut acc = Acc::new(format!("random:{s}"), RowKind::Baseline);
         let mut rngs: Vec<ChaCha8Rng> = (0..cfg.random_seeds.max(1))
             .map(|r| {
                 ChaCha8Rng::seed_from_u64(cfg.seed ^ (0x5eed_0000 + r as u64 * 7919 + s as u64))

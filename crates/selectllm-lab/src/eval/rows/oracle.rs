@@ -2,12 +2,13 @@
 
 use super::acc::{Acc, Table};
 use super::judge::Ctx;
+use crate::eval::report::RowKind;
 
 pub(super) fn row(ctx: &Ctx<'_>, table: &mut Table<'_>) {
     let ds = ctx.ds;
     let n_m = ds.members.len();
     let all: Vec<usize> = (0..n_m).collect();
-    let mut acc = Acc::new("oracle", "oracle");
+    let mut acc = Acc::new("oracle", RowKind::Oracle);
     for &(_, q) in &ctx.tests {
         let v = ds.outcomes[q].iter().any(|o| o.label) as u8 as f64;
         // one sample: the member with the best score, known in hindsight

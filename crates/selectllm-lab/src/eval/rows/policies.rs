@@ -5,6 +5,7 @@ use selectllm_core::policy::Policy;
 
 use super::acc::{Acc, Table};
 use super::judge::Ctx;
+use crate::eval::report::RowKind;
 
 /// The policies evaluated, in row order, for subset sizes up to `max_s`.
 fn policies(ctx: &Ctx<'_>, max_s: usize) -> Vec<Policy> {
@@ -36,7 +37,7 @@ pub(super) fn rows(
 ) {
     let no_conf: [f32; 0] = [];
     for p in &policies(ctx, max_s) {
-        let mut acc = Acc::new(p.to_string(), "policy");
+        let mut acc = Acc::new(p.to_string(), RowKind::Policy);
         for &(_, q) in &ctx.tests {
             let conf = probs[q].as_deref().unwrap_or(&no_conf);
             let ranking = rankings.get(q).and_then(|r| r.as_deref());

@@ -2,11 +2,12 @@
 
 use super::acc::{Acc, Table};
 use super::judge::Ctx;
+use crate::eval::report::RowKind;
 
 pub(super) fn rows(ctx: &Ctx<'_>, table: &mut Table<'_>) {
     let ds = ctx.ds;
     for m in 0..ds.members.len() {
-        let mut acc = Acc::new(format!("single:{}", ds.members[m].name), "single");
+        let mut acc = Acc::new(format!("single:{}", ds.members[m].name), RowKind::Single);
         for &(_, q) in &ctx.tests {
             let o = &ds.outcomes[q][m];
             let v = o.label as u8 as f64;
