@@ -5,8 +5,9 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use crate::classifier::{Classifier, FixedOrder};
-use crate::neighbour::{NeighbourOrder, Neighbourhood};
+use crate::classifier::Classifier;
+use crate::neighbour::Neighbourhood;
+use crate::order::{MemberOrder, Ordered};
 
 /// File name of the manifest inside a checkpoint folder.
 pub const MANIFEST_FILE: &str = "manifest.json";
@@ -88,8 +89,8 @@ impl OrderCheck {
     }
 
     /// Applies the check to a trained classifier: when the neighbourhood order is used (and
-    /// `neighbourhood` is given), policies rank per question by it ([`NeighbourOrder`]); on
-    /// fallback, by the constant order ([`FixedOrder`]); otherwise it is returned as it is.
+    /// `neighbourhood` is given), policies rank per question by it; on fallback, by the
+    /// constant order (both through [`Ordered`]); otherwise it is returned as it is.
     /// A check that uses the neighbourhood, given none, falls back to the constant order.
     pub fn apply(
         &self,
@@ -99,16 +100,18 @@ impl OrderCheck {
         if let (Some(n), Some(nb)) = (&self.neighbourhood, neighbourhood)
             && n.used
         {
-            return Box::new(NeighbourOrder {
+            return Box::new(Ordered {
                 inner: clf,
-                neighbourhood: nb,
-                lambda: n.lambda,
+                order: MemberOrder::Neighbourhood {
+                    neighbourhood: nb,
+                    lambda: n.lambda,
+                },
             });
         }
         if self.fallback || self.uses_neighbourhood() {
-            Box::new(FixedOrder {
+            Box::new(Ordered {
                 inner: clf,
-                order: self.constant_order.clone(),
+                order: MemberOrder::Constant(self.constant_order.clone()),
             })
         } else {
             clf

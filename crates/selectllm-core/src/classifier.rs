@@ -42,7 +42,7 @@ pub trait Classifier: Send + Sync {
     }
 
     /// A fixed member order the policies rank by instead of the probabilities, when the
-    /// classifier's own order was not shown to beat it (see [`FixedOrder`]). `None`: rank by
+    /// classifier's own order was not shown to beat it (see [`crate::order::Ordered`]). `None`: rank by
     /// the probabilities.
     fn ranking(&self) -> Option<&[usize]> {
         None
@@ -51,7 +51,7 @@ pub trait Classifier: Send + Sync {
     /// The member order of each question (best first), given the probabilities `probs[i]`
     /// this classifier returned for `texts[i]`; `None` for a question: rank by its
     /// probabilities. Default: [`Self::ranking`] for every question. A classifier whose order
-    /// depends on the question (`neighbour::NeighbourOrder`) overrides it; callers that rank
+    /// depends on the question (`order::Ordered` with a neighbourhood) overrides it; callers that rank
     /// (evaluation, the gateway) use this method, never `ranking` alone.
     fn rankings(
         &self,
@@ -60,36 +60,6 @@ pub trait Classifier: Send + Sync {
     ) -> Result<Vec<Option<Vec<usize>>>, ClassifierError> {
         let _ = probs;
         Ok(vec![self.ranking().map(<[usize]>::to_vec); texts.len()])
-    }
-}
-
-/// A classifier whose learned member order could not be shown to beat a constant order
-/// (members by training accuracy): its probabilities are kept as they are (for weights,
-/// thresholds, budgets and calibration), and policies rank members by `order` instead.
-pub struct FixedOrder {
-    pub inner: Box<dyn Classifier>,
-    /// Member indices, best first.
-    pub order: Vec<usize>,
-}
-
-impl Classifier for FixedOrder {
-    fn name(&self) -> &str {
-        self.inner.name()
-    }
-    fn members(&self) -> &[String] {
-        self.inner.members()
-    }
-    fn predict_batch(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, ClassifierError> {
-        self.inner.predict_batch(texts)
-    }
-    fn predict_batch_with_uncalibrated(
-        &self,
-        texts: &[&str],
-    ) -> Result<Probabilities, ClassifierError> {
-        self.inner.predict_batch_with_uncalibrated(texts)
-    }
-    fn ranking(&self) -> Option<&[usize]> {
-        Some(&self.order)
     }
 }
 

@@ -21,6 +21,7 @@ pub mod label;
 pub mod lexical;
 pub mod metrics;
 pub mod neighbour;
+pub mod order;
 pub mod plan;
 pub mod policy;
 pub mod vote;

@@ -5,7 +5,7 @@
 //! are mostly of the question's own task, so this recovers "the task's best member" without
 //! being told the task; on a one-task dataset it is close to the constant order.
 //!
-//! [`NeighbourOrder`] ranks a classifier's members per question by a blend of the
+//! [`crate::order::Ordered`] ranks a classifier's members per question by a blend of the
 //! neighbourhood rates and the classifier's own probabilities (on the log-odds scale,
 //! `(1 - lambda) * logit(rate) + lambda * logit(p)`), keeping the probabilities themselves.
 //! The features are lexical for every classifier (one index, one file, whatever the head).
@@ -14,7 +14,7 @@ use std::collections::HashMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::classifier::{Classifier, ClassifierError, Probabilities, logit};
+use crate::classifier::logit;
 use crate::lexical::{LexicalConfig, SparseVec, featurize_with, fit_idf};
 
 /// File name of a checkpoint's neighbourhood (its training questions and success rates).
@@ -157,53 +157,6 @@ pub fn blend(rates: &[f32], probs: &[f32], lambda: f32) -> Vec<f32> {
 /// Members by descending score, ties to the lower index.
 pub fn order_by(score: &[f32]) -> Vec<usize> {
     crate::classifier::constant_order(score)
-}
-
-/// A classifier whose members are ranked per question by [`blend`] of its probabilities and
-/// the neighbourhood rates; the probabilities are returned unchanged.
-pub struct NeighbourOrder {
-    pub inner: Box<dyn Classifier>,
-    pub neighbourhood: Neighbourhood,
-    pub lambda: f32,
-}
-
-impl Classifier for NeighbourOrder {
-    fn name(&self) -> &str {
-        self.inner.name()
-    }
-    fn members(&self) -> &[String] {
-        self.inner.members()
-    }
-    fn predict_batch(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, ClassifierError> {
-        self.inner.predict_batch(texts)
-    }
-    fn predict_batch_with_uncalibrated(
-        &self,
-        texts: &[&str],
-    ) -> Result<Probabilities, ClassifierError> {
-        self.inner.predict_batch_with_uncalibrated(texts)
-    }
-    fn rankings(
-        &self,
-        texts: &[&str],
-        probs: &[Vec<f32>],
-    ) -> Result<Vec<Option<Vec<usize>>>, ClassifierError> {
-        if texts.len() != probs.len() {
-            return Err(ClassifierError::Model(format!(
-                "{} texts but {} rows of probabilities",
-                texts.len(),
-                probs.len()
-            )));
-        }
-        Ok(texts
-            .iter()
-            .zip(probs)
-            .map(|(t, p)| {
-                let r = self.neighbourhood.rates(t);
-                (r.len() == p.len()).then(|| order_by(&blend(&r, p, self.lambda)))
-            })
-            .collect())
-    }
 }
 
 #[cfg(test)]

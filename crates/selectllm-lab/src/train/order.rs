@@ -1,7 +1,7 @@
 //! Never worse than knowing nothing: before trusting a classifier's member order, check by
 //! cross-validation on the training questions that it beats the constant order (members by
 //! training accuracy). When it cannot be shown to, the classifier keeps its probabilities and
-//! policies rank members by the constant order ([`selectllm_core::classifier::FixedOrder`]).
+//! policies rank members by the constant order ([`selectllm_core::order::Ordered`]).
 //!
 //! The same check runs for the neighbourhood-conditional order ([`selectllm_core::neighbour`]:
 //! each member's success rate among the question's nearest training questions, blended with
