@@ -96,10 +96,14 @@ echo "gateway RSS after start: $(rss VmRSS)"
 if [ "$CLASSIFIER" != lexical ]; then
   "$SELECTLLM_BIN" bench route --checkpoint "$CKPT" --dataset local-3-gsm8k --n 60
 fi
+busy() { curl -sf "$ADDR/metrics" | awk '$1 == "selectllm_classifier_busy_seconds_total" {print $2}'; }
 for rate in "${RATES[@]}"; do
   run direct "$FAKE/chat/completions" smollm2-135m "$rate"
   run passthrough "$ADDR/v1/chat/completions" smollm2-135m "$rate"
+  b0=$(busy); t0=$(date +%s.%N)
   run fanout3 "$ADDR/v1/chat/completions" selectllm/auto "$rate"
+  b1=$(busy); t1=$(date +%s.%N)
+  echo "             classifier busy $(python3 -c "print(f'{($b1 - $b0) / ($t1 - $t0) * 100:.0f}')")% of the fanout3 run's wall time"
   [ -z "$LITE" ] || run litellm "$LITE/v1/chat/completions" smollm2-135m "$rate"
 done
 
