@@ -1,7 +1,7 @@
 //! Readiness: is any member reachable now? Each member's last sign of life comes from two
 //! sources, whichever is newer: the periodic probe (`GET {base_url}/models`, every
-//! `router.probe_interval_s`) and the gateway's own calls (an answer means reachable, a
-//! refused or broken connection means not). `/ready` is 200 when the classifier is loaded
+//! `router.probe_interval_s`) and the gateway's own calls, read by one rule
+//! (`member::Health::record`). `/ready` is 200 when the classifier is loaded
 //! (always, once the gateway exists) and some member is reachable with its circuit not open;
 //! before the first probe round has finished it is 503 ("starting").
 
@@ -100,36 +100,31 @@ impl Gateway {
             .zip(&self.cfg.members)
             .map(|(m, c)| async move {
                 let before = m.health.up();
-                match m.client.probe(PROBE_TIMEOUT).await {
-                    Ok(_) => {
-                        m.health.set(true, None);
-                        if before == Some(false) {
-                            tracing::info!(member = %c.name, "member reachable again");
-                        }
+                // a probe that times out says the member is not answering
+                let r = m.client.probe(PROBE_TIMEOUT).await;
+                m.health.record(r.as_ref().map(|_| ()), false);
+                match (before, m.health.up()) {
+                    (Some(false), Some(true)) => {
+                        tracing::info!(member = %c.name, "member reachable again")
                     }
-                    Err(e) => {
-                        if before != Some(false) {
-                            tracing::warn!(member = %c.name, error = %e, "member unreachable");
-                        }
-                        m.health.set(false, Some(e.to_string()));
+                    (b, Some(false)) if b != Some(false) => {
+                        let error = m.health.error().unwrap_or_default();
+                        tracing::warn!(member = %c.name, error = %error, "member unreachable")
                     }
+                    _ => {}
                 }
             });
         futures_util::future::join_all(probes).await;
     }
 
-    /// Probes the members every `router.probe_interval_s` until the gateway is dropped
-    /// everywhere else; returns at once when probing is off.
+    /// Probes the members every `router.probe_interval_s`, until the task running it is
+    /// aborted (`http::serve` aborts it when it stops); returns at once when probing is off.
     pub async fn run_prober(self: Arc<Self>) {
         let Some(every) = self.cfg.router.probe_interval else {
             return;
         };
-        let weak = Arc::downgrade(&self);
-        drop(self);
         loop {
-            let Some(gw) = weak.upgrade() else { return };
-            gw.probe_members().await;
-            drop(gw);
+            self.probe_members().await;
             tokio::time::sleep(every).await;
         }
     }

@@ -42,22 +42,73 @@ impl Health {
         self.last.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
-    /// A real call's outcome: an answer (or any HTTP status) says the server is there; a
-    /// refused or broken connection says it is not; a timeout says nothing either way.
-    pub(crate) fn record_call(&self, outcome: Result<(), &CallError>) {
+    /// What an outcome says about reachability, one rule for probes and real calls: an
+    /// answer says the server is there, and so does a status that only rejects this request
+    /// (4xx other than 401/403) or a malformed body; a refused or broken connection, a key
+    /// the member refuses (401/403) or a server error (5xx) say it cannot serve now. A
+    /// timeout says nothing on a real call (a long generation) and "not answering" on a probe
+    /// (`timeout_means_down`).
+    pub(crate) fn record(&self, outcome: Result<(), &CallError>, timeout_says_nothing: bool) {
         match outcome {
-            Ok(()) | Err(CallError::Status { .. } | CallError::Malformed(_)) => {
+            Ok(()) | Err(CallError::Malformed(_)) => self.set(true, None),
+            Err(CallError::Status { status, .. })
+                if *status < 500 && !matches!(status, 401 | 403) =>
+            {
                 self.set(true, None)
             }
-            Err(e @ (CallError::Refused(_) | CallError::Transport(_))) => {
-                self.set(false, Some(e.to_string()))
-            }
-            Err(CallError::Timeout(_)) => {}
+            Err(CallError::Timeout(_)) if timeout_says_nothing => {}
+            Err(e) => self.set(false, Some(e.to_string())),
         }
+    }
+
+    /// A real call's outcome ([`Self::record`]; its timeouts say nothing).
+    pub(crate) fn record_call(&self, outcome: Result<(), &CallError>) {
+        self.record(outcome, true);
+    }
+
+    /// The error of the last outcome that said "unreachable".
+    pub(crate) fn error(&self) -> Option<String> {
+        self.get().and_then(|s| s.error)
     }
 
     /// Reachable or not, `None` not known yet (for the `selectllm_member_up` gauge).
     pub(crate) fn up(&self) -> Option<bool> {
         self.get().map(|s| s.reachable)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn status(s: u16) -> CallError {
+        CallError::Status {
+            status: s,
+            body: String::new(),
+        }
+    }
+
+    #[test]
+    fn one_reachability_rule_for_probes_and_calls() {
+        let h = Health::default();
+        assert_eq!(h.up(), None);
+        for (e, up) in [
+            (status(404), true), // a proxy that lists no models is up
+            (status(400), true), // only this request was rejected
+            (status(401), false),
+            (status(503), false),
+            (CallError::Malformed("x".into()), true),
+            (CallError::Refused("x".into()), false),
+        ] {
+            h.record(Err(&e), true);
+            assert_eq!(h.up(), Some(up), "{e}");
+        }
+        h.record(Ok(()), true);
+        // a call's timeout says nothing; a probe's says the member is not answering
+        h.record_call(Err(&CallError::Timeout(1.0)));
+        assert_eq!(h.up(), Some(true));
+        h.record(Err(&CallError::Timeout(1.0)), false);
+        assert_eq!(h.up(), Some(false));
+        assert!(h.error().is_some_and(|e| e.contains("timeout")));
     }
 }

@@ -59,12 +59,16 @@ pub(crate) fn text_width(px: f32, s: &str) -> f32 {
     }
 }
 
-/// The `@font-face` rule that carries the font inside an SVG (base64 TTF data URI).
-pub(crate) fn svg_font_face() -> String {
-    format!(
-        "@font-face {{ font-family: '{FAMILY}'; src: url(data:font/ttf;base64,{}) format('truetype'); }}",
-        base64::engine::general_purpose::STANDARD.encode(FONT_BYTES)
-    )
+/// The `@font-face` rule that carries the font inside an SVG (base64 TTF data URI), encoded
+/// once per process however many charts are written.
+pub(crate) fn svg_font_face() -> &'static str {
+    static FACE: LazyLock<String> = LazyLock::new(|| {
+        format!(
+            "@font-face {{ font-family: '{FAMILY}'; src: url(data:font/ttf;base64,{}) format('truetype'); }}",
+            base64::engine::general_purpose::STANDARD.encode(FONT_BYTES)
+        )
+    });
+    &FACE
 }
 
 #[cfg(test)]

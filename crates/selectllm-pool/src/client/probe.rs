@@ -9,9 +9,10 @@ use super::{CallError, MemberClient};
 
 impl MemberClient {
     /// Probes the member once within `timeout` (capped by the member's own timeout). Returns
-    /// the round trip on a 2xx answer, and also on 404/405: the server is up, only this route
-    /// is missing (some proxies list no models). 401/403, 5xx, connection errors and timeouts
-    /// are errors, redacted like every other error of this client.
+    /// the round trip on a 2xx answer; any other status, a connection error or a timeout is
+    /// an error, redacted like every other error of this client. What a status means for
+    /// readiness (a 404 from a proxy that lists no models still says the server is up) is
+    /// the caller's rule.
     pub async fn probe(&self, timeout: Duration) -> Result<Duration, CallError> {
         let timeout = timeout.min(self.cfg.timeout);
         let start = Instant::now();
@@ -30,7 +31,7 @@ impl MemberClient {
             Err(e) => return Err(self.redact(self.transport(e))),
         };
         let status = resp.status();
-        if status.is_success() || matches!(status.as_u16(), 404 | 405) {
+        if status.is_success() {
             return Ok(start.elapsed());
         }
         let body = resp.text().await.unwrap_or_default();
