@@ -70,9 +70,6 @@ pub struct Gateway {
     pub(crate) members: Vec<Member>,
     /// For pool member `i`, its column in the classifier's output.
     pub(crate) conf_index: Vec<usize>,
-    /// The classifier the worker runs, shared: a checkpoint may rank members by an order of
-    /// its own, constant or per question (`Classifier::rankings`).
-    pub(crate) classifier: Arc<dyn Classifier>,
     pub(crate) worker: ClassifierWorker,
     pub(crate) metrics: Metrics,
     pub(crate) ids: AtomicU64,
@@ -106,7 +103,7 @@ impl Gateway {
             })
             .collect::<Result<Vec<_>, String>>()?;
         let worker = ClassifierWorker::spawn(
-            Arc::clone(&classifier),
+            classifier,
             WorkerConfig {
                 max_batch: cfg.router.batch_max,
                 max_wait: cfg.router.batch_wait,
@@ -126,7 +123,6 @@ impl Gateway {
             cfg,
             members,
             conf_index,
-            classifier,
             worker,
             metrics,
             ids: AtomicU64::new(1),

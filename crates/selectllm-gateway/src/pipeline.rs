@@ -75,9 +75,9 @@ impl Gateway {
             ));
         }
         let allowed = self.allowed(req)?;
-        let raw = self
+        let classified = self
             .worker
-            .classify(text.clone())
+            .classify_ranked(text.clone())
             .await
             .map_err(|e| match e {
                 InferError::Overloaded => GatewayError::Overloaded("classifier queue full".into()),
@@ -90,7 +90,7 @@ impl Gateway {
         let conf: Vec<f32> = self
             .conf_index
             .iter()
-            .map(|&c| raw.get(c).copied().unwrap_or(0.0))
+            .map(|&c| classified.probs.get(c).copied().unwrap_or(0.0))
             .collect();
         let now = Instant::now();
         let cand: Vec<usize> = allowed
@@ -105,13 +105,7 @@ impl Gateway {
         let sub_conf: Vec<f32> = cand.iter().map(|&i| conf[i]).collect();
         // a checkpoint's own member order for this question (classifier columns), in pool
         // members restricted to the candidates
-        let ranking = self
-            .classifier
-            .rankings(&[text.as_str()], std::slice::from_ref(&raw))
-            .map_err(|e| GatewayError::Internal(e.to_string()))?
-            .pop()
-            .flatten();
-        let sub_rank: Option<Vec<usize>> = ranking.map(|r| {
+        let sub_rank: Option<Vec<usize>> = classified.ranking.map(|r| {
             r.iter()
                 .filter_map(|&c| self.conf_index.iter().position(|&ci| ci == c))
                 .filter_map(|m| cand.iter().position(|&c| c == m))

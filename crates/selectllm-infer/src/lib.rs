@@ -21,4 +21,4 @@ pub use checkpoint::{LoadOptions, LoadedCheckpoint, load_checkpoint, read_manife
 pub use error::{CheckpointError, InferError};
 pub use selectllm_core::checkpoint::{CheckpointKind, MANIFEST_FILE, Manifest};
 pub use stats::{BATCH_SIZE_BUCKETS, WorkerStats};
-pub use worker::{ClassifierWorker, WorkerConfig};
+pub use worker::{Classified, ClassifierWorker, WorkerConfig};

@@ -42,7 +42,17 @@ impl Default for WorkerConfig {
     }
 }
 
-type Reply = Result<Vec<f32>, InferError>;
+/// What the worker answers for one question.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Classified {
+    /// P(correct) per member, in [`ClassifierWorker::members`] order.
+    pub probs: Vec<f32>,
+    /// The member order the classifier ranks this question by (`Classifier::rankings`);
+    /// `None`: rank by `probs`.
+    pub ranking: Option<Vec<usize>>,
+}
+
+type Reply = Result<Classified, InferError>;
 
 struct Request {
     text: String,
@@ -171,6 +181,13 @@ impl ClassifierWorker {
     /// P(correct) per member for one question. Refused at once with `Overloaded` when the
     /// queue is full and `Closed` after shutdown; an empty question is a `Classifier` error.
     pub async fn classify(&self, text: String) -> Result<Vec<f32>, InferError> {
+        self.classify_ranked(text).await.map(|c| c.probs)
+    }
+
+    /// [`Self::classify`] with the member order the classifier ranks the question by, both
+    /// computed on the worker thread (a per-question order, e.g. a neighbourhood one, is
+    /// classifier work too: it stays off the caller's runtime).
+    pub async fn classify_ranked(&self, text: String) -> Result<Classified, InferError> {
         let rx = self.submit(text)?;
         // A dropped sender means the thread stopped before answering.
         rx.await.unwrap_or(Err(InferError::Closed))
@@ -309,22 +326,26 @@ fn run_batch(clf: &dyn Classifier, mut batch: Vec<Request>, counters: &Counters)
     }
 }
 
-/// One classifier call: a panic becomes an error, and so does a row count that is not the
-/// question count.
-fn classify_rows(clf: &dyn Classifier, texts: &[&str]) -> Result<Vec<Vec<f32>>, ClassifierError> {
-    catch_unwind(AssertUnwindSafe(|| clf.predict_batch(texts)))
-        .unwrap_or_else(|_| Err(ClassifierError::Model("the classifier panicked".into())))
-        .and_then(|rows| {
-            if rows.len() == texts.len() {
-                Ok(rows)
-            } else {
-                Err(ClassifierError::Model(format!(
-                    "the classifier returned {} rows for {} questions",
-                    rows.len(),
-                    texts.len()
-                )))
-            }
-        })
+/// One classifier call and the members' order of each question: a panic becomes an error,
+/// and so does a row count that is not the question count.
+fn classify_rows(clf: &dyn Classifier, texts: &[&str]) -> Result<Vec<Classified>, ClassifierError> {
+    catch_unwind(AssertUnwindSafe(|| {
+        let rows = clf.predict_batch(texts)?;
+        if rows.len() != texts.len() {
+            return Err(ClassifierError::Model(format!(
+                "the classifier returned {} rows for {} questions",
+                rows.len(),
+                texts.len()
+            )));
+        }
+        let rankings = clf.rankings(texts, &rows)?;
+        Ok(rows
+            .into_iter()
+            .zip(rankings.into_iter().chain(std::iter::repeat(None)))
+            .map(|(probs, ranking)| Classified { probs, ranking })
+            .collect())
+    }))
+    .unwrap_or_else(|_| Err(ClassifierError::Model("the classifier panicked".into())))
 }
 
 /// A copy of a classifier error for each caller of a failed batch.

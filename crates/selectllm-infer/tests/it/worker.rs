@@ -382,3 +382,43 @@ fn warm_up_runs_on_the_worker_uncounted_and_a_broken_classifier_fails_it() {
     worker.clone().shutdown();
     assert!(matches!(worker.warm_up(), Err(InferError::Closed)));
 }
+
+/// A classifier with a constant member order of its own.
+struct Ranked(Vec<String>);
+
+impl Classifier for Ranked {
+    fn name(&self) -> &str {
+        "ranked"
+    }
+    fn members(&self) -> &[String] {
+        &self.0
+    }
+    fn predict_batch(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, ClassifierError> {
+        Ok(texts.iter().map(|_| vec![0.9, 0.1]).collect())
+    }
+    fn ranking(&self) -> Option<&[usize]> {
+        Some(&[1, 0])
+    }
+}
+
+#[test]
+fn the_member_order_comes_from_the_worker_with_the_probabilities() {
+    let rt = runtime();
+    let worker = ClassifierWorker::spawn(
+        Arc::new(Ranked(vec!["a".into(), "b".into()])),
+        cfg(4, 1, 16),
+    )
+    .expect("spawn");
+    let c = rt
+        .block_on(worker.classify_ranked("q".into()))
+        .expect("answer");
+    assert_eq!(c.probs, vec![0.9, 0.1]);
+    assert_eq!(c.ranking, Some(vec![1, 0]));
+    let plain =
+        ClassifierWorker::spawn(Arc::new(Echo(vec!["a".into(), "b".into()])), cfg(4, 1, 16))
+            .expect("spawn");
+    let c = rt
+        .block_on(plain.classify_ranked("q".into()))
+        .expect("answer");
+    assert_eq!(c.ranking, None, "rank by the probabilities");
+}
