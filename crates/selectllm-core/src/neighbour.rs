@@ -3,7 +3,10 @@
 //! [`crate::lexical`], computed from the question text alone), shrunk toward its overall rate
 //! by `prior_count` pseudo-questions. On a dataset mixing tasks the nearest training questions
 //! are mostly of the question's own task, so this recovers "the task's best member" without
-//! being told the task; on a one-task dataset it is close to the constant order.
+//! being told the task; on a one-task dataset it is close to the constant order. The stored
+//! success rates are the trainer's choice: when the training questions mix tasks, the lab
+//! stores each question's task-mean rates rather than its own outcome, so the neighbours vote
+//! for a task and the rates are that task's (its own outcome on one question is noise).
 //!
 //! [`crate::order::Ordered`] ranks a classifier's members per question by a blend of the
 //! neighbourhood rates and the classifier's own probabilities (on the log-odds scale,

@@ -15,6 +15,8 @@ pub struct TrainSet<'a> {
     pub texts: Vec<&'a str>,
     pub labels: Vec<Vec<bool>>,
     pub success: Vec<Vec<f32>>,
+    /// Each question's benchmark when the dataset mixes several (`Question::benchmark`).
+    pub tasks: Vec<Option<&'a str>>,
 }
 
 impl<'a> TrainSet<'a> {
@@ -27,7 +29,62 @@ impl<'a> TrainSet<'a> {
                 .iter()
                 .map(|&i| ds.outcomes[i].iter().map(|o| o.success_rate).collect())
                 .collect(),
+            tasks: idx
+                .iter()
+                .map(|&i| ds.questions[i].benchmark.as_deref())
+                .collect(),
         }
+    }
+
+    /// The questions `idx` of this set.
+    pub fn subset(&self, idx: &[usize]) -> TrainSet<'a> {
+        TrainSet {
+            texts: idx.iter().map(|&i| self.texts[i]).collect(),
+            labels: idx.iter().map(|&i| self.labels[i].clone()).collect(),
+            success: idx.iter().map(|&i| self.success[i].clone()).collect(),
+            tasks: idx
+                .iter()
+                .map(|&i| self.tasks.get(i).copied().flatten())
+                .collect(),
+        }
+    }
+
+    /// This set followed by `other`.
+    pub fn chain(&self, other: &TrainSet<'a>) -> TrainSet<'a> {
+        let mut out = self.clone();
+        out.texts.extend(&other.texts);
+        out.labels.extend(other.labels.iter().cloned());
+        out.success.extend(other.success.iter().cloned());
+        out.tasks.extend(&other.tasks);
+        out
+    }
+
+    /// Each question's targets for a neighbourhood: on a set that mixes two or more tasks, the
+    /// mean success rates of the question's task over this set (one question's own outcome is
+    /// noise beside its task's rate: the task's ranking of members is the signal, and a
+    /// question's nearest neighbours tell its task); otherwise the question's own success.
+    pub fn task_success(&self) -> Vec<Vec<f32>> {
+        let mut sums: std::collections::BTreeMap<&str, (Vec<f64>, usize)> = Default::default();
+        for (t, row) in self.tasks.iter().zip(&self.success) {
+            if let Some(t) = t {
+                let (sum, n) = sums.entry(t).or_insert_with(|| (vec![0.0; row.len()], 0));
+                sum.iter_mut()
+                    .zip(row)
+                    .for_each(|(s, r)| *s += f64::from(*r));
+                *n += 1;
+            }
+        }
+        if sums.len() < 2 {
+            return self.success.clone();
+        }
+        self.tasks
+            .iter()
+            .zip(&self.success)
+            .map(|(t, row)| match t.and_then(|t| sums.get(t)) {
+                Some((sum, n)) => sum.iter().map(|s| (s / *n as f64) as f32).collect(),
+                None => row.clone(),
+            })
+            .collect()
     }
 
     pub fn len(&self) -> usize {
@@ -145,5 +202,57 @@ impl Trainer for Pretrained {
             .check_members(members, "the dataset")
             .map_err(other)?;
         Ok(Box::new(loaded.classifier))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::TrainSet;
+
+    fn set<'a>(tasks: &[Option<&'a str>], success: &[[f32; 2]]) -> TrainSet<'a> {
+        TrainSet {
+            texts: vec!["q"; tasks.len()],
+            labels: success
+                .iter()
+                .map(|r| r.map(|s| s >= 0.5).to_vec())
+                .collect(),
+            success: success.iter().map(|r| r.to_vec()).collect(),
+            tasks: tasks.to_vec(),
+        }
+    }
+
+    #[test]
+    fn task_success_is_each_task_s_mean_when_tasks_mix() {
+        let s = set(
+            &[Some("a"), Some("a"), Some("b"), None],
+            &[[1.0, 0.0], [0.0, 0.0], [0.2, 1.0], [0.7, 0.3]],
+        );
+        assert_eq!(
+            s.task_success(),
+            vec![
+                vec![0.5, 0.0],
+                vec![0.5, 0.0],
+                vec![0.2, 1.0],
+                vec![0.7, 0.3]
+            ]
+        );
+        // one task (or none): each question keeps its own success
+        let one = set(&[Some("a"), Some("a")], &[[1.0, 0.0], [0.0, 1.0]]);
+        assert_eq!(one.task_success(), one.success);
+    }
+
+    #[test]
+    fn subset_and_chain_keep_tasks_aligned() {
+        let s = set(
+            &[Some("a"), None, Some("b")],
+            &[[1.0, 0.0], [0.0, 1.0], [0.5, 0.5]],
+        );
+        let sub = s.subset(&[2, 0]);
+        assert_eq!(sub.tasks, vec![Some("b"), Some("a")]);
+        assert_eq!(sub.success[0], vec![0.5, 0.5]);
+        let both = sub.chain(&s.subset(&[1]));
+        assert_eq!(both.tasks, vec![Some("b"), Some("a"), None]);
+        assert_eq!(both.len(), 3);
+        assert_eq!(both.labels.len(), 3);
     }
 }

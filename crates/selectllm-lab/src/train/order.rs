@@ -6,7 +6,9 @@
 //! The same check runs for the neighbourhood-conditional order ([`selectllm_core::neighbour`]:
 //! each member's success rate among the question's nearest training questions, blended with
 //! the classifier's probabilities at a few weights): the order used is the best of those that
-//! beat the constant order by `min_z` standard errors, else the constant order.
+//! beat the constant order by `min_z` standard errors, else the constant order. On training
+//! questions that mix tasks, the neighbourhood's targets are the task-mean success rates
+//! ([`TrainSet::task_success`]): routerdc-mixed lexical maxconf:1 macro 57.34 -> 57.97.
 //!
 //! One wrapper for every trainer (lexical and neural alike): [`OrderChecked`].
 
@@ -111,11 +113,7 @@ pub fn check(
     for f in 0..k {
         let part = |pick: &dyn Fn(usize) -> bool| -> TrainSet<'_> {
             let idx: Vec<usize> = (0..train.len()).filter(|&i| pick(i)).collect();
-            TrainSet {
-                texts: idx.iter().map(|&i| train.texts[i]).collect(),
-                labels: idx.iter().map(|&i| train.labels[i].clone()).collect(),
-                success: idx.iter().map(|&i| train.success[i].clone()).collect(),
-            }
+            train.subset(&idx)
         };
         let fit_part = part(&|i| fold[i] != f && !val[i]);
         let fit_val = part(&|i| fold[i] != f && val[i]);
@@ -125,21 +123,8 @@ pub fn check(
         }
         let clf = trainer.fit(members, &fit_part, &fit_val, seed.wrapping_add(f as u64))?;
         let rates = label_rates(&fit_part, members.len());
-        let nb = (!cands.is_empty()).then(|| {
-            let texts: Vec<&str> = fit_part
-                .texts
-                .iter()
-                .chain(&fit_val.texts)
-                .copied()
-                .collect();
-            let success: Vec<Vec<f32>> = fit_part
-                .success
-                .iter()
-                .chain(&fit_val.success)
-                .cloned()
-                .collect();
-            Neighbourhood::fit(&texts, &success, cfg.neighbours)
-        });
+        let nb = (!cands.is_empty())
+            .then(|| neighbourhood_of(&fit_part.chain(&fit_val), cfg.neighbours));
         let mut probs = Vec::with_capacity(held.len());
         for chunk in held.texts.chunks(256) {
             probs.extend(
@@ -242,9 +227,12 @@ pub fn neighbourhood_for(
     val: &TrainSet<'_>,
 ) -> Option<Neighbourhood> {
     let n = check.neighbourhood.as_ref().filter(|n| n.used)?;
-    let texts: Vec<&str> = train.texts.iter().chain(&val.texts).copied().collect();
-    let success: Vec<Vec<f32>> = train.success.iter().chain(&val.success).cloned().collect();
-    Some(Neighbourhood::fit(&texts, &success, n.k))
+    Some(neighbourhood_of(&train.chain(val), n.k))
+}
+
+/// The neighbourhood of a set's questions with `k` neighbours (targets: [`TrainSet::task_success`]).
+fn neighbourhood_of(set: &TrainSet<'_>, k: usize) -> Neighbourhood {
+    Neighbourhood::fit(&set.texts, &set.task_success(), k)
 }
 
 /// A trainer whose classifiers fall back to the constant member order when cross-validation
