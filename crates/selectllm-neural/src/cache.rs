@@ -9,6 +9,9 @@ use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 
+use selectllm_core::classifier::{Classifier, ClassifierError, Probabilities};
+
+use crate::classifier::NeuralClassifier;
 use crate::encoder::Encoder;
 use crate::error::NeuralError;
 
@@ -153,5 +156,52 @@ pub fn embed_cached(
             }
             Ok(out)
         }
+    }
+}
+
+/// Smallest batch that [`CachedClassifier`] reads through the cache (smaller ones are encoded
+/// directly: opening the cache file costs more than they do).
+pub const CACHED_BATCH: usize = 16;
+
+/// A classifier whose batches of [`CACHED_BATCH`] or more questions read and fill the on-disk
+/// embedding cache in `dir`, so a second evaluation does not re-encode. For evaluation and
+/// training runs; serving never writes the cache.
+pub struct CachedClassifier {
+    pub inner: NeuralClassifier,
+    pub dir: PathBuf,
+}
+
+impl CachedClassifier {
+    fn embed(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, ClassifierError> {
+        if texts.len() < CACHED_BATCH || texts.iter().any(|t| t.trim().is_empty()) {
+            return self.inner.embed_for_prediction(texts);
+        }
+        Ok(embed_cached(
+            self.inner.encoder(),
+            Some(&self.dir),
+            texts,
+            &|_| (),
+        )?)
+    }
+}
+
+impl Classifier for CachedClassifier {
+    fn name(&self) -> &str {
+        self.inner.name()
+    }
+
+    fn members(&self) -> &[String] {
+        self.inner.members()
+    }
+
+    fn predict_batch(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, ClassifierError> {
+        Ok(self.inner.predict_embedded(&self.embed(texts)?)?.0)
+    }
+
+    fn predict_batch_with_uncalibrated(
+        &self,
+        texts: &[&str],
+    ) -> Result<Probabilities, ClassifierError> {
+        Ok(self.inner.predict_embedded(&self.embed(texts)?)?)
     }
 }

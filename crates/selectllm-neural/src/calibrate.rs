@@ -2,6 +2,8 @@
 //! classifier's per-member temperatures fitted on calibration questions. (Reliability bins
 //! and the expected calibration error are core's `metrics`; the diagram is the lab's plot.)
 
+use std::path::Path;
+
 use selectllm_core::classifier::sigmoid;
 use selectllm_core::metrics::{CALIBRATION_BINS, CalibrationBin, ece, reliability};
 
@@ -73,11 +75,16 @@ pub struct Calibration {
 
 impl NeuralClassifier {
     /// Fits one temperature per member on `val` (labels as targets) and reports the ECE
-    /// before and after on those same examples (embeddings through the cache when set).
-    pub fn calibrate(&mut self, val: &[TrainExample]) -> Result<Calibration, NeuralError> {
+    /// before and after on those same examples (embeddings through the cache in `cache_dir`
+    /// when given).
+    pub fn calibrate(
+        &mut self,
+        val: &[TrainExample],
+        cache_dir: Option<&Path>,
+    ) -> Result<Calibration, NeuralError> {
         check_examples(&self.members, "calibration", val)?;
         let texts: Vec<&str> = val.iter().map(|x| x.text.as_str()).collect();
-        let emb = embed_cached(&self.encoder, self.cache_dir.as_deref(), &texts, &|_| ())?;
+        let emb = embed_cached(&self.encoder, cache_dir, &texts, &|_| ())?;
         self.calibrate_embedded(&emb, val)
     }
 

@@ -18,7 +18,7 @@ use candle_nn::VarBuilder;
 use selectllm_core::checkpoint::{CheckpointKind, MANIFEST_FILE, Manifest};
 use selectllm_fs::locate::{self, DEFAULT_ENCODER};
 
-use crate::classifier::{FineTunedFiles, NeuralClassifier};
+use crate::classifier::NeuralClassifier;
 use crate::config::NeuralMode;
 use crate::encoder::{Encoder, EncoderFiles, check_finite, default_device, files_hash};
 use crate::error::NeuralError;
@@ -45,7 +45,54 @@ fn load_tensors(path: &Path) -> Result<HashMap<String, Tensor>, NeuralError> {
     Ok(tensors)
 }
 
+/// The raw files of a fine-tuned encoder, kept so the checkpoint carries its encoder.
+pub(crate) struct FineTunedFiles {
+    pub config_bytes: Vec<u8>,
+    pub tokenizer_bytes: Vec<u8>,
+    pub tensors: HashMap<String, Tensor>,
+}
+
+/// How a classifier was trained, as its checkpoint records it; serving does not need it.
+pub struct TrainingRecord {
+    /// The training settings as the manifest records them (`manifest::recorded_settings`).
+    pub(crate) settings: serde_json::Value,
+    /// The training seed (the manifest's `seed`).
+    pub seed: u64,
+    /// A fine-tuned encoder's files, written into the checkpoint's `encoder/`.
+    pub(crate) finetuned: Option<FineTunedFiles>,
+}
+
+impl TrainingRecord {
+    pub(crate) fn new(cfg: &crate::config::NeuralTrainConfig) -> Self {
+        TrainingRecord {
+            settings: manifest::recorded_settings(cfg),
+            seed: cfg.seed,
+            finetuned: None,
+        }
+    }
+}
+
+/// A classifier with its training record: what training produces, [`Self::save`] writes and
+/// [`Self::load`] reads back. Serving loads the classifier alone ([`NeuralClassifier::load`]).
+pub struct NeuralCheckpoint {
+    pub classifier: NeuralClassifier,
+    pub record: TrainingRecord,
+}
+
 impl NeuralClassifier {
+    /// Loads the classifier of a checkpoint folder (see [`NeuralCheckpoint::load`]).
+    pub fn load(dir: &Path) -> Result<Self, NeuralError> {
+        Ok(NeuralCheckpoint::load(dir)?.classifier)
+    }
+
+    /// Loads the classifier of a checkpoint folder with its frozen encoder taken from
+    /// `encoder_dir` when given (see [`NeuralCheckpoint::load_with_encoder`]).
+    pub fn load_with_encoder(dir: &Path, encoder_dir: Option<&Path>) -> Result<Self, NeuralError> {
+        Ok(NeuralCheckpoint::load_with_encoder(dir, encoder_dir)?.classifier)
+    }
+}
+
+impl NeuralCheckpoint {
     /// Writes the checkpoint folder. The manifest's `kind` is set from the mode; its `seed`
     /// must be the training seed and its members the classifier's. Its `hyperparameters` are
     /// kept, with the training settings and `neural` added (see [`crate::manifest`]).
@@ -55,17 +102,18 @@ impl NeuralClassifier {
             dir: dir.to_path_buf(),
             message,
         };
-        if manifest.members != self.members {
+        let (clf, record) = (&self.classifier, &self.record);
+        if manifest.members != clf.members {
             return Err(bad("manifest members differ from the classifier's".into()));
         }
-        if manifest.seed != self.seed {
+        if manifest.seed != record.seed {
             return Err(bad(format!(
                 "manifest seed {} differs from the classifier's training seed {}",
-                manifest.seed, self.seed
+                manifest.seed, record.seed
             )));
         }
-        let mut encoder_hash = self.encoder.hash().to_string();
-        if let Some(ft) = &self.finetuned {
+        let mut encoder_hash = clf.encoder.hash().to_string();
+        if let Some(ft) = &record.finetuned {
             let e = dir.join("encoder");
             std::fs::create_dir_all(&e).map_err(|err| NeuralError::file(&e, err))?;
             write_atomic(&e.join("config.json"), &ft.config_bytes)?;
@@ -77,21 +125,21 @@ impl NeuralClassifier {
         }
         let fitted = Fitted {
             encoder: EncoderRef {
-                id: self.encoder.model_id(),
+                id: clf.encoder.model_id(),
                 hash: encoder_hash,
             },
-            calibrated: self.calibrated,
-            temperatures: self.temperatures.clone(),
-            temperature_center: self.temperature_center.clone(),
-            knn_beta: self.knn.as_ref().map(|k| k.beta),
-            shrink: self.shrink.clone(),
+            calibrated: clf.calibrated,
+            temperatures: clf.temperatures.clone(),
+            temperature_center: clf.temperature_center.clone(),
+            knn_beta: clf.knn.as_ref().map(|k| k.beta),
+            shrink: clf.shrink.clone(),
         };
         let mut m = manifest.clone();
-        m.kind = self.mode.checkpoint_kind();
-        m.hyperparameters = manifest::write(&manifest.hyperparameters, &self.settings, &fitted)
+        m.kind = clf.mode.checkpoint_kind();
+        m.hyperparameters = manifest::write(&manifest.hyperparameters, &record.settings, &fitted)
             .map_err(NeuralError::Data)?;
-        save_tensors(&self.head.tensors(), &dir.join("head.safetensors"))?;
-        if let Some(knn) = &self.knn {
+        save_tensors(&clf.head.tensors(), &dir.join("head.safetensors"))?;
+        if let Some(knn) = &clf.knn {
             save_tensors(
                 &knn.tensors(&candle_core::Device::Cpu)?,
                 &dir.join("knn.safetensors"),
@@ -189,7 +237,7 @@ fn assemble(
     mode: NeuralMode,
     stored: Stored,
     (encoder, finetuned): (Encoder, Option<FineTunedFiles>),
-) -> Result<NeuralClassifier, NeuralError> {
+) -> Result<NeuralCheckpoint, NeuralError> {
     let bad = |message: String| NeuralError::Checkpoint {
         dir: dir.to_path_buf(),
         message,
@@ -225,7 +273,7 @@ fn assemble(
         n if n == m => fitted.temperature_center,
         n => return Err(bad(format!("{n} temperature centres for {m} members"))),
     };
-    Ok(NeuralClassifier {
+    let classifier = NeuralClassifier {
         mode,
         members: manifest.members,
         encoder: Arc::new(encoder),
@@ -234,11 +282,15 @@ fn assemble(
         temperature_center,
         knn,
         shrink: fitted.shrink,
-        settings: stored.settings,
-        seed: manifest.seed,
-        finetuned,
-        cache_dir: None,
         packing: crate::encoder::Packing::default(),
         calibrated,
+    };
+    Ok(NeuralCheckpoint {
+        classifier,
+        record: TrainingRecord {
+            settings: stored.settings,
+            seed: manifest.seed,
+            finetuned,
+        },
     })
 }

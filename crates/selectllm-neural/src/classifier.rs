@@ -1,29 +1,22 @@
 //! The trained neural classifier: encoder + head (+ optional kNN evidence) + per-member
 //! temperatures. Implements the core `Classifier` trait.
 
-use std::collections::HashMap;
-use std::path::PathBuf;
 use std::sync::Arc;
 
 use candle_core::{Device, Tensor};
 use selectllm_core::classifier::{Classifier, ClassifierError, Probabilities, sigmoid};
 
-use crate::cache::embed_cached;
-use crate::config::{NeuralMode, NeuralTrainConfig};
+use crate::config::NeuralMode;
 use crate::encoder::{Encoder, Packing};
 use crate::error::NeuralError;
 use crate::head::Head;
 use crate::knn::Knn;
 use crate::relative::Shrink;
 
-/// The raw files of a fine-tuned encoder, kept so the checkpoint is self-contained.
-pub(crate) struct FineTunedFiles {
-    pub config_bytes: Vec<u8>,
-    pub tokenizer_bytes: Vec<u8>,
-    pub tensors: HashMap<String, Tensor>,
-}
-
-/// A trained MiniLM classifier (frozen or fine-tuned).
+/// A trained MiniLM classifier (frozen or fine-tuned): what serving needs and nothing else.
+/// How it was trained (settings, seed, a fine-tuned encoder's files) travels beside it in a
+/// [`crate::checkpoint::NeuralCheckpoint`]; evaluation reads embeddings through the on-disk
+/// cache with [`crate::cache::CachedClassifier`].
 pub struct NeuralClassifier {
     pub(crate) mode: NeuralMode,
     pub(crate) members: Vec<String>,
@@ -35,22 +28,12 @@ pub struct NeuralClassifier {
     pub(crate) temperature_center: Vec<f32>,
     pub(crate) knn: Option<Knn>,
     pub(crate) shrink: Option<Shrink>,
-    /// The training settings as the manifest records them (`manifest::recorded_settings`).
-    pub(crate) settings: serde_json::Value,
-    /// The training seed (the manifest's `seed`).
-    pub(crate) seed: u64,
-    pub(crate) finetuned: Option<FineTunedFiles>,
-    /// Embedding cache used by `predict_batch` for batches of [`CACHED_BATCH`] or more.
-    pub(crate) cache_dir: Option<PathBuf>,
     /// How `predict_batch` runs the encoder (packed by default).
     pub(crate) packing: Packing,
     /// Whether temperatures were fitted or set (then evaluation also reports the
     /// uncalibrated probabilities, even when the fit kept every temperature at 1).
     pub(crate) calibrated: bool,
 }
-
-/// Smallest batch for which `predict_batch` goes through the embedding cache (when set).
-pub const CACHED_BATCH: usize = 16;
 
 /// Logits of rates (clamped away from 0 and 1 as the shrinkage's prior is).
 fn rate_logits(rates: &[f32]) -> Vec<f32> {
@@ -68,7 +51,6 @@ impl NeuralClassifier {
         members: &[String],
         (encoder, head): (Encoder, Head),
         train_rates: &[f32],
-        cfg: &NeuralTrainConfig,
     ) -> Self {
         Self {
             mode,
@@ -79,10 +61,6 @@ impl NeuralClassifier {
             temperature_center: rate_logits(train_rates),
             knn: None,
             shrink: None,
-            settings: crate::manifest::recorded_settings(cfg),
-            seed: cfg.seed,
-            finetuned: None,
-            cache_dir: None,
             packing: Packing::default(),
             calibrated: false,
         }
@@ -134,23 +112,37 @@ impl NeuralClassifier {
         self.packing = packing;
     }
 
-    /// Makes `predict_batch` read and fill the on-disk embedding cache in `dir` (batches of
-    /// [`CACHED_BATCH`] or more), so a second evaluation does not re-encode.
-    pub fn set_cache_dir(&mut self, dir: Option<PathBuf>) {
-        self.cache_dir = dir;
-    }
-
-    /// Embeddings for `predict_batch` (through the cache for large enough batches).
-    fn embed_for_prediction(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, ClassifierError> {
+    /// Embeddings for prediction (an empty question is an error, not an embedding).
+    pub(crate) fn embed_for_prediction(
+        &self,
+        texts: &[&str],
+    ) -> Result<Vec<Vec<f32>>, ClassifierError> {
         if texts.iter().any(|t| t.trim().is_empty()) {
             return Err(ClassifierError::EmptyInput);
         }
-        Ok(match &self.cache_dir {
-            Some(dir) if texts.len() >= CACHED_BATCH => {
-                embed_cached(&self.encoder, Some(dir), texts, &|_| ())?
-            }
-            _ => self.encoder.embed_with(texts, self.packing)?,
-        })
+        Ok(self.encoder.embed_with(texts, self.packing)?)
+    }
+
+    /// Calibrated probabilities of embedded questions, and the uncalibrated ones when the
+    /// classifier was calibrated (for evaluation's before/after figures).
+    pub fn predict_embedded(&self, emb: &[Vec<f32>]) -> Result<Probabilities, NeuralError> {
+        let raw = self.raw_logits(emb)?;
+        let d = self.difficulties(emb);
+        let probs = |temperatures: &[f32]| -> Vec<Vec<f32>> {
+            raw.iter()
+                .zip(&d)
+                .map(|(r, &d)| {
+                    let mut row = r.clone();
+                    self.finish(&mut row, temperatures, d);
+                    row.into_iter().map(sigmoid).collect()
+                })
+                .collect()
+        };
+        let calibrated = probs(&self.temperatures);
+        let uncalibrated = self
+            .calibrated
+            .then(|| probs(&vec![1.0; self.temperatures.len()]));
+        Ok((calibrated, uncalibrated))
     }
 
     /// Calibrated logits (head + kNN evidence, temperatures, shrinkage) for embeddings.
@@ -234,22 +226,6 @@ impl Classifier for NeuralClassifier {
         texts: &[&str],
     ) -> Result<Probabilities, ClassifierError> {
         let emb = self.embed_for_prediction(texts)?;
-        let raw = self.raw_logits(&emb)?;
-        let d = self.difficulties(&emb);
-        let probs = |temperatures: &[f32]| -> Vec<Vec<f32>> {
-            raw.iter()
-                .zip(&d)
-                .map(|(r, &d)| {
-                    let mut row = r.clone();
-                    self.finish(&mut row, temperatures, d);
-                    row.into_iter().map(sigmoid).collect()
-                })
-                .collect()
-        };
-        let calibrated = probs(&self.temperatures);
-        let uncalibrated = self
-            .calibrated
-            .then(|| probs(&vec![1.0; self.temperatures.len()]));
-        Ok((calibrated, uncalibrated))
+        Ok(self.predict_embedded(&emb)?)
     }
 }

@@ -9,7 +9,8 @@ use candle_nn::VarBuilder;
 use sha2::{Digest, Sha256};
 
 use crate::bert::Exec;
-use crate::classifier::{FineTunedFiles, NeuralClassifier};
+use crate::checkpoint::FineTunedFiles;
+use crate::classifier::NeuralClassifier;
 use crate::config::{NeuralMode, NeuralTrainConfig, TrainExample, label_rates, targets};
 use crate::encoder::{Encoder, EncoderFiles, hex};
 use crate::error::NeuralError;
@@ -72,7 +73,7 @@ pub(crate) fn train_finetune(
     (train, e_train): (&[TrainExample], &[Vec<f32>]),
     (val, e_val): (&[TrainExample], &[Vec<f32>]),
     progress: &dyn Fn(&str),
-) -> Result<(NeuralClassifier, FitReport), NeuralError> {
+) -> Result<(NeuralClassifier, FineTunedFiles, FitReport), NeuralError> {
     let m = members.len();
     let dev = frozen.device.clone();
     let dim = frozen.dim();
@@ -189,13 +190,12 @@ pub(crate) fn train_finetune(
         members,
         (encoder, head),
         &label_rates(train, m),
-        cfg,
     );
-    clf.finetuned = Some(FineTunedFiles {
+    let carried = FineTunedFiles {
         config_bytes: files.config_bytes,
         tokenizer_bytes: files.tokenizer_bytes,
         tensors: final_tensors,
-    });
+    };
     let emb = |c: &NeuralClassifier, xs: &[TrainExample]| {
         c.embed(&xs.iter().map(|x| x.text.as_str()).collect::<Vec<_>>())
     };
@@ -207,5 +207,5 @@ pub(crate) fn train_finetune(
     }
     attach_shrink(cfg, &mut clf, train, (val, &ev))?;
     let _ = e_val;
-    Ok((clf, report))
+    Ok((clf, carried, report))
 }

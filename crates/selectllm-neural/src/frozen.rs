@@ -85,9 +85,7 @@ pub(crate) fn train_frozen(
         members,
         (encoder, head),
         &label_rates(train, m),
-        cfg,
     );
-    clf.cache_dir = cfg.cache_dir.clone();
     attach_knn(cfg, &mut clf, (train, e_train), (val, e_val))?;
     attach_shrink(cfg, &mut clf, train, (val, e_val))?;
     Ok((clf, report))

@@ -4,8 +4,10 @@
 //! - [`Encoder`]: local folder -> mean-pooled embeddings (CPU by default, `cuda` feature opt-in).
 //! - [`EmbeddingCache`]: on-disk cache keyed by encoder hash + text hash (frozen mode).
 //! - [`train`]: frozen (cached embeddings + MLP head) or fine-tuned (encoder + head end to end).
-//! - [`NeuralClassifier`]: the trained model; implements [`selectllm_core::Classifier`].
-//!   Serving it off the async runtime with dynamic batching is `selectllm-infer`'s job.
+//! - [`NeuralClassifier`]: the trained model, what serving needs; implements
+//!   [`selectllm_core::Classifier`]. Serving it off the async runtime with dynamic batching is
+//!   `selectllm-infer`'s job. [`NeuralCheckpoint`] adds how it was trained (what a checkpoint
+//!   saves); [`CachedClassifier`] reads evaluation batches through the embedding cache.
 //! - [`hub::download`]: fetches an encoder from the Hugging Face hub (`hub` feature).
 
 pub mod alloc;
@@ -31,8 +33,9 @@ mod packed;
 pub mod relative;
 pub mod train;
 
-pub use cache::{EmbeddingCache, embed_cached};
+pub use cache::{CachedClassifier, EmbeddingCache, embed_cached};
 pub use calibrate::Calibration;
+pub use checkpoint::{NeuralCheckpoint, TrainingRecord};
 pub use classifier::NeuralClassifier;
 pub use config::{LrSchedule, NeuralMode, NeuralTrainConfig, TrainExample};
 pub use encoder::{Encoder, Packing, cosine};

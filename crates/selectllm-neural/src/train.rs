@@ -2,7 +2,7 @@
 //! (through the cache when set) and trains in the configured mode.
 
 use crate::cache::embed_cached;
-use crate::classifier::NeuralClassifier;
+use crate::checkpoint::{NeuralCheckpoint, TrainingRecord};
 use crate::config::{NeuralMode, NeuralTrainConfig, TrainExample, check_examples};
 use crate::encoder::Encoder;
 use crate::error::NeuralError;
@@ -10,16 +10,17 @@ use crate::finetune::train_finetune;
 use crate::fit::FitReport;
 use crate::frozen::train_frozen;
 
-/// What training produces: the classifier, and the learning curve and best epoch of the run.
+/// What training produces: the classifier with its training record (what a checkpoint
+/// saves), and the learning curve and best epoch of the run.
 pub struct Trained {
-    pub classifier: NeuralClassifier,
+    pub checkpoint: NeuralCheckpoint,
     pub report: FitReport,
 }
 
 /// Trains a classifier for `members` (the order of every label vector). Frozen mode trains
 /// the head on cached embeddings; fine-tuned mode trains encoder and head end to end.
 /// Early stopping and the kNN weight use `val`; calibration is a separate step
-/// ([`NeuralClassifier::calibrate`]).
+/// ([`crate::NeuralClassifier::calibrate`]).
 pub fn train(
     cfg: &NeuralTrainConfig,
     members: &[String],
@@ -59,6 +60,7 @@ pub fn train(
     let cache = cfg.cache_dir.as_deref();
     let e_train = embed_cached(&encoder, cache, &tr, progress)?;
     let e_val = embed_cached(&encoder, cache, &va, progress)?;
+    let mut record = TrainingRecord::new(cfg);
     let (classifier, report) = match cfg.mode {
         NeuralMode::Frozen => train_frozen(
             cfg,
@@ -68,14 +70,21 @@ pub fn train(
             (val, &e_val),
             progress,
         ),
-        NeuralMode::FineTune => train_finetune(
-            cfg,
-            members,
-            encoder,
-            (train, &e_train),
-            (val, &e_val),
-            progress,
-        ),
+        NeuralMode::FineTune => {
+            let (clf, carried, report) = train_finetune(
+                cfg,
+                members,
+                encoder,
+                (train, &e_train),
+                (val, &e_val),
+                progress,
+            )?;
+            record.finetuned = Some(carried);
+            Ok((clf, report))
+        }
     }?;
-    Ok(Trained { classifier, report })
+    Ok(Trained {
+        checkpoint: NeuralCheckpoint { classifier, record },
+        report,
+    })
 }

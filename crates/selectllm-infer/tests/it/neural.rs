@@ -61,7 +61,7 @@ fn a_copied_minilm_checkpoint_loads_with_its_encoder_found_or_given() {
     let xs = examples();
     let clf = train(&cfg, &members, &xs, &xs[..2], &|_| ())
         .expect("train")
-        .classifier;
+        .checkpoint;
     let trained = tempfile::tempdir().expect("tempdir");
     let manifest = Manifest {
         kind: CheckpointKind::Minilm,
@@ -86,7 +86,7 @@ fn a_copied_minilm_checkpoint_loads_with_its_encoder_found_or_given() {
     drop(trained);
 
     let q = "What is 3 plus 4?";
-    let want = clf.predict(q).expect("predict");
+    let want = clf.classifier.predict(q).expect("predict");
     let given = LoadOptions {
         encoder_dir: Some(encoder_dir()),
     };

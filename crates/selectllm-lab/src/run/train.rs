@@ -117,8 +117,8 @@ pub fn run(
     match &cfg.classifier {
         CheckpointClassifier::Neural(trainer) => {
             let mode = trainer.config.mode;
-            let clf = trainer.train(&members, &train, &val, cfg.seed)?;
-            let probs = Classifier::predict_batch(&clf, &val.texts)?;
+            let ckpt = trainer.train(&members, &train, &val, cfg.seed)?;
+            let probs = Classifier::predict_batch(&ckpt.classifier, &val.texts)?;
             let val_auc = metrics::mean_auc(&probs, &val.labels);
             manifest.kind = mode.checkpoint_kind();
             // `save` records the settings it was trained with (without the folders of this
@@ -130,7 +130,7 @@ pub fn run(
                 "val_mean_auc": val_auc,
                 "calibrated": trainer.calibrate,
             });
-            clf.save(&cfg.out, &manifest)?;
+            ckpt.save(&cfg.out, &manifest)?;
             writeln!(
                 out,
                 "wrote {} ({} checkpoint, {} members, {} training questions, validation mean ROC-AUC {})",

@@ -2,7 +2,9 @@
 //! encoder folder is found by `selectllm_fs::locate::encoder_dir`).
 
 use selectllm_core::Classifier;
-use selectllm_neural::{NeuralClassifier, NeuralTrainConfig, TrainExample};
+use selectllm_neural::{
+    CachedClassifier, NeuralCheckpoint, NeuralMode, NeuralTrainConfig, TrainExample,
+};
 
 use super::{TrainError, TrainSet, Trainer};
 
@@ -28,14 +30,14 @@ fn examples(set: &TrainSet<'_>) -> Vec<TrainExample> {
 }
 
 impl NeuralTrainer {
-    /// Trains and returns the concrete classifier (for saving).
+    /// Trains and returns the classifier with its training record (for saving).
     pub fn train(
         &self,
         members: &[String],
         train: &TrainSet<'_>,
         val: &TrainSet<'_>,
         seed: u64,
-    ) -> Result<NeuralClassifier, TrainError> {
+    ) -> Result<NeuralCheckpoint, TrainError> {
         if train.is_empty() {
             return Err(TrainError::Empty);
         }
@@ -46,16 +48,26 @@ impl NeuralTrainer {
         let tr = examples(train);
         let va = examples(val);
         let progress = |m: &str| tracing::info!("{m}");
-        let mut clf = selectllm_neural::train(&cfg, members, &tr, &va, &progress)
+        let mut ckpt = selectllm_neural::train(&cfg, members, &tr, &va, &progress)
             .map_err(|e| TrainError::Other(e.to_string()))?
-            .classifier;
+            .checkpoint;
         if self.calibrate && !va.is_empty() {
-            let c = clf
-                .calibrate(&va)
+            let c = ckpt
+                .classifier
+                .calibrate(&va, self.cache_dir())
                 .map_err(|e| TrainError::Other(e.to_string()))?;
             tracing::info!(?c, "calibrated");
         }
-        Ok(clf)
+        Ok(ckpt)
+    }
+
+    /// The embedding cache of frozen-encoder runs (a fine-tuned encoder's embeddings are
+    /// used once and not cached).
+    fn cache_dir(&self) -> Option<&std::path::Path> {
+        match self.config.mode {
+            NeuralMode::Frozen => self.config.cache_dir.as_deref(),
+            NeuralMode::FineTune => None,
+        }
     }
 }
 
@@ -76,6 +88,13 @@ impl Trainer for NeuralTrainer {
         val: &TrainSet<'_>,
         seed: u64,
     ) -> Result<Box<dyn Classifier>, TrainError> {
-        Ok(Box::new(self.train(members, train, val, seed)?))
+        let inner = self.train(members, train, val, seed)?.classifier;
+        Ok(match self.cache_dir() {
+            Some(dir) => Box::new(CachedClassifier {
+                inner,
+                dir: dir.to_path_buf(),
+            }),
+            None => Box::new(inner),
+        })
     }
 }

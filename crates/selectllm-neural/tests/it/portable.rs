@@ -6,7 +6,9 @@ use std::path::{Path, PathBuf};
 
 use selectllm_core::Classifier;
 use selectllm_core::checkpoint::{CheckpointKind, Manifest};
-use selectllm_neural::{Encoder, NeuralClassifier, NeuralMode, NeuralTrainConfig, train};
+use selectllm_neural::{
+    Encoder, NeuralCheckpoint, NeuralClassifier, NeuralMode, NeuralTrainConfig, train,
+};
 use serde_json::Value;
 
 use crate::train::{config, examples, manifest, members};
@@ -34,7 +36,7 @@ fn link_encoder(dst: &Path, edit: Option<&dyn Fn(&mut Value)>) {
 }
 
 /// A small frozen classifier (short questions, few epochs, kNN evidence, calibrated).
-fn train_small(encoder_dir: &Path, cache: Option<PathBuf>) -> NeuralClassifier {
+fn train_small(encoder_dir: &Path, cache: Option<PathBuf>) -> NeuralCheckpoint {
     let cfg = NeuralTrainConfig {
         encoder_dir: encoder_dir.to_path_buf(),
         cache_dir: cache,
@@ -43,11 +45,13 @@ fn train_small(encoder_dir: &Path, cache: Option<PathBuf>) -> NeuralClassifier {
         ..config(NeuralMode::Frozen, None)
     };
     let xs = examples();
-    let mut clf = train(&cfg, &members(), &xs, &xs[..4], &|_| ())
+    let mut ckpt = train(&cfg, &members(), &xs, &xs[..4], &|_| ())
         .expect("train")
-        .classifier;
-    clf.calibrate(&xs[..8]).expect("calibrate");
-    clf
+        .checkpoint;
+    ckpt.classifier
+        .calibrate(&xs[..8], cfg.cache_dir.as_deref())
+        .expect("calibrate");
+    ckpt
 }
 
 fn same(a: &NeuralClassifier, b: &NeuralClassifier) {
@@ -135,10 +139,10 @@ fn a_frozen_checkpoint_copied_elsewhere_loads_and_predicts_the_same() {
     copy_dir(&ckpt_a, &ckpt_b);
     drop(machine_a);
     let given = NeuralClassifier::load_with_encoder(&ckpt_b, Some(&encoder_dir())).expect("load");
-    same(&clf, &given);
+    same(&clf.classifier, &given);
     // found as every command finds it: $SELECTLLM_ENCODER, else models/ beside the data
-    let found = NeuralClassifier::load(&ckpt_b).expect("load by the default resolution");
-    same(&clf, &found);
+    let found = NeuralCheckpoint::load(&ckpt_b).expect("load by the default resolution");
+    same(&clf.classifier, &found.classifier);
 
     // Saving what was loaded writes the same manifest.
     let m: Manifest = serde_json::from_str(&text).expect("manifest");
@@ -240,7 +244,7 @@ fn checkpoints_of_the_first_format_still_load() {
     let here = std::fs::canonicalize(encoder_dir()).expect("canonical");
     put(&first_format(&new, &here.display().to_string()));
     same(
-        &clf,
+        &clf.classifier,
         &NeuralClassifier::load(&ckpt).expect("recorded folder"),
     );
 
@@ -248,9 +252,9 @@ fn checkpoints_of_the_first_format_still_load() {
     let old = first_format(&new, "/nonexistent/trainer/models/all-MiniLM-L6-v2");
     put(&old);
     let given = NeuralClassifier::load_with_encoder(&ckpt, Some(&encoder_dir())).expect("given");
-    same(&clf, &given);
-    let found = NeuralClassifier::load(&ckpt).expect("resolved");
-    same(&clf, &found);
+    same(&clf.classifier, &given);
+    let found = NeuralCheckpoint::load(&ckpt).expect("resolved");
+    same(&clf.classifier, &found.classifier);
 
     // Saved again, it is in the new format: settings once, no folders, "all".
     let again = tmp.path().join("again");

@@ -3,8 +3,10 @@
 
 use selectllm_core::Classifier;
 use selectllm_core::checkpoint::{CheckpointKind, Manifest};
+use selectllm_neural::cache::CACHED_BATCH;
 use selectllm_neural::{
-    EmbeddingCache, NeuralClassifier, NeuralMode, NeuralTrainConfig, TrainExample, train,
+    CachedClassifier, EmbeddingCache, NeuralClassifier, NeuralMode, NeuralTrainConfig,
+    TrainExample, train,
 };
 
 use crate::{encoder, encoder_dir};
@@ -94,13 +96,14 @@ fn frozen_learns_saves_and_reloads() {
         &|_| (),
     )
     .expect("train")
-    .classifier;
+    .checkpoint;
     let p = clf
+        .classifier
         .predict_batch(&["What is 5 plus 9?", "Who founded the Roman Republic?"])
         .expect("predict");
     assert!(p[0][0] > p[0][1], "arithmetic question: {:?}", p[0]);
     assert!(p[1][1] > p[1][0], "history question: {:?}", p[1]);
-    assert_eq!(clf.name(), "minilm");
+    assert_eq!(clf.classifier.name(), "minilm");
 
     let dir = tmp.path().join("ckpt");
     clf.save(&dir, &manifest(CheckpointKind::Lexical))
@@ -146,6 +149,24 @@ fn frozen_learns_saves_and_reloads() {
     c.embed(encoder(), &texts, &|_| called.set(true))
         .expect("cached embed");
     assert!(!called.get(), "cached texts were re-encoded");
+
+    // Evaluation reads a batch through the cache: the same probabilities as the classifier
+    // alone, and the batch's new texts are in the cache afterwards.
+    let fresh: Vec<String> = (0..CACHED_BATCH)
+        .map(|i| format!("What is {i} plus {}?", i + 3))
+        .collect();
+    let fresh: Vec<&str> = fresh.iter().map(String::as_str).collect();
+    let cached = CachedClassifier {
+        inner: NeuralClassifier::load(&dir).expect("load"),
+        dir: cache.clone(),
+    };
+    let direct = cached.inner.predict_batch(&fresh).expect("direct");
+    let through = cached.predict_batch(&fresh).expect("through the cache");
+    for (a, b) in direct.iter().flatten().zip(through.iter().flatten()) {
+        assert!((a - b).abs() < 1e-5, "{direct:?} vs {through:?}");
+    }
+    let c = EmbeddingCache::open(&cache, encoder()).expect("cache");
+    assert_eq!(c.len(), xs.len() + CACHED_BATCH, "the batch was not cached");
 }
 
 #[test]
@@ -181,14 +202,15 @@ fn finetune_checkpoint_is_self_contained() {
         ..config(NeuralMode::FineTune, None)
     };
     let trained = train(&cfg, &members(), &xs, &xs[..4], &|_| ()).expect("finetune");
-    let (mut clf, report) = (trained.classifier, trained.report);
+    let (mut ckpt, report) = (trained.checkpoint, trained.report);
+    let clf = &mut ckpt.classifier;
     assert_eq!(report.curve.len(), 2);
     let texts = ["What is 5 plus 9?", "Who founded the Roman Republic?"];
     let (_, none) = clf
         .predict_batch_with_uncalibrated(&texts)
         .expect("predict");
     assert!(none.is_none(), "no calibration yet, nothing to compare");
-    let cal = clf.calibrate(&xs[..8]).expect("calibrate");
+    let cal = clf.calibrate(&xs[..8], None).expect("calibrate");
     assert_eq!(cal.temperatures.len(), 3);
     assert_eq!(clf.temperatures(), &cal.temperatures[..]);
     let (_, raw) = clf
@@ -206,8 +228,9 @@ fn finetune_checkpoint_is_self_contained() {
     let raw = raw.expect("uncalibrated probabilities of a calibrated model");
     assert_ne!(raw, calibrated, "temperatures changed nothing");
     let dir = tmp.path().join("ft");
-    clf.save(&dir, &manifest(CheckpointKind::MinilmFinetune))
+    ckpt.save(&dir, &manifest(CheckpointKind::MinilmFinetune))
         .expect("save");
+    let clf = &ckpt.classifier;
     assert!(dir.join("encoder/model.safetensors").is_file());
     let m: Manifest =
         serde_json::from_slice(&std::fs::read(dir.join("manifest.json")).expect("read"))
