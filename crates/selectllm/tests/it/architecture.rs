@@ -77,6 +77,7 @@ fn references(text: &str, here: &[String], modules: &BTreeSet<Vec<String>>) -> V
             add(ident(&code[i + "crate::".len()..]));
         }
     }
+    let inline = inline_modules(&code);
     for (i, _) in code.match_indices("super::") {
         if code[..i].ends_with("super::") {
             continue; // counted from the first `super::` of a chain
@@ -86,13 +87,56 @@ fn references(text: &str, here: &[String], modules: &BTreeSet<Vec<String>>) -> V
             continue;
         }
         let mut rest = &code[i..];
+        // `super::` inside an inline `mod tests { .. }` starts from that inner module
         let mut base: Vec<String> = here.to_vec();
+        base.extend(
+            inline
+                .iter()
+                .filter(|(_, span)| span.contains(&i))
+                .map(|(name, _)| name.clone()),
+        );
         while let Some(r) = rest.strip_prefix("super::") {
             base.pop();
             rest = r;
         }
         base.extend(ident(rest));
         add(base);
+    }
+    out
+}
+
+/// Inline modules (`mod name { .. }`) of a file's code with the byte range of their bodies,
+/// outermost first (braces matched; good enough for this codebase's source).
+fn inline_modules(code: &str) -> Vec<(String, std::ops::Range<usize>)> {
+    let mut out = Vec::new();
+    for (i, _) in code.match_indices("mod ") {
+        if i > 0 && !code[..i].ends_with(|c: char| c.is_whitespace() || c == ')') {
+            continue;
+        }
+        let after = &code[i + 4..];
+        let name: String = after
+            .chars()
+            .take_while(|c| c.is_alphanumeric() || *c == '_')
+            .collect();
+        let rest = after[name.len()..].trim_start();
+        if name.is_empty() || !rest.starts_with('{') {
+            continue;
+        }
+        let open = code.len() - rest.len();
+        let mut depth = 0usize;
+        for (j, c) in code[open..].char_indices() {
+            match c {
+                '{' => depth += 1,
+                '}' => {
+                    depth -= 1;
+                    if depth == 0 {
+                        out.push((name.clone(), open..open + j));
+                        break;
+                    }
+                }
+                _ => {}
+            }
+        }
     }
     out
 }
@@ -232,4 +276,11 @@ fn the_checker_sees_a_circle() {
         &modules,
     );
     assert_eq!(r, vec![m(&["x", "y"]), m(&["a", "c"])]);
+    // inside an inline test module `super::` is the file's own module
+    let r = references(
+        "fn f() {}\n#[cfg(test)]\nmod tests {\n    use super::f;\n    use super::super::c::T;\n}\nuse super::c::U;",
+        &m(&["a", "b"]),
+        &modules,
+    );
+    assert_eq!(r, vec![m(&["a", "b"]), m(&["a", "c"]), m(&["a", "c"])]);
 }
