@@ -73,7 +73,7 @@ pub(crate) fn train_finetune(
     (train, e_train): (&[TrainExample], &[Vec<f32>]),
     (val, e_val): (&[TrainExample], &[Vec<f32>]),
     progress: &dyn Fn(&str),
-) -> Result<(NeuralClassifier, FineTunedFiles, FitReport), NeuralError> {
+) -> Result<(NeuralClassifier, Option<FineTunedFiles>, FitReport), NeuralError> {
     let m = members.len();
     let dev = frozen.device.clone();
     let dim = frozen.dim();
@@ -207,5 +207,5 @@ pub(crate) fn train_finetune(
     }
     attach_shrink(cfg, &mut clf, train, (val, &ev))?;
     let _ = e_val;
-    Ok((clf, carried, report))
+    Ok((clf, Some(carried), report))
 }

@@ -3,6 +3,7 @@
 
 use candle_core::Tensor;
 
+use crate::checkpoint::FineTunedFiles;
 use crate::classifier::NeuralClassifier;
 use crate::config::{NeuralMode, NeuralTrainConfig, TrainExample, label_rates, targets};
 use crate::encoder::Encoder;
@@ -45,7 +46,7 @@ pub(crate) fn train_frozen(
     (train, e_train): (&[TrainExample], &[Vec<f32>]),
     (val, e_val): (&[TrainExample], &[Vec<f32>]),
     progress: &dyn Fn(&str),
-) -> Result<(NeuralClassifier, FitReport), NeuralError> {
+) -> Result<(NeuralClassifier, Option<FineTunedFiles>, FitReport), NeuralError> {
     let m = members.len();
     let dev = encoder.device.clone();
     let dim = encoder.dim();
@@ -88,5 +89,5 @@ pub(crate) fn train_frozen(
     );
     attach_knn(cfg, &mut clf, (train, e_train), (val, e_val))?;
     attach_shrink(cfg, &mut clf, train, (val, e_val))?;
-    Ok((clf, report))
+    Ok((clf, None, report))
 }

@@ -60,29 +60,22 @@ pub fn train(
     let cache = cfg.cache_dir.as_deref();
     let e_train = embed_cached(&encoder, cache, &tr, progress)?;
     let e_val = embed_cached(&encoder, cache, &va, progress)?;
-    let mut record = TrainingRecord::new(cfg);
-    let (classifier, report) = match cfg.mode {
-        NeuralMode::Frozen => train_frozen(
-            cfg,
-            members,
-            encoder,
-            (train, &e_train),
-            (val, &e_val),
-            progress,
-        ),
-        NeuralMode::FineTune => {
-            let (clf, carried, report) = train_finetune(
-                cfg,
-                members,
-                encoder,
-                (train, &e_train),
-                (val, &e_val),
-                progress,
-            )?;
-            record.finetuned = Some(carried);
-            Ok((clf, report))
-        }
-    }?;
+    let run = match cfg.mode {
+        NeuralMode::Frozen => train_frozen,
+        NeuralMode::FineTune => train_finetune,
+    };
+    let (classifier, carried, report) = run(
+        cfg,
+        members,
+        encoder,
+        (train, &e_train),
+        (val, &e_val),
+        progress,
+    )?;
+    let record = TrainingRecord {
+        finetuned: carried,
+        ..TrainingRecord::new(cfg)
+    };
     Ok(Trained {
         checkpoint: NeuralCheckpoint { classifier, record },
         report,
