@@ -143,8 +143,21 @@ pub fn run(
         }
         CheckpointClassifier::Lexical(lcfg) => {
             let (model, report) = lexical::train(lcfg, &members, &train, &val, cfg.seed);
-            let probs = Classifier::predict_batch(&model, &val.texts)?;
-            let val_auc = metrics::mean_auc(&probs, &val.labels);
+            // bagged heads re-split training and validation questions, so the averaged model
+            // has seen every validation question: its AUC there would not be held out
+            let val_auc = if report.bags > 1 {
+                None
+            } else {
+                let probs = Classifier::predict_batch(&model, &val.texts)?;
+                metrics::mean_auc(&probs, &val.labels)
+            };
+            let auc = match val_auc {
+                None if report.bags > 1 => format!(
+                    "not measured (its {} bagged heads each train on part of the validation questions; their mean held-out loss {:.4})",
+                    report.bags, report.best_val_loss
+                ),
+                other => auc_text(other),
+            };
             manifest.kind = CheckpointKind::Lexical;
             manifest.hyperparameters = serde_json::to_value(lcfg)?;
             manifest.metrics = serde_json::json!({
@@ -155,6 +168,7 @@ pub fn run(
                 "val_loss": report.best_val_loss,
                 "steps": report.steps,
                 "best_epochs": report.best_epochs,
+                "bags": report.bags,
             });
             save_lexical(&cfg.out, &model, &manifest)?;
             writeln!(
@@ -163,7 +177,7 @@ pub fn run(
                 cfg.out.display(),
                 members.len(),
                 train.len(),
-                auc_text(val_auc),
+                auc,
                 report.best_epochs,
                 report.steps
             )?;

@@ -147,6 +147,15 @@ fn train_route_and_eval_with_a_checkpoint() {
     ]));
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("wrote"), "{out}");
+    // bagged heads train on the validation questions in turn: no in-sample AUC is claimed
+    assert!(
+        out.contains("validation mean ROC-AUC not measured (its 5 bagged heads"),
+        "{out}"
+    );
+    let m: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(ck.join("manifest.json")).unwrap()).unwrap();
+    assert!(m["metrics"]["val_mean_auc"].is_null(), "{m}");
+    assert_eq!(m["metrics"]["bags"], 5);
     let (code, out, err) = run(bin().args([
         "route",
         "Natalia sold clips to 48 of her friends in April. How many clips did she sell?",
