@@ -42,26 +42,9 @@ use serde::Deserialize;
 /// What `selectllm/cascade` runs unless `router.cascade` says otherwise.
 pub const DEFAULT_CASCADE: &str = "cascade:a=2,k=2,max=3";
 
-/// A bad gateway file: which file, which field, what is wrong.
-#[derive(Debug, thiserror::Error)]
-pub enum ConfigError {
-    #[error("{path}: {source}")]
-    Io {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
-    #[error("{path}: {msg}")]
-    Parse { path: PathBuf, msg: String },
-    #[error("{path}: {field}: {msg}")]
-    Field {
-        path: PathBuf,
-        field: String,
-        msg: String,
-    },
-    #[error(transparent)]
-    Members(#[from] PoolError),
-}
+/// A bad gateway file: which file, which field, what is wrong. The gateway file extends the
+/// pool file (its `[[member]]` tables are the pool's), so it fails the same ways: one error type.
+pub type ConfigError = PoolError;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]

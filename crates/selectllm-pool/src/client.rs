@@ -216,15 +216,7 @@ impl MemberClient {
         body: &[u8],
     ) -> (Result<Completion, CallError>, Option<Duration>) {
         let start = Instant::now();
-        let mut req = self
-            .http
-            .post(url)
-            .header(reqwest::header::CONTENT_TYPE, "application/json")
-            .body(body.to_vec());
-        if let Some(k) = &self.key {
-            req = req.bearer_auth(k);
-        }
-        let resp = match req.send().await {
+        let resp = match self.post_json(url, body).send().await {
             Ok(r) => r,
             Err(e) => return (Err(self.transport(e)), None),
         };
@@ -314,6 +306,19 @@ impl MemberClient {
         }
         out.latency_s = start.elapsed().as_secs_f64();
         Ok(out)
+    }
+
+    /// A JSON POST to the member, with its key as a bearer token when it has one.
+    fn post_json(&self, url: &str, body: &[u8]) -> reqwest::RequestBuilder {
+        let req = self
+            .http
+            .post(url)
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .body(body.to_vec());
+        match &self.key {
+            Some(k) => req.bearer_auth(k),
+            None => req,
+        }
     }
 
     fn transport(&self, e: reqwest::Error) -> CallError {

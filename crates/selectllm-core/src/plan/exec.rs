@@ -304,14 +304,8 @@ impl Execution {
     /// The current leader when no way the outstanding weight could fall makes another answer
     /// win or tie: leader > runner-up + outstanding, by more than the vote's tie tolerance.
     fn safe_leader(&self, outstanding: f64) -> Option<Answer> {
-        let totals = self.totals();
         let leader = Voter::new(&self.latency, &self.conf).vote(&self.ballots(), self.mode)?;
-        let lead = totals.iter().find(|t| t.0 == leader)?.1;
-        let runner_up = totals
-            .iter()
-            .filter(|t| t.0 != leader)
-            .map(|t| t.1)
-            .fold(0.0, f64::max);
+        let (lead, runner_up) = lead_over(&self.totals(), &leader)?;
         (lead - runner_up - outstanding > 1e-6 * lead.max(1.0)).then_some(leader)
     }
 
@@ -340,12 +334,7 @@ impl Execution {
         }
         if let Some(margin) = c.margin {
             let leader = self.vote()?;
-            let lead = totals.iter().find(|t| t.0 == leader)?.1;
-            let runner_up = totals
-                .iter()
-                .filter(|t| t.0 != leader)
-                .map(|t| t.1)
-                .fold(0.0, f64::max);
+            let (lead, runner_up) = lead_over(&totals, &leader)?;
             if lead - runner_up >= margin {
                 return Some((
                     leader,
@@ -373,6 +362,17 @@ impl Execution {
 
 /// The policy with the ceiling folded into its budget (a budgeted policy searches its subsets
 /// within the ceiling; other policies are cut to it afterwards).
+/// The weight of `leader` among vote `totals` and the largest weight of any other answer.
+fn lead_over(totals: &[(Answer, f64, usize)], leader: &Answer) -> Option<(f64, f64)> {
+    let lead = totals.iter().find(|t| &t.0 == leader)?.1;
+    let runner_up = totals
+        .iter()
+        .filter(|t| &t.0 != leader)
+        .map(|t| t.1)
+        .fold(0.0, f64::max);
+    Some((lead, runner_up))
+}
+
 fn bounded_policy(p: &Policy, ceiling: &Ceiling) -> Policy {
     match p {
         Policy::Budget(b) if !ceiling.is_unlimited() => {

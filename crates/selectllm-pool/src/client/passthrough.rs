@@ -155,15 +155,11 @@ impl MemberClient {
         url: &str,
         body: &[u8],
     ) -> Result<reqwest::Response, (CallError, Option<Duration>)> {
-        let mut req = self
-            .http
-            .post(url)
-            .header(reqwest::header::CONTENT_TYPE, "application/json")
-            .body(body.to_vec());
-        if let Some(k) = &self.key {
-            req = req.bearer_auth(k);
-        }
-        let resp = req.send().await.map_err(|e| (self.transport(e), None))?;
+        let resp = self
+            .post_json(url, body)
+            .send()
+            .await
+            .map_err(|e| (self.transport(e), None))?;
         let status = resp.status();
         if status.is_success() {
             return Ok(resp);
