@@ -94,8 +94,7 @@ impl NeuralClassifier {
         emb: &[Vec<f32>],
         val: &[TrainExample],
     ) -> Result<Calibration, NeuralError> {
-        let raw = self.raw_logits(emb)?;
-        let d = self.difficulties(emb);
+        let (raw, d) = self.raw_logits(emb)?;
         let m = self.members.len();
         let labels: Vec<Vec<f32>> = val.iter().map(|x| x.labels.clone()).collect();
         self.temperatures = vec![1.0; m];

@@ -13,6 +13,10 @@ use crate::head::Head;
 use crate::knn::Knn;
 use crate::relative::Shrink;
 
+/// Per question: the logits before temperatures and shrinkage, and the difficulty the
+/// shrinkage's conditional prior reads (`None` without one).
+pub(crate) type RawLogits = (Vec<Vec<f32>>, Vec<Option<f32>>);
+
 /// A trained MiniLM classifier (frozen or fine-tuned): what serving needs and nothing else.
 /// How it was trained (settings, seed, a fine-tuned encoder's files) travels beside it in a
 /// [`crate::checkpoint::NeuralCheckpoint`]; evaluation reads embeddings through the on-disk
@@ -126,8 +130,7 @@ impl NeuralClassifier {
     /// Calibrated probabilities of embedded questions, and the uncalibrated ones when the
     /// classifier was calibrated (for evaluation's before/after figures).
     pub fn predict_embedded(&self, emb: &[Vec<f32>]) -> Result<Probabilities, NeuralError> {
-        let raw = self.raw_logits(emb)?;
-        let d = self.difficulties(emb);
+        let (raw, d) = self.raw_logits(emb)?;
         let probs = |temperatures: &[f32]| -> Vec<Vec<f32>> {
             raw.iter()
                 .zip(&d)
@@ -147,18 +150,11 @@ impl NeuralClassifier {
 
     /// Calibrated logits (head + kNN evidence, temperatures, shrinkage) for embeddings.
     pub fn logits_from_embeddings(&self, emb: &[Vec<f32>]) -> Result<Vec<Vec<f32>>, NeuralError> {
-        let mut z = self.raw_logits(emb)?;
-        let d = self.difficulties(emb);
+        let (mut z, d) = self.raw_logits(emb)?;
         for (row, d) in z.iter_mut().zip(d) {
             self.finish(row, &self.temperatures, d);
         }
         Ok(z)
-    }
-
-    /// Each question's difficulty for the shrinkage's conditional prior (`None` without one).
-    pub(crate) fn difficulties(&self, emb: &[Vec<f32>]) -> Vec<Option<f32>> {
-        let cond = self.shrink.as_ref().and_then(|s| s.conditional.as_ref());
-        crate::relative::difficulties(self.knn.as_ref(), cond, emb)
     }
 
     /// Per-member temperature (around the member's base-rate logit), then the relative
@@ -177,24 +173,34 @@ impl NeuralClassifier {
         }
     }
 
-    /// Head logits plus kNN evidence, before temperature and shrinkage.
-    pub(crate) fn raw_logits(&self, emb: &[Vec<f32>]) -> Result<Vec<Vec<f32>>, NeuralError> {
+    /// Head logits plus kNN evidence, before temperature and shrinkage, and each question's
+    /// difficulty for the shrinkage's conditional prior (`None` without one). The kNN
+    /// similarities of a question are computed once for both.
+    pub(crate) fn raw_logits(&self, emb: &[Vec<f32>]) -> Result<RawLogits, NeuralError> {
         if emb.is_empty() {
-            return Ok(Vec::new());
+            return Ok((Vec::new(), Vec::new()));
         }
         let dim = emb[0].len();
         let flat: Vec<f32> = emb.iter().flatten().copied().collect();
         let x = Tensor::from_vec(flat, (emb.len(), dim), &Device::Cpu)?
             .to_device(self.head.mean.device())?;
         let mut z = self.head.logits(&x)?.to_vec2::<f32>()?;
-        if let Some(knn) = self.knn.as_ref().filter(|k| k.beta != 0.0) {
-            for (row, e) in z.iter_mut().zip(emb) {
-                for (l, d) in row.iter_mut().zip(knn.shift(e, None)) {
-                    *l += knn.beta * d;
+        let mut d = vec![None; emb.len()];
+        let cond = self.shrink.as_ref().and_then(|s| s.conditional.as_ref());
+        if let Some(knn) = &self.knn
+            && (knn.beta != 0.0 || cond.is_some())
+        {
+            for ((row, e), d) in z.iter_mut().zip(emb).zip(&mut d) {
+                let sims = knn.similarities(e);
+                if knn.beta != 0.0 {
+                    for (l, s) in row.iter_mut().zip(knn.shift_from(&sims, None)) {
+                        *l += knn.beta * s;
+                    }
                 }
+                *d = cond.map(|c| knn.difficulty_from(&sims, c.k));
             }
         }
-        Ok(z)
+        Ok((z, d))
     }
 
     /// Calibrated probabilities for embeddings.

@@ -361,9 +361,9 @@ impl Encoder {
 
 /// Cosine similarity of two vectors (0 when either is zero).
 pub fn cosine(a: &[f32], b: &[f32]) -> f32 {
-    let dot: f32 = a.iter().zip(b).map(|(x, y)| x * y).sum();
-    let na: f32 = a.iter().map(|x| x * x).sum::<f32>().sqrt();
-    let nb: f32 = b.iter().map(|x| x * x).sum::<f32>().sqrt();
+    let dot = crate::kernels::dot(a, b);
+    let na = crate::kernels::dot(a, a).sqrt();
+    let nb = crate::kernels::dot(b, b).sqrt();
     if na == 0.0 || nb == 0.0 {
         0.0
     } else {

@@ -52,6 +52,37 @@ pub(crate) fn gelu_erf_in_place(xs: &mut [f32]) {
     });
 }
 
+/// Dot product in 16 independent partial sums, so the compiler vectorizes it (a single running
+/// sum is a dependency chain it may not reorder).
+#[inline(always)]
+fn dot16(a: &[f32], b: &[f32]) -> f32 {
+    let mut acc = [0f32; 16];
+    let (ca, cb) = (a.chunks_exact(16), b.chunks_exact(16));
+    let tail: f32 = ca
+        .remainder()
+        .iter()
+        .zip(cb.remainder())
+        .map(|(x, y)| x * y)
+        .sum();
+    for (x, y) in ca.zip(cb) {
+        for i in 0..16 {
+            acc[i] += x[i] * y[i];
+        }
+    }
+    acc.iter().sum::<f32>() + tail
+}
+
+/// The dot product of `q` with each row of `rows` (row-major, rows of `q.len()`), vectorized.
+pub(crate) fn dots(rows: &[f32], q: &[f32]) -> Vec<f32> {
+    let dim = q.len().max(1);
+    pulp::Arch::new().dispatch(|| rows.chunks_exact(dim).map(|r| dot16(r, q)).collect())
+}
+
+/// The dot product of two vectors, vectorized.
+pub(crate) fn dot(a: &[f32], b: &[f32]) -> f32 {
+    pulp::Arch::new().dispatch(|| dot16(a, b))
+}
+
 /// `gelu_erf(y + b)` for `y` of shape (rows, n) and a bias `b` of shape (n), both contiguous f32.
 pub(crate) struct BiasGeluErf;
 
@@ -143,7 +174,7 @@ impl CustomOp3 for BiasResidual {
 
 #[cfg(test)]
 mod tests {
-    use super::{erf, exp};
+    use super::{dot, dots, erf, exp};
 
     #[test]
     fn exp_and_erf_match_f64_references() {
@@ -161,6 +192,33 @@ mod tests {
         }
         assert!(worst_erf < 3e-7, "erf absolute error {worst_erf}");
         assert!((erf(10.0) - 1.0).abs() < 1e-6 && (erf(-10.0) + 1.0).abs() < 1e-6);
+    }
+
+    #[test]
+    fn dots_match_f64_sums_at_every_tail_length() {
+        for dim in [1usize, 15, 16, 17, 384, 391] {
+            let row = |r: usize| -> Vec<f32> {
+                (0..dim)
+                    .map(|i| ((i * 7 + r * 13) % 23) as f32 / 23.0 - 0.5)
+                    .collect()
+            };
+            let q = row(99);
+            let rows: Vec<f32> = (0..5).flat_map(row).collect();
+            let got = dots(&rows, &q);
+            assert_eq!(got.len(), 5);
+            for (r, g) in got.iter().enumerate() {
+                let want: f64 = row(r)
+                    .iter()
+                    .zip(&q)
+                    .map(|(a, b)| *a as f64 * *b as f64)
+                    .sum();
+                assert!(
+                    (*g as f64 - want).abs() < 1e-4,
+                    "dim {dim} row {r}: {g} vs {want}"
+                );
+                assert_eq!(dot(&row(r), &q), *g);
+            }
+        }
     }
 
     /// erf by its Taylor series in f64: good to about 1e-13 for |x| <= 3.

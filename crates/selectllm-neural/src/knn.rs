@@ -73,9 +73,14 @@ impl Knn {
 
     /// Per-member rate among the k nearest neighbours of `q`, skipping index `skip`.
     pub fn evidence(&self, q: &[f32], skip: Option<usize>) -> Vec<f32> {
-        let mut sims: Vec<(f32, usize)> = self
-            .similarities(q)
-            .into_iter()
+        self.evidence_from(&self.similarities(q), skip)
+    }
+
+    /// [`Self::evidence`] of a question whose [`Self::similarities`] are `sims`.
+    pub fn evidence_from(&self, sims: &[f32], skip: Option<usize>) -> Vec<f32> {
+        let mut sims: Vec<(f32, usize)> = sims
+            .iter()
+            .copied()
             .enumerate()
             .filter(|(i, _)| Some(*i) != skip)
             .map(|(i, s)| (s, i))
@@ -102,16 +107,18 @@ impl Knn {
     /// Mean correctness over all members of the `k` training questions nearest to `q` (the
     /// question's difficulty, on which the relative shrinkage's conditional prior depends).
     pub fn difficulty(&self, q: &[f32], k: usize) -> f32 {
-        difficulty(&self.similarities(q), &self.mean_correct, None, None, k)
+        self.difficulty_from(&self.similarities(q), k)
     }
 
-    /// Cosine similarity of `q` to each indexed question.
-    fn similarities(&self, q: &[f32]) -> Vec<f32> {
-        let q = unit(q);
-        self.emb
-            .chunks_exact(self.dim)
-            .map(|e| e.iter().zip(&q).map(|(a, b)| a * b).sum())
-            .collect()
+    /// [`Self::difficulty`] of a question whose [`Self::similarities`] are `sims`.
+    pub fn difficulty_from(&self, sims: &[f32], k: usize) -> f32 {
+        difficulty(sims, &self.mean_correct, None, None, k)
+    }
+
+    /// Cosine similarity of `q` to each indexed question (compute once per question and pass
+    /// to [`Self::shift_from`] and [`Self::difficulty_from`]).
+    pub fn similarities(&self, q: &[f32]) -> Vec<f32> {
+        crate::kernels::dots(&self.emb, &unit(q))
     }
 
     /// The training targets, one row per indexed question.
@@ -126,8 +133,13 @@ impl Knn {
     /// member did on the neighbours, centred over members (so it only moves members relative
     /// to each other, not the question's difficulty).
     pub fn shift(&self, q: &[f32], skip: Option<usize>) -> Vec<f32> {
+        self.shift_from(&self.similarities(q), skip)
+    }
+
+    /// [`Self::shift`] of a question whose [`Self::similarities`] are `sims`.
+    pub fn shift_from(&self, sims: &[f32], skip: Option<usize>) -> Vec<f32> {
         let d: Vec<f32> = self
-            .evidence(q, skip)
+            .evidence_from(sims, skip)
             .iter()
             .zip(&self.prior)
             .map(|(&e, &p)| logit(e) - logit(p))
