@@ -125,6 +125,7 @@ fn softmax_last(x: &Tensor, exec: Exec) -> Result<Tensor> {
     }
 }
 
+#[derive(Clone)]
 pub(crate) struct Layer {
     pub(crate) q: Dense,
     pub(crate) k: Dense,
@@ -225,7 +226,9 @@ impl Layer {
     }
 }
 
-/// The BERT encoder: embeddings plus transformer layers (the pooler is not used).
+/// The BERT encoder: embeddings plus transformer layers (the pooler is not used). Cloning
+/// shares the weights.
+#[derive(Clone)]
 pub struct Bert {
     pub(crate) word: Tensor,
     pub(crate) position: Tensor,

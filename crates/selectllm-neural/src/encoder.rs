@@ -38,7 +38,9 @@ pub enum Packing {
 /// The files an encoder folder must hold.
 pub const ENCODER_FILES: [&str; 3] = ["config.json", "tokenizer.json", "model.safetensors"];
 
-/// A loaded encoder. Cheap to share behind an `Arc`; `embed` takes `&self`.
+/// A loaded encoder. Cheap to share behind an `Arc`, or to clone (the weights are shared);
+/// `embed` takes `&self`.
+#[derive(Clone)]
 pub struct Encoder {
     pub(crate) model: Bert,
     pub(crate) config: BertConfig,
@@ -177,6 +179,26 @@ pub(crate) fn hex(bytes: &[u8]) -> String {
 }
 
 impl Encoder {
+    /// [`Self::load`], read from disk once per process for the last folder and length asked for
+    /// and cloned after (the weights are shared): evaluation trains a frozen-encoder classifier
+    /// per fold and per cross-validation fold, and reading, hashing and checking 90 MB of
+    /// weights each time was an eighth of a warm `selectllm eval`. Only for frozen use: the
+    /// clones share the weights.
+    pub fn load_shared(dir: &Path, max_len: usize) -> Result<Self, NeuralError> {
+        static LAST: std::sync::Mutex<Option<(PathBuf, usize, Encoder)>> =
+            std::sync::Mutex::new(None);
+        let mut last = LAST.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((d, n, enc)) = last.as_ref()
+            && d == dir
+            && *n == max_len
+        {
+            return Ok(enc.clone());
+        }
+        let enc = Self::load(dir, max_len)?;
+        *last = Some((dir.to_path_buf(), max_len, enc.clone()));
+        Ok(enc)
+    }
+
     /// Loads an encoder folder; `max_len` caps the tokens per text (128 in the paper).
     pub fn load(dir: &Path, max_len: usize) -> Result<Self, NeuralError> {
         let device = default_device();

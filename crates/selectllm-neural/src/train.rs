@@ -52,7 +52,10 @@ pub fn train(
         ));
     }
     progress(&format!("loading encoder {}", cfg.encoder_dir.display()));
-    let encoder = Encoder::load(&cfg.encoder_dir, cfg.max_len)?;
+    let encoder = match cfg.mode {
+        NeuralMode::Frozen => Encoder::load_shared(&cfg.encoder_dir, cfg.max_len)?,
+        NeuralMode::FineTune => Encoder::load(&cfg.encoder_dir, cfg.max_len)?,
+    };
     let texts = |xs: &[TrainExample]| xs.iter().map(|x| x.text.clone()).collect::<Vec<_>>();
     let (tt, vt) = (texts(train), texts(val));
     let tr: Vec<&str> = tt.iter().map(String::as_str).collect();
