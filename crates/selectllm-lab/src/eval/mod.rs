@@ -301,7 +301,11 @@ pub fn evaluate(
             .iter()
             .map(|&q| ds.questions[q].text.as_str())
             .collect();
-        for (chunk_q, chunk_t) in fold.test.chunks(256).zip(texts.chunks(256)) {
+        for (chunk_q, chunk_t) in fold
+            .test
+            .chunks(crate::train::PREDICT_CHUNK)
+            .zip(texts.chunks(crate::train::PREDICT_CHUNK))
+        {
             let (p, raw) = clf.predict_batch_with_uncalibrated(chunk_t)?;
             for (&q, r) in chunk_q.iter().zip(clf.rankings(chunk_t, &p)?) {
                 rankings[q] = r;

@@ -9,6 +9,11 @@ use sha2::{Digest, Sha256};
 
 use selectllm_core::dataset::RoutingDataset;
 
+/// Questions per call when a trained classifier predicts many (evaluation's test questions,
+/// the order check's held-out ones): large, because a classifier reading the embedding cache
+/// opens and saves the whole cache file once per call.
+pub const PREDICT_CHUNK: usize = 4096;
+
 /// Texts and per-member targets for training or validation.
 #[derive(Debug, Clone, Default)]
 pub struct TrainSet<'a> {

@@ -126,7 +126,7 @@ pub fn check(
         let nb = (!cands.is_empty())
             .then(|| neighbourhood_of(&fit_part.chain(&fit_val), cfg.neighbours));
         let mut probs = Vec::with_capacity(held.len());
-        for chunk in held.texts.chunks(256) {
+        for chunk in held.texts.chunks(super::PREDICT_CHUNK) {
             probs.extend(
                 clf.predict_batch(chunk)
                     .map_err(|e| TrainError::Other(e.to_string()))?,
