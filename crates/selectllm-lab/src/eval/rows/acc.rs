@@ -109,20 +109,30 @@ impl Acc {
     }
 }
 
-/// The rows built so far, each finished with the next bootstrap seed.
+/// The rows built so far, each to be finished with the next bootstrap seed.
 pub(super) struct Table<'a> {
     pub cfg: &'a EvalConfig,
     pub simulated: bool,
     pub priced: bool,
     /// The last seed used (the next row's is one more).
     pub seed: u64,
-    pub rows: Vec<Row>,
+    pub rows: Vec<(Acc, u64)>,
 }
 
 impl Table<'_> {
     pub fn add(&mut self, acc: Acc) {
         self.seed = self.seed.wrapping_add(1);
-        let row = acc.finish(self.cfg, self.simulated, self.priced, self.seed);
-        self.rows.push(row);
+        self.rows.push((acc, self.seed));
+    }
+
+    /// The finished rows, in the order added. Their bootstrap intervals (the bulk of the work)
+    /// run in parallel; each row keeps its own seed, so the figures do not depend on threads.
+    pub fn finish(self) -> Vec<Row> {
+        use rayon::prelude::*;
+        let (cfg, simulated, priced) = (self.cfg, self.simulated, self.priced);
+        self.rows
+            .into_par_iter()
+            .map(|(acc, seed)| acc.finish(cfg, simulated, priced, seed))
+            .collect()
     }
 }

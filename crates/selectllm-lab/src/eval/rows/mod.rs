@@ -89,7 +89,7 @@ pub(super) fn build(inputs: &Inputs<'_>, clf_name: &str) -> Result<Report, EvalE
     baselines::random(&ctx, &mut table, max_s);
     policies::rows(&ctx, &mut table, max_s, probs, rankings);
     oracle::row(&ctx, &mut table);
-    let mut rows = table.rows;
+    let mut rows = table.finish();
 
     let task_index = TaskIndex::new(ds, &ctx.tests);
     for r in rows.iter_mut() {
