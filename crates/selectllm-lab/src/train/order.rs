@@ -12,6 +12,7 @@
 //!
 //! One wrapper for every trainer (lexical and neural alike): [`OrderChecked`].
 
+use rayon::prelude::*;
 use selectllm_core::checkpoint::{NeighbourCheck, OrderCheck};
 use selectllm_core::classifier::{Classifier, constant_order};
 use selectllm_core::metrics::pair_hits;
@@ -104,57 +105,81 @@ pub fn check(
         .enumerate()
         .flat_map(|(ki, &k)| LAMBDAS.iter().map(move |&l| (ki, k, l)))
         .collect();
+    // each fold's held-out questions, scored; the folds train in parallel and are summed in
+    // order below, so the sums do not depend on threads
+    let scored = (0..k)
+        .into_par_iter()
+        .map(|f| -> Result<Vec<Held>, TrainError> {
+            let part = |pick: &dyn Fn(usize) -> bool| -> TrainSet<'_> {
+                let idx: Vec<usize> = (0..train.len()).filter(|&i| pick(i)).collect();
+                train.subset(&idx)
+            };
+            let fit_part = part(&|i| fold[i] != f && !val[i]);
+            let fit_val = part(&|i| fold[i] != f && val[i]);
+            let held = part(&|i| fold[i] == f);
+            if fit_part.is_empty() || held.is_empty() {
+                return Ok(Vec::new());
+            }
+            let clf = trainer.fit(members, &fit_part, &fit_val, seed.wrapping_add(f as u64))?;
+            let rates = label_rates(&fit_part, members.len());
+            let nb = (!cands.is_empty())
+                .then(|| neighbourhood_of(&fit_part.chain(&fit_val), cfg.neighbours));
+            let mut probs = Vec::with_capacity(held.len());
+            for chunk in held.texts.chunks(super::PREDICT_CHUNK) {
+                probs.extend(
+                    clf.predict_batch(chunk)
+                        .map_err(|e| TrainError::Other(e.to_string()))?,
+                );
+            }
+            let mut out = Vec::with_capacity(held.len());
+            for (i, ((p, l), text)) in probs.iter().zip(&held.labels).zip(&held.texts).enumerate() {
+                let (learned, n) = pair_hits(p, l);
+                let (constant, _) = pair_hits(&rates, l);
+                if n == 0 {
+                    continue;
+                }
+                let success = &held.success[i];
+                let cand = nb.as_ref().map_or_else(Vec::new, |nb| {
+                    let r = nb.rates_at(text, &ks);
+                    cands
+                        .iter()
+                        .map(|&(ki, _, lambda)| {
+                            let score = blend(&r[ki], p, lambda);
+                            let first = selectllm_core::neighbour::order_by(&score)[0];
+                            (pair_hits(&score, l).0, f64::from(success[first]))
+                        })
+                        .collect()
+                });
+                out.push(Held {
+                    learned,
+                    constant,
+                    pairs: n,
+                    first_learned: f64::from(success[constant_order(p)[0]]),
+                    first_constant: f64::from(success[constant_order(&rates)[0]]),
+                    cand,
+                });
+            }
+            Ok(out)
+        })
+        .collect::<Result<Vec<_>, _>>()?;
     let mut nb_hits = vec![0.0f64; cands.len()];
     // success rate of each candidate's first member (what one call gets), for the record
     let mut nb_top1 = vec![0.0f64; cands.len()];
     let mut top1_n = 0usize;
     let (mut top1_learned, mut top1_constant) = (0.0f64, 0.0f64);
     let mut nb_diffs: Vec<Vec<f64>> = vec![Vec::new(); cands.len()];
-    for f in 0..k {
-        let part = |pick: &dyn Fn(usize) -> bool| -> TrainSet<'_> {
-            let idx: Vec<usize> = (0..train.len()).filter(|&i| pick(i)).collect();
-            train.subset(&idx)
-        };
-        let fit_part = part(&|i| fold[i] != f && !val[i]);
-        let fit_val = part(&|i| fold[i] != f && val[i]);
-        let held = part(&|i| fold[i] == f);
-        if fit_part.is_empty() || held.is_empty() {
-            continue;
-        }
-        let clf = trainer.fit(members, &fit_part, &fit_val, seed.wrapping_add(f as u64))?;
-        let rates = label_rates(&fit_part, members.len());
-        let nb = (!cands.is_empty())
-            .then(|| neighbourhood_of(&fit_part.chain(&fit_val), cfg.neighbours));
-        let mut probs = Vec::with_capacity(held.len());
-        for chunk in held.texts.chunks(super::PREDICT_CHUNK) {
-            probs.extend(
-                clf.predict_batch(chunk)
-                    .map_err(|e| TrainError::Other(e.to_string()))?,
-            );
-        }
-        for (i, ((p, l), text)) in probs.iter().zip(&held.labels).zip(&held.texts).enumerate() {
-            let (hl, n) = pair_hits(p, l);
-            let (hc, _) = pair_hits(&rates, l);
-            if n == 0 {
-                continue;
-            }
-            learned += hl;
-            constant += hc;
-            pairs += n;
-            diffs.push(hl - hc);
-            top1_n += 1;
-            top1_learned += f64::from(held.success[i][constant_order(p)[0]]);
-            top1_constant += f64::from(held.success[i][constant_order(&rates)[0]]);
-            if let Some(nb) = &nb {
-                let r = nb.rates_at(text, &ks);
-                for (ci, &(ki, _, lambda)) in cands.iter().enumerate() {
-                    let (h, _) = pair_hits(&blend(&r[ki], p, lambda), l);
-                    nb_hits[ci] += h;
-                    let first = selectllm_core::neighbour::order_by(&blend(&r[ki], p, lambda))[0];
-                    nb_top1[ci] += f64::from(held.success[i][first]);
-                    nb_diffs[ci].push(h - hc);
-                }
-            }
+    for h in scored.iter().flatten() {
+        learned += h.learned;
+        constant += h.constant;
+        pairs += h.pairs;
+        diffs.push(h.learned - h.constant);
+        top1_n += 1;
+        top1_learned += h.first_learned;
+        top1_constant += h.first_constant;
+        for (ci, &(hits, first)) in h.cand.iter().enumerate() {
+            nb_hits[ci] += hits;
+            nb_top1[ci] += first;
+            nb_diffs[ci].push(hits - h.constant);
         }
     }
     let z = z_score(&diffs);
@@ -200,6 +225,18 @@ pub fn check(
         constant_order: constant_order(&rates),
         neighbourhood,
     })
+}
+
+/// One held-out question of the check: pair hits of the learned and constant orders (and
+/// the pairs counted), the success of each one's first member, and per neighbourhood
+/// candidate its pair hits and first member's success.
+struct Held {
+    learned: f64,
+    constant: f64,
+    pairs: usize,
+    first_learned: f64,
+    first_constant: f64,
+    cand: Vec<(f64, f64)>,
 }
 
 /// The mean of per-question gains in standard errors; with no spread the sign decides.
