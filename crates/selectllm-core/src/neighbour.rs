@@ -39,13 +39,28 @@ pub struct NeighbourhoodData {
     pub success: Vec<Vec<f32>>,
 }
 
+/// A feature's training questions: (question, value) pairs, or, for a feature that at least
+/// [`DENSE_SHARE`] of the questions have, a dense column over all of them (0 where absent),
+/// which one vectorized loop adds faster than scattered pairs. The similarities are the same
+/// to the bit: a question without the feature adds exactly 0, and each question's terms are
+/// added in the same feature order.
+#[derive(Debug, Clone)]
+enum Postings {
+    Sparse(Vec<(u32, f32)>),
+    Dense(Vec<f32>),
+}
+
+/// Share of the indexed questions from which a feature's postings are stored dense (at a
+/// quarter, a dense column takes at most twice the memory of the pairs).
+const DENSE_SHARE: f32 = 0.25;
+
 /// The neighbour index built from [`NeighbourhoodData`].
 #[derive(Debug, Clone)]
 pub struct Neighbourhood {
     pub data: NeighbourhoodData,
     idf: Vec<f32>,
-    /// feature -> (training question, value)
-    postings: HashMap<u32, Vec<(u32, f32)>>,
+    /// feature -> the training questions that have it
+    postings: HashMap<u32, Postings>,
     /// Each member's mean success rate over the indexed questions.
     global: Vec<f32>,
 }
@@ -73,15 +88,36 @@ impl Neighbourhood {
 
     /// Builds the index of stored data.
     pub fn build(data: NeighbourhoodData) -> Self {
+        Self::build_with(data, DENSE_SHARE)
+    }
+
+    /// [`Self::build`] with dense columns for features that at least `dense_share` of the
+    /// questions have.
+    fn build_with(data: NeighbourhoodData, dense_share: f32) -> Self {
         let refs: Vec<&str> = data.texts.iter().map(String::as_str).collect();
         let idf = fit_idf(&data.features, &refs);
-        let mut postings: HashMap<u32, Vec<(u32, f32)>> = HashMap::new();
+        let mut pairs: HashMap<u32, Vec<(u32, f32)>> = HashMap::new();
         for (i, t) in refs.iter().enumerate() {
             let x = featurize_with(&data.features, &idf, t);
             for (&j, &v) in x.idx.iter().zip(&x.val) {
-                postings.entry(j).or_default().push((i as u32, v));
+                pairs.entry(j).or_default().push((i as u32, v));
             }
         }
+        let n = refs.len();
+        let postings = pairs
+            .into_iter()
+            .map(|(j, p)| {
+                if p.len() as f32 >= dense_share * n as f32 {
+                    let mut col = vec![0f32; n];
+                    for (i, v) in p {
+                        col[i as usize] += v;
+                    }
+                    (j, Postings::Dense(col))
+                } else {
+                    (j, Postings::Sparse(p))
+                }
+            })
+            .collect();
         let members = data.success.first().map_or(0, Vec::len);
         let n = data.success.len().max(1) as f32;
         let mut global = vec![0f32; members];
@@ -116,10 +152,18 @@ impl Neighbourhood {
         let n = self.data.texts.len();
         let mut sim = vec![0f32; n];
         for (j, v) in x.idx.iter().zip(&x.val) {
-            if let Some(p) = self.postings.get(j) {
-                for &(i, w) in p {
-                    sim[i as usize] += v * w;
+            match self.postings.get(j) {
+                Some(Postings::Sparse(p)) => {
+                    for &(i, w) in p {
+                        sim[i as usize] += v * w;
+                    }
                 }
+                Some(Postings::Dense(col)) => {
+                    for (s, w) in sim.iter_mut().zip(col) {
+                        *s += v * w;
+                    }
+                }
+                None => {}
             }
         }
         let kmax = ks.iter().map(|&k| k.clamp(1, n.max(1))).max().unwrap_or(1);
@@ -193,6 +237,46 @@ mod tests {
         assert_eq!(order_by(&blend(&h, &[0.5, 0.5], 0.0)), vec![1, 0]);
         // lambda = 1 is the classifier's own order
         assert_eq!(order_by(&blend(&h, &[0.9, 0.1], 1.0)), vec![0, 1]);
+    }
+
+    #[test]
+    fn dense_columns_give_the_same_rates_to_the_bit() {
+        let words = [
+            "the", "a", "of", "sum", "river", "king", "seven", "apples", "rome",
+        ];
+        let texts: Vec<String> = (0..200)
+            .map(|i| {
+                (0..6)
+                    .map(|w| words[(i * (w + 3) + w * w) % words.len()])
+                    .collect::<Vec<_>>()
+                    .join(" ")
+                    + &format!(" question {i}")
+            })
+            .collect();
+        let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+        let success: Vec<Vec<f32>> = (0..200)
+            .map(|i| vec![(i % 3) as f32 / 2.0, (i % 5 == 0) as u8 as f32])
+            .collect();
+        let data = Neighbourhood::fit(&refs, &success, 10).data;
+        let dense = Neighbourhood::build_with(data.clone(), DENSE_SHARE);
+        let sparse = Neighbourhood::build_with(data, f32::INFINITY);
+        let n_dense = dense
+            .postings
+            .values()
+            .filter(|p| matches!(p, Postings::Dense(_)))
+            .count();
+        assert!(n_dense > 10, "the common words are stored dense: {n_dense}");
+        for q in [
+            "the king of rome",
+            "seven apples and a river",
+            "sum of the question 7",
+        ] {
+            assert_eq!(
+                dense.rates_at(q, &[1, 10, 50]),
+                sparse.rates_at(q, &[1, 10, 50]),
+                "{q}"
+            );
+        }
     }
 
     #[test]
