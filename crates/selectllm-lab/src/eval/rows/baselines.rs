@@ -62,62 +62,71 @@ pub(super) fn best_fixed(ctx: &Ctx<'_>, table: &mut Table<'_>, max_s: usize, fol
     }
 }
 
-/// Random subsets of each size up to `max_s`, averaged over seeds per question.
+/// Random subsets of each size up to `max_s`, averaged over seeds per question. The sizes have
+/// their own seeds and run in parallel; the rows are added in size order.
 pub(super) fn random(ctx: &Ctx<'_>, table: &mut Table<'_>, max_s: usize) {
-    let (ds, cfg) = (ctx.ds, ctx.cfg);
-    let n_m = ds.members.len();
-    for s in 1..=max_s {
-        let mut acc = Acc::new(format!("random:{s}"), RowKind::Baseline);
-        let mut rngs: Vec<ChaCha8Rng> = (0..cfg.random_seeds.max(1))
-            .map(|r| {
-                ChaCha8Rng::seed_from_u64(cfg.seed ^ (0x5eed_0000 + r as u64 * 7919 + s as u64))
-            })
-            .collect();
-        let k = rngs.len() as f64;
-        for &(f, q) in &ctx.tests {
-            let (mut lo, mut hi, mut ls, mut lm, mut c) = (0.0, 0.0, 0.0, 0.0, 0.0);
-            let mut one = 0.0;
-            for rng in rngs.iter_mut() {
-                let mut subset = sample(rng, n_m, s).into_vec();
-                subset.sort_unstable();
-                let (a, b) = ctx.correct(q, &subset, None, &ctx.priors[f]);
-                // the one-sample figure of a vote: exact for s = 1, else one seeded draw of
-                // the members' sampled answers per seed (the mean over seeds estimates it)
-                one += if !ctx.multi[q] {
-                    (a + b) / 2.0
-                } else if s == 1 {
-                    ds.outcomes[q][subset[0]].success_rate as f64
-                } else {
-                    let row = &ds.outcomes[q];
-                    let ballots: Vec<SimBallot> = subset
-                        .iter()
-                        .map(|&m| {
-                            let right = rng.gen_bool(row[m].success_rate.clamp(0.0, 1.0) as f64);
-                            SimBallot {
-                                member: m,
-                                correct: right,
-                                success_rate: right as u8 as f32,
-                                weight: 1.0,
-                            }
-                        })
-                        .collect();
-                    let voter = Voter::new(&ctx.pool.latency, &ctx.priors[f]);
-                    let l = voter.simulate(&ballots, cfg.vote, WrongAnswers::AllAgree) as u8;
-                    let h = voter.simulate(&ballots, cfg.vote, WrongAnswers::AllDiffer) as u8;
-                    (l + h) as f64 / 2.0
-                };
-                let (x, y, z) = ctx.latency_on(q, &subset);
-                lo += a;
-                hi += b;
-                ls += x;
-                lm += y;
-                c += z;
-            }
-            acc.push_with_sample((lo / k, hi / k), one / k, s as f64, (ls / k, lm / k, c / k));
-        }
-        acc.detail = format!("mean over {} seeds", rngs.len());
+    use rayon::prelude::*;
+    let rows: Vec<Acc> = (1..=max_s)
+        .into_par_iter()
+        .map(|s| random_row(ctx, s))
+        .collect();
+    for acc in rows {
         table.add(acc);
     }
+}
+
+/// The `random:s` row.
+fn random_row(ctx: &Ctx<'_>, s: usize) -> Acc {
+    let (ds, cfg) = (ctx.ds, ctx.cfg);
+    let n_m = ds.members.len();
+    let mut acc = Acc::new(format!("random:{s}"), RowKind::Baseline);
+    let mut rngs: Vec<ChaCha8Rng> = (0..cfg.random_seeds.max(1))
+        .map(|r| ChaCha8Rng::seed_from_u64(cfg.seed ^ (0x5eed_0000 + r as u64 * 7919 + s as u64)))
+        .collect();
+    let k = rngs.len() as f64;
+    for &(f, q) in &ctx.tests {
+        let (mut lo, mut hi, mut ls, mut lm, mut c) = (0.0, 0.0, 0.0, 0.0, 0.0);
+        let mut one = 0.0;
+        for rng in rngs.iter_mut() {
+            let mut subset = sample(rng, n_m, s).into_vec();
+            subset.sort_unstable();
+            let (a, b) = ctx.correct(q, &subset, None, &ctx.priors[f]);
+            // the one-sample figure of a vote: exact for s = 1, else one seeded draw of
+            // the members' sampled answers per seed (the mean over seeds estimates it)
+            one += if !ctx.multi[q] {
+                (a + b) / 2.0
+            } else if s == 1 {
+                ds.outcomes[q][subset[0]].success_rate as f64
+            } else {
+                let row = &ds.outcomes[q];
+                let ballots: Vec<SimBallot> = subset
+                    .iter()
+                    .map(|&m| {
+                        let right = rng.gen_bool(row[m].success_rate.clamp(0.0, 1.0) as f64);
+                        SimBallot {
+                            member: m,
+                            correct: right,
+                            success_rate: right as u8 as f32,
+                            weight: 1.0,
+                        }
+                    })
+                    .collect();
+                let voter = Voter::new(&ctx.pool.latency, &ctx.priors[f]);
+                let l = voter.simulate(&ballots, cfg.vote, WrongAnswers::AllAgree) as u8;
+                let h = voter.simulate(&ballots, cfg.vote, WrongAnswers::AllDiffer) as u8;
+                (l + h) as f64 / 2.0
+            };
+            let (x, y, z) = ctx.latency_on(q, &subset);
+            lo += a;
+            hi += b;
+            ls += x;
+            lm += y;
+            c += z;
+        }
+        acc.push_with_sample((lo / k, hi / k), one / k, s as f64, (ls / k, lm / k, c / k));
+    }
+    acc.detail = format!("mean over {} seeds", rngs.len());
+    acc
 }
 
 /// Lexicographic combinations of `k` out of `0..n`.
