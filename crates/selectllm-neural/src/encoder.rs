@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 
 use candle_core::{DType, Device, Tensor};
 use candle_nn::VarBuilder;
+use rayon::prelude::*;
 use sha2::{Digest, Sha256};
 use tokenizers::{Tokenizer, TruncationParams};
 
@@ -19,7 +20,8 @@ const CHARS_PER_TOKEN_CAP: usize = 32;
 /// Questions per forward pass when embedding a list with padding.
 pub const EMBED_BATCH: usize = 32;
 /// Most tokens per forward pass when embedding a list packed (bounds memory: the largest
-/// intermediate is this many rows of `intermediate_size` floats, 12.6 MB for MiniLM). 2,048
+/// intermediate is this many rows of `intermediate_size` floats, 12.6 MB for MiniLM, per pass
+/// running; passes run in parallel). With parallel passes 1,024 was no faster. 2,048
 /// was 5% faster than 4,096 on 200 GSM8K or MMLU questions and as fast as 512 or 1,024; 8,192
 /// was 27% slower (its 50 MB tensors pass glibc's mmap threshold, see [`crate::alloc`]).
 pub const PACKED_TOKENS: usize = 2048;
@@ -347,9 +349,10 @@ impl Encoder {
         })
     }
 
-    /// Packed passes of at most [`PACKED_TOKENS`] tokens (at least one text), in input order.
+    /// Packed passes of at most [`PACKED_TOKENS`] tokens (at least one text), run in parallel,
+    /// results in input order.
     fn embed_packed(&self, ids: &[Vec<u32>]) -> Result<Vec<Vec<f32>>, NeuralError> {
-        let mut out = Vec::with_capacity(ids.len());
+        let mut passes = Vec::new();
         let mut start = 0;
         while start < ids.len() {
             let mut end = start + 1;
@@ -358,11 +361,18 @@ impl Encoder {
                 tokens += ids[end].len();
                 end += 1;
             }
-            let batch: Vec<&[u32]> = ids[start..end].iter().map(Vec::as_slice).collect();
-            out.extend(self.model.embed_packed(&batch, &self.device)?);
+            passes.push(start..end);
             start = end;
         }
-        Ok(out)
+        let run = |r: &std::ops::Range<usize>| -> Result<Vec<Vec<f32>>, NeuralError> {
+            let batch: Vec<&[u32]> = ids[r.clone()].iter().map(Vec::as_slice).collect();
+            Ok(self.model.embed_packed(&batch, &self.device)?)
+        };
+        // passes in parallel too: the kernels inside one pass fork and join at every layer, and
+        // two passes side by side keep both cores busier (routerdc-mmlu, 512 questions batched:
+        // 9.7 -> 8.7 ms per question; the embeddings are the same to the bit)
+        let done: Vec<Vec<Vec<f32>>> = passes.par_iter().map(run).collect::<Result<_, _>>()?;
+        Ok(done.into_iter().flatten().collect())
     }
 
     /// Texts sorted by length and embedded in padded batches of [`EMBED_BATCH`].
