@@ -145,26 +145,32 @@ pub(super) fn build(inputs: &Inputs<'_>) -> (Vec<Row>, Vec<Row>, Vec<String>) {
         .collect();
     let total = tests.len() * n;
     let plans = sweep(n, cfg.max_s.min(n).max(1), cfg);
-    let mut rows: Vec<(Plan, Row)> = Vec::with_capacity(plans.len());
-    for (i, plan) in plans.into_iter().enumerate() {
-        let name = plan.to_string();
-        let pool = &pool_at(&plan, ds, pool, cfg);
-        let mut acc = Acc::new(name.clone(), RowKind::Plan);
-        for (t, &(_, q)) in tests.iter().enumerate() {
-            let Some(conf) = probs[q].as_deref() else {
-                continue;
-            };
-            let ranking = rankings.get(q).and_then(|r| r.as_deref());
-            let r = run(&plan, ds, q, (conf, ranking), pool, &latency[t], cfg);
-            let ok = match (&r.answer, &gold[q]) {
-                (Some(a), Some(g)) => (a == g) as u8 as f64,
-                _ => 0.0,
-            };
-            acc.push((ok, ok), r.calls as f64, (r.latency_sum, r.latency, r.cost));
-        }
-        let seed = cfg.seed.wrapping_add(0x91a7 + i as u64);
-        rows.push((plan, acc.finish(cfg, false, priced, seed)));
-    }
+    // each plan replays on its own (its row's seed is its index), in parallel; rows in order
+    use rayon::prelude::*;
+    let mut rows: Vec<(Plan, Row)> = plans
+        .into_par_iter()
+        .enumerate()
+        .map(|(i, plan)| {
+            let name = plan.to_string();
+            let pool = &pool_at(&plan, ds, pool, cfg);
+            let mut acc = Acc::new(name.clone(), RowKind::Plan);
+            for (t, &(_, q)) in tests.iter().enumerate() {
+                let Some(conf) = probs[q].as_deref() else {
+                    continue;
+                };
+                let ranking = rankings.get(q).and_then(|r| r.as_deref());
+                let r = run(&plan, ds, q, (conf, ranking), pool, &latency[t], cfg);
+                let ok = match (&r.answer, &gold[q]) {
+                    (Some(a), Some(g)) => (a == g) as u8 as f64,
+                    _ => 0.0,
+                };
+                acc.push((ok, ok), r.calls as f64, (r.latency_sum, r.latency, r.cost));
+            }
+            let seed = cfg.seed.wrapping_add(0x91a7 + i as u64);
+            let row = acc.finish(cfg, false, priced, seed);
+            (plan, row)
+        })
+        .collect();
     // early rows: state the reduction against the parallel plan under the same latencies
     for i in 0..rows.len() {
         if let PlanKind::Early(p) = &rows[i].0.kind {
