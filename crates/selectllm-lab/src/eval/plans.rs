@@ -1,6 +1,7 @@
 //! Plan rows: early majority and cascades replayed on each test question's recorded answers
 //! and latencies, and the log-odds vote weights beside the paper's linear ones.
 
+use rayon::prelude::*;
 use selectllm_core::answer::Answer;
 use selectllm_core::dataset::RoutingDataset;
 use selectllm_core::plan::{Cascade, Execution, Plan, PlanKind, Replay, replay};
@@ -146,7 +147,6 @@ pub(super) fn build(inputs: &Inputs<'_>) -> (Vec<Row>, Vec<Row>, Vec<String>) {
     let total = tests.len() * n;
     let plans = sweep(n, cfg.max_s.min(n).max(1), cfg);
     // each plan replays on its own (its row's seed is its index), in parallel; rows in order
-    use rayon::prelude::*;
     let mut rows: Vec<(Plan, Row)> = plans
         .into_par_iter()
         .enumerate()

@@ -1,6 +1,8 @@
 //! The accumulator of one row over the test questions, finished into a report row, and the
 //! table of finished rows.
 
+use rayon::prelude::*;
+
 use crate::eval::EvalConfig;
 use crate::eval::metrics;
 use crate::eval::report::{Row, RowKind};
@@ -128,7 +130,6 @@ impl Table<'_> {
     /// The finished rows, in the order added. Their bootstrap intervals (the bulk of the work)
     /// run in parallel; each row keeps its own seed, so the figures do not depend on threads.
     pub fn finish(self) -> Vec<Row> {
-        use rayon::prelude::*;
         let (cfg, simulated, priced) = (self.cfg, self.simulated, self.priced);
         self.rows
             .into_par_iter()

@@ -8,6 +8,7 @@ use rand::seq::index::sample;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
+use rayon::prelude::*;
 use selectllm_core::vote::{SimBallot, Voter, WrongAnswers};
 
 use super::acc::{Acc, Table};
@@ -65,7 +66,6 @@ pub(super) fn best_fixed(ctx: &Ctx<'_>, table: &mut Table<'_>, max_s: usize, fol
 /// Random subsets of each size up to `max_s`, averaged over seeds per question. The sizes have
 /// their own seeds and run in parallel; the rows are added in size order.
 pub(super) fn random(ctx: &Ctx<'_>, table: &mut Table<'_>, max_s: usize) {
-    use rayon::prelude::*;
     let rows: Vec<Acc> = (1..=max_s)
         .into_par_iter()
         .map(|s| random_row(ctx, s))
