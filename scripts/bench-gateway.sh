@@ -12,7 +12,8 @@
 #          batched); the gateway's RSS (now and peak) is printed at the end either way,
 #        DURATION (default 10s), SELECTLLM_BIN (default: cargo build --release),
 #        LITELLM_VERSION (default 1.108.7; LITELLM=0 skips it),
-#        BATCH_WAIT_MS (the gateway's router.batch_wait_ms; default: the gateway's default)
+#        BATCH_WAIT_MS (the gateway's router.batch_wait_ms; default: the gateway's default),
+#        ENCODER_PRECISION (router.encoder_precision, f32 or int8; default f32)
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
@@ -52,6 +53,7 @@ CONF=$WORK/gateway.toml
 {
   printf '[server]\nlisten = "127.0.0.1:0"\nmax_in_flight = 100000\n\n[router]\ncheckpoint = "%s"\npolicy = "maxconf:3"\ntask = "gsm8k"\n' "$CKPT"
   [ -z "${BATCH_WAIT_MS:-}" ] || printf 'batch_wait_ms = %s\n' "$BATCH_WAIT_MS"
+  printf 'encoder_precision = "%s"\n' "${ENCODER_PRECISION:-f32}"
   for m in smollm2-135m qwen2.5-coder-0.5b qwen2.5-coder-1.5b; do
     printf '\n[[member]]\nname = "%s"\nbase_url = "%s"\nmodel = "%s"\nprompt = "chat-cot"\nmax_concurrency = 1024\nretries = 0\n' "$m" "$FAKE" "$m"
   done
@@ -91,10 +93,11 @@ print(f'{sys.argv[2]:<12} rate {sys.argv[3]:>5}/s  achieved {s["requestsPerSec"]
 PY
 }
 rss() { awk -v k="$1" '$1 == k":" {printf "%.0f MB", $2 / 1024}' "/proc/$SERVE/status"; }
-echo "fake member: $FAKE   gateway: $ADDR ($CLASSIFIER classifier)   litellm: ${LITE:-skipped}   duration $DURATION per run; $(nproc) cores, shared"
+echo "fake member: $FAKE   gateway: $ADDR ($CLASSIFIER classifier, encoder ${ENCODER_PRECISION:-f32})   litellm: ${LITE:-skipped}   duration $DURATION per run; $(nproc) cores, shared"
 echo "gateway RSS after start: $(rss VmRSS)"
 if [ "$CLASSIFIER" != lexical ]; then
-  "$SELECTLLM_BIN" bench route --checkpoint "$CKPT" --dataset local-3-gsm8k --n 60
+  "$SELECTLLM_BIN" bench route --checkpoint "$CKPT" --dataset local-3-gsm8k --n 60 \
+    --encoder-precision "${ENCODER_PRECISION:-f32}"
 fi
 busy() { curl -sf "$ADDR/metrics" | awk '$1 == "selectllm_classifier_busy_seconds_total" {print $2}'; }
 for rate in "${RATES[@]}"; do

@@ -15,6 +15,8 @@
 //! encoder = "../models/all-MiniLM-L6-v2"  # optional, relative to this file: a frozen MiniLM
 //!                                  # checkpoint's encoder folder; default: $SELECTLLM_ENCODER,
 //!                                  # else models/<id> beside the data folder or in the cache
+//! encoder_precision = "f32"        # f32 (default, as trained) | int8 (MiniLM only; faster on
+//!                                  # CPUs with AVX-512 VNNI, embeddings within quantization error)
 //! policy = "weightedmaxconf:3"     # what `selectllm/auto` runs: a policy or a plan
 //!                                  # (`early:weightedmaxconf:3`, `cascade:a=2,k=2,max=3`, ...)
 //! cascade = "cascade:a=2,k=2,max=3" # what `selectllm/cascade` runs (default shown)
@@ -36,6 +38,7 @@ use std::time::Duration;
 
 use selectllm_core::plan::{Plan, PlanKind};
 use selectllm_core::{Answer, Task};
+use selectllm_infer::Precision;
 use selectllm_pool::{MemberConfig, PoolError, RawMember, validate_members};
 use serde::Deserialize;
 
@@ -71,6 +74,7 @@ struct RawServer {
 struct RawRouter {
     checkpoint: String,
     encoder: Option<String>,
+    encoder_precision: Option<String>,
     policy: Option<String>,
     cascade: Option<String>,
     task: Option<String>,
@@ -152,6 +156,9 @@ pub struct RouterConfig {
     /// The encoder folder of a frozen MiniLM checkpoint, resolved like `checkpoint`; `None`:
     /// found as `selectllm_fs::locate::encoder_dir` says.
     pub encoder: Option<PathBuf>,
+    /// The arithmetic of a MiniLM encoder: `f32` (default, as trained) or `int8` (faster on
+    /// CPUs with AVX-512 VNNI; figures in BENCHMARKS.md).
+    pub encoder_precision: Precision,
     /// What `selectllm/auto` runs (a bare policy is `parallel:<policy>`).
     pub plan: Plan,
     /// What `selectllm/cascade` runs.
@@ -265,6 +272,13 @@ impl Config {
             Some(e) => Some(beside_file(e)),
             None => None,
         };
+        let encoder_precision = match r.encoder_precision.as_deref() {
+            Some(p) => p
+                .trim()
+                .parse()
+                .map_err(|e| err("router.encoder_precision", e))?,
+            None => Precision::F32,
+        };
         let policy_s = r.policy.as_deref().unwrap_or("weightedmaxconf:3");
         let plan = Plan::parse_or_policy(policy_s).map_err(|e| err("router.policy", e))?;
         let cascade_s = r.cascade.as_deref().unwrap_or(DEFAULT_CASCADE);
@@ -280,6 +294,7 @@ impl Config {
         let router = RouterConfig {
             checkpoint,
             encoder,
+            encoder_precision,
             plan,
             cascade,
             task,
@@ -389,6 +404,12 @@ prompt = "chat-cot"
         let c = parse(OK).expect("valid");
         assert_eq!(c.router.checkpoint, Path::new("dir/ckpt"));
         assert_eq!(c.router.encoder, None);
+        assert_eq!(c.router.encoder_precision, Precision::F32);
+        let int8 = parse(&OK.replace("[router]", "[router]\nencoder_precision = \"int8\""));
+        assert_eq!(
+            int8.expect("valid").router.encoder_precision,
+            Precision::Int8
+        );
         let with_encoder = OK.replace("[router]", "[router]\nencoder = \"../models/mini\"");
         let c2 = parse(&with_encoder).expect("valid");
         assert_eq!(
@@ -450,6 +471,10 @@ prompt = "chat-cot"
             (
                 OK.replace("[router]", "[router]\nencoder = \" \""),
                 "router.encoder",
+            ),
+            (
+                OK.replace("[router]", "[router]\nencoder_precision = \"fp8\""),
+                "router.encoder_precision",
             ),
         ];
         for (text, want) in cases {

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use selectllm_core::checkpoint::{CheckpointKind, MANIFEST_FILE, Manifest};
 use selectllm_core::classifier::Classifier;
 use selectllm_core::neighbour::{NEIGHBOURHOOD_FILE, Neighbourhood, NeighbourhoodData};
-use selectllm_neural::NeuralClassifier;
+use selectllm_neural::{NeuralClassifier, Precision};
 
 use crate::error::{CheckpointError, bad, read_file};
 
@@ -34,6 +34,9 @@ pub struct LoadOptions {
     /// `router.encoder`); `None`: `$SELECTLLM_ENCODER`, else `models/<id>` beside the data
     /// folder, else in the user cache folder. Its hash must match the checkpoint's.
     pub encoder_dir: Option<PathBuf>,
+    /// The arithmetic of a MiniLM checkpoint's encoder (`--encoder-precision`, a gateway's
+    /// `router.encoder_precision`); lexical checkpoints have no encoder and ignore it.
+    pub encoder_precision: Precision,
 }
 
 /// A loaded checkpoint: what it says about itself and its classifier, ready to serve.
@@ -93,7 +96,8 @@ pub fn load_checkpoint(
     let classifier: Box<dyn Classifier> = match kind {
         CheckpointKind::Lexical => Box::new(crate::lexical::load(dir, &manifest)?),
         CheckpointKind::Minilm | CheckpointKind::MinilmFinetune => Box::new(
-            NeuralClassifier::load_with_encoder(dir, opts.encoder_dir.as_deref())?,
+            NeuralClassifier::load_with_encoder(dir, opts.encoder_dir.as_deref())?
+                .with_encoder_precision(opts.encoder_precision)?,
         ),
     };
     // the member-order check recorded at training time: on fallback, rank by the constant order

@@ -20,5 +20,6 @@ mod worker;
 pub use checkpoint::{LoadOptions, LoadedCheckpoint, load_checkpoint, read_manifest};
 pub use error::{CheckpointError, InferError};
 pub use selectllm_core::checkpoint::{CheckpointKind, MANIFEST_FILE, Manifest};
+pub use selectllm_neural::Precision;
 pub use stats::{BATCH_SIZE_BUCKETS, WorkerStats};
 pub use worker::{Classified, ClassifierWorker, WorkerConfig};

@@ -17,7 +17,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .split_first()
         .ok_or("usage: embed_bench ENCODER_DIR QUESTIONS_FILE...")?;
     selectllm_neural::alloc::keep_freed_memory(); // as the selectllm binary does
-    let enc = Encoder::load(std::path::Path::new(dir), 128)?;
+    let precision: selectllm_neural::Precision = std::env::var("EMBED_PRECISION")
+        .unwrap_or_else(|_| "f32".into())
+        .parse()?;
+    let enc = Encoder::load(std::path::Path::new(dir), 128)?.with_precision(precision)?;
     let modes = std::env::var("EMBED_MODES").unwrap_or_else(|_| "single,batched".into());
     let (run_single, run_batched) = (modes.contains("single"), modes.contains("batched"));
     for f in files {

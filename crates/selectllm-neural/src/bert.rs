@@ -3,9 +3,13 @@
 //! (layer norm, last-dim softmax) which have no backward pass; `Train` uses differentiable
 //! decompositions of the same functions so the encoder can be fine-tuned.
 
+use std::sync::Arc;
+
 use candle_core::{D, DType, Module, Result, Tensor};
 use candle_nn::VarBuilder;
 use serde::Deserialize;
+
+use crate::int8::QuantDense;
 
 /// The fields of a BERT `config.json` that the encoder uses.
 #[derive(Debug, Clone, Deserialize)]
@@ -48,6 +52,8 @@ pub enum Exec {
 pub(crate) struct Dense {
     w_t: Tensor,
     pub(crate) b: Tensor,
+    /// The int8 weights, when the encoder runs at int8 precision (packed inference only).
+    int8: Option<Arc<QuantDense>>,
 }
 
 impl Dense {
@@ -64,12 +70,27 @@ impl Dense {
         } else {
             w.t()?.contiguous()?
         };
-        Ok(Self { w_t, b })
+        Ok(Self { w_t, b, int8: None })
     }
 
-    /// `x w^T` without the bias, for a 2-D `x` (rows, in).
+    /// `x w^T` without the bias, for a 2-D `x` (rows, in); at int8 when the layer is quantized.
     pub(crate) fn matmul_2d(&self, x: &Tensor) -> Result<Tensor> {
-        x.matmul(&self.w_t)
+        match &self.int8 {
+            Some(q) => x.contiguous()?.apply_op1_no_bwd(q.as_ref()),
+            None => x.matmul(&self.w_t),
+        }
+    }
+
+    fn quantize_int8(&mut self) -> Result<()> {
+        let (k, n) = self.w_t.dims2()?;
+        let w = self
+            .w_t
+            .t()?
+            .contiguous()?
+            .flatten_all()?
+            .to_vec1::<f32>()?;
+        self.int8 = Some(Arc::new(QuantDense::new(&w, n, k)));
+        Ok(())
     }
 }
 
@@ -141,6 +162,20 @@ pub(crate) struct Layer {
 }
 
 impl Layer {
+    fn quantize_int8(&mut self) -> Result<()> {
+        for d in [
+            &mut self.q,
+            &mut self.k,
+            &mut self.v,
+            &mut self.attn_out,
+            &mut self.inter,
+            &mut self.out,
+        ] {
+            d.quantize_int8()?;
+        }
+        Ok(())
+    }
+
     fn load(vb: VarBuilder, c: &BertConfig) -> Result<Self> {
         let h = c.hidden_size;
         let att = vb.pp("attention");
@@ -261,6 +296,12 @@ impl Bert {
             emb_norm: Norm::load(e.pp("LayerNorm"), h, c.layer_norm_eps)?,
             layers,
         })
+    }
+
+    /// Quantizes every dense layer to int8 for packed inference (the padded and training paths
+    /// keep the f32 weights).
+    pub fn quantize_int8(&mut self) -> Result<()> {
+        self.layers.iter_mut().try_for_each(Layer::quantize_int8)
     }
 
     /// Token states (batch, seq, hidden) for `ids` (batch, seq, u32) and a 0/1 `mask` (batch, seq, f32).

@@ -12,6 +12,7 @@ use sha2::{Digest, Sha256};
 use selectllm_core::classifier::{Classifier, ClassifierError, Probabilities};
 
 use crate::classifier::NeuralClassifier;
+use crate::config::Precision;
 use crate::encoder::Encoder;
 use crate::error::NeuralError;
 
@@ -35,7 +36,16 @@ fn key(text: &str) -> Key {
 impl EmbeddingCache {
     /// The cache file for `encoder` inside `dir` (created when missing).
     pub fn open(dir: &Path, encoder: &Encoder) -> Result<Self, NeuralError> {
-        let name = format!("emb-{}-L{}.bin", &encoder.hash()[..16], encoder.max_len());
+        // f32 keeps the name it always had; other precisions give other embeddings
+        let precision = match encoder.precision() {
+            Precision::F32 => String::new(),
+            p => format!("-{}", p.name()),
+        };
+        let name = format!(
+            "emb-{}-L{}{precision}.bin",
+            &encoder.hash()[..16],
+            encoder.max_len()
+        );
         let path = dir.join(name);
         let dim = encoder.dim();
         let mut map = HashMap::new();

@@ -7,6 +7,7 @@ use candle_core::{Device, Tensor};
 use selectllm_core::classifier::{Classifier, ClassifierError, Probabilities, sigmoid};
 
 use crate::config::NeuralMode;
+use crate::config::Precision;
 use crate::encoder::{Encoder, Packing};
 use crate::error::NeuralError;
 use crate::head::Head;
@@ -103,6 +104,15 @@ impl NeuralClassifier {
         self.temperatures = temperatures;
         self.calibrated = true;
         Ok(())
+    }
+
+    /// The same classifier with its encoder computing at `precision` (see [`Precision`]).
+    pub fn with_encoder_precision(mut self, precision: Precision) -> Result<Self, NeuralError> {
+        if self.encoder.precision() != precision {
+            let encoder = (*self.encoder).clone().with_precision(precision)?;
+            self.encoder = Arc::new(encoder);
+        }
+        Ok(self)
     }
 
     /// Embeddings of `texts` with this classifier's encoder.

@@ -299,3 +299,34 @@ pub(crate) fn targets(cfg: &NeuralTrainConfig, xs: &[TrainExample]) -> Vec<Vec<f
         })
         .collect()
 }
+
+/// The arithmetic of the encoder's dense layers at inference. Both give the same figures on
+/// every machine; int8 is faster where the CPU has AVX-512 VNNI and its embeddings differ from
+/// f32's by quantization error (measured in BENCHMARKS.md), so it is part of the cache key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Precision {
+    #[default]
+    F32,
+    Int8,
+}
+
+impl Precision {
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::F32 => "f32",
+            Self::Int8 => "int8",
+        }
+    }
+}
+
+impl std::str::FromStr for Precision {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "f32" => Ok(Self::F32),
+            "int8" => Ok(Self::Int8),
+            other => Err(format!("unknown encoder precision {other:?} (f32 or int8)")),
+        }
+    }
+}

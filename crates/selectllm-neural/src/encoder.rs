@@ -11,6 +11,7 @@ use sha2::{Digest, Sha256};
 use tokenizers::{Tokenizer, TruncationParams};
 
 use crate::bert::{Bert, BertConfig, Exec, mean_pool};
+use crate::config::Precision;
 use crate::error::NeuralError;
 
 /// Texts longer than this many characters per allowed token are cut before tokenizing, which
@@ -53,6 +54,7 @@ pub struct Encoder {
     dir: PathBuf,
     /// The id when not the folder's name (a fine-tuned checkpoint's `encoder/`).
     id: Option<String>,
+    precision: Precision,
 }
 
 /// The raw contents of an encoder folder, read and checked once.
@@ -239,7 +241,31 @@ impl Encoder {
             hash,
             dir: dir.to_path_buf(),
             id: None,
+            precision: Precision::F32,
         })
+    }
+
+    /// The same encoder computing its dense layers at `precision` (packed CPU inference;
+    /// the padded path and fine-tuning stay f32).
+    pub fn with_precision(mut self, precision: Precision) -> Result<Self, NeuralError> {
+        if precision == self.precision {
+            return Ok(self);
+        }
+        match precision {
+            Precision::Int8 => self.model.quantize_int8()?,
+            Precision::F32 => {
+                return Err(NeuralError::Encoder {
+                    dir: self.dir.clone(),
+                    message: "an int8 encoder cannot go back to f32: load it again".into(),
+                });
+            }
+        }
+        self.precision = precision;
+        Ok(self)
+    }
+
+    pub fn precision(&self) -> Precision {
+        self.precision
     }
 
     /// sha256 over config.json, tokenizer.json and model.safetensors: the embedding-cache key.

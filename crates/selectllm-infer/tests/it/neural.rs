@@ -89,6 +89,7 @@ fn a_copied_minilm_checkpoint_loads_with_its_encoder_found_or_given() {
     let want = clf.classifier.predict(q).expect("predict");
     let given = LoadOptions {
         encoder_dir: Some(encoder_dir()),
+        ..Default::default()
     };
     for opts in [given, LoadOptions::default()] {
         let loaded = load_checkpoint(&dir, &opts).expect("load");
@@ -98,10 +99,26 @@ fn a_copied_minilm_checkpoint_loads_with_its_encoder_found_or_given() {
             assert!((a - b).abs() < 1e-6, "{want:?} vs {got:?}");
         }
     }
+    // int8 serving of the same checkpoint: other arithmetic, the same decision within
+    // quantization error
+    let int8 = LoadOptions {
+        encoder_precision: selectllm_infer::Precision::Int8,
+        ..Default::default()
+    };
+    let got = load_checkpoint(&dir, &int8)
+        .expect("load int8")
+        .classifier
+        .predict(q)
+        .expect("predict int8");
+    assert_ne!(want, got, "int8 is not the f32 arithmetic");
+    for (a, b) in want.iter().zip(&got) {
+        assert!((a - b).abs() < 0.02, "{want:?} vs int8 {got:?}");
+    }
     let e = load_checkpoint(
         &dir,
         &LoadOptions {
             encoder_dir: Some(elsewhere.path().join("missing-encoder")),
+            ..Default::default()
         },
     )
     .expect_err("no encoder there")

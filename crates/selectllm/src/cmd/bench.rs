@@ -23,6 +23,9 @@ pub enum BenchCmd {
         /// Questions timed (the first N of the test split).
         #[arg(long, default_value_t = 200)]
         n: usize,
+        /// Arithmetic of a MiniLM checkpoint's encoder (f32 or int8).
+        #[arg(long, value_name = "f32|int8", default_value = "f32")]
+        encoder_precision: selectllm_neural::Precision,
     },
     /// Samples recorded per second by the collector against the in-process fake server
     /// (built with `--features bench`).
@@ -38,9 +41,14 @@ pub fn run(c: BenchCmd, data: Option<&Path>, out: &mut dyn std::io::Write) -> an
             checkpoint: dir,
             dataset,
             n,
+            encoder_precision,
         } => {
             let ds = registry::load(&dataset, &data_dir(data)?, &LoadOptions::default())?;
-            let loaded = load_checkpoint(&dir, &selectllm_infer::LoadOptions::default())?;
+            let opts = selectllm_infer::LoadOptions {
+                encoder_precision,
+                ..Default::default()
+            };
+            let loaded = load_checkpoint(&dir, &opts)?;
             loaded.check_members(&ds.member_names(), &format!("the dataset {dataset}"))?;
             let clf = loaded.classifier;
             let test = ds.split_indices(Split::Test);

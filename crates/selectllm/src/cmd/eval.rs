@@ -101,6 +101,7 @@ pub fn run(a: EvalArgs, data: Option<&Path>) -> anyhow::Result<()> {
             dir: dir.clone(),
             options: selectllm_infer::LoadOptions {
                 encoder_dir: a.classifier.encoder.clone(),
+                ..Default::default()
             },
         }),
         None => trainer_for(&a.classifier)?,

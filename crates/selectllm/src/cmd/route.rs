@@ -26,6 +26,10 @@ pub struct RouteArgs {
     /// models/<id> beside the data folder or in the user cache folder).
     #[arg(long, value_name = "DIR")]
     pub encoder: Option<PathBuf>,
+    /// Arithmetic of a MiniLM checkpoint's encoder: f32 (as trained) or int8 (faster on CPUs
+    /// with AVX-512 VNNI; embeddings within quantization error, see BENCHMARKS.md).
+    #[arg(long, value_name = "f32|int8", default_value = "f32")]
+    pub encoder_precision: selectllm_neural::Precision,
     /// Selection policy: maxconf:S, labelledmaxconf:S, weightedmaxconf:S, threshold:TAU, budget:calls=N,latency=SEC,cost=USD.
     #[arg(long, default_value = "weightedmaxconf:3", value_parser = values::policy)]
     pub policy: Policy,
@@ -68,6 +72,7 @@ pub fn run(a: RouteArgs) -> anyhow::Result<()> {
     let policy = a.policy;
     let opts = LoadOptions {
         encoder_dir: a.encoder.clone(),
+        encoder_precision: a.encoder_precision,
     };
     let clf = load_checkpoint(&a.checkpoint, &opts)?.classifier;
     let members = clf.members().to_vec();

@@ -34,6 +34,7 @@ pub fn run(a: ServeArgs) -> anyhow::Result<()> {
         &cfg.router.checkpoint,
         &selectllm_infer::LoadOptions {
             encoder_dir: cfg.router.encoder.clone(),
+            encoder_precision: cfg.router.encoder_precision,
         },
     )
     .with_context(|| {
