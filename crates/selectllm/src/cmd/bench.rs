@@ -5,11 +5,13 @@ use std::time::Instant;
 
 use clap::Subcommand;
 
+use selectllm_core::classifier::constant_order;
 use selectllm_core::dataset::Split;
 use selectllm_fs::locate::data_dir;
 use selectllm_infer::load_checkpoint;
 use selectllm_lab::data::registry::{self, LoadOptions};
 use selectllm_lab::eval::metrics;
+use selectllm_neural::Precision;
 
 #[derive(Debug, Subcommand)]
 pub enum BenchCmd {
@@ -25,7 +27,7 @@ pub enum BenchCmd {
         n: usize,
         /// Arithmetic of a MiniLM checkpoint's encoder (f32 or int8).
         #[arg(long, value_name = "f32|int8", default_value = "f32")]
-        encoder_precision: selectllm_neural::Precision,
+        encoder_precision: Precision,
     },
     /// Samples recorded per second by the collector against the in-process fake server
     /// (built with `--features bench`).
@@ -59,6 +61,19 @@ pub fn run(c: BenchCmd, data: Option<&Path>, out: &mut dyn std::io::Write) -> an
             let probs = clf.predict_batch(&texts)?;
             let labels: Vec<Vec<bool>> = test.iter().map(|&q| ds.labels(q)).collect();
             let mean_auc = metrics::mean_auc(&probs, &labels);
+            // another precision than the trained f32: how often it routes as f32 would
+            let agreement = match encoder_precision {
+                Precision::F32 => None,
+                _ => {
+                    let f32 = load_checkpoint(&dir, &selectllm_infer::LoadOptions::default())?;
+                    let f32 = f32.classifier;
+                    let other = f32.predict_batch(&texts)?;
+                    Some(Agreement::of(
+                        (&probs, &clf.rankings(&texts, &probs)?),
+                        (&other, &f32.rankings(&texts, &other)?),
+                    ))
+                }
+            };
             let timed = &texts[..n.min(texts.len())];
             // what the gateway's worker does per question: probabilities, then the member order
             // (a neighbourhood order searches the training questions)
@@ -98,9 +113,69 @@ pub fn run(c: BenchCmd, data: Option<&Path>, out: &mut dyn std::io::Write) -> an
                     "route_us_per_question": per_q * 1e6,
                     "route_us_per_question_batched": per_q_batched * 1e6,
                     "n_timed": done,
+                    "encoder_precision": encoder_precision.name(),
+                    "agreement_with_f32": agreement.map(|a| a.json()),
                 })
             )?;
             Ok(())
         }
+    }
+}
+
+/// How often two classifiers' routing agrees on the same questions: the same first member and
+/// the same first three (as a set), by the member order the policies use (the checkpoint's
+/// order when its check fell back to one) and by the probabilities alone; and the largest
+/// probability difference.
+#[derive(Debug)]
+struct Agreement {
+    top1: f64,
+    top3_set: f64,
+    top1_by_probability: f64,
+    top3_set_by_probability: f64,
+    max_abs_probability_diff: f32,
+}
+
+type Routed<'a> = (&'a [Vec<f32>], &'a [Option<Vec<usize>>]);
+
+impl Agreement {
+    fn of(a: Routed, b: Routed) -> Self {
+        let order =
+            |p: &[f32], r: &Option<Vec<usize>>| r.clone().unwrap_or_else(|| constant_order(p));
+        let set = |o: &[usize]| {
+            let mut s: Vec<usize> = o.iter().take(3).copied().collect();
+            s.sort_unstable();
+            s
+        };
+        let (mut same, mut diff) = ([0usize; 4], 0f32);
+        for i in 0..a.0.len() {
+            let (oa, ob) = (order(&a.0[i], &a.1[i]), order(&b.0[i], &b.1[i]));
+            let (pa, pb) = (constant_order(&a.0[i]), constant_order(&b.0[i]));
+            same[0] += usize::from(oa[0] == ob[0]);
+            same[1] += usize::from(set(&oa) == set(&ob));
+            same[2] += usize::from(pa[0] == pb[0]);
+            same[3] += usize::from(set(&pa) == set(&pb));
+            for (x, y) in a.0[i].iter().zip(&b.0[i]) {
+                diff = diff.max((x - y).abs());
+            }
+        }
+        let n = a.0.len().max(1) as f64;
+        let share = |k: usize| same[k] as f64 / n;
+        Self {
+            top1: share(0),
+            top3_set: share(1),
+            top1_by_probability: share(2),
+            top3_set_by_probability: share(3),
+            max_abs_probability_diff: diff,
+        }
+    }
+
+    fn json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "top1": self.top1,
+            "top3_set": self.top3_set,
+            "top1_by_probability": self.top1_by_probability,
+            "top3_set_by_probability": self.top3_set_by_probability,
+            "max_abs_probability_diff": self.max_abs_probability_diff,
+        })
     }
 }
