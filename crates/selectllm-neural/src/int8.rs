@@ -199,6 +199,15 @@ fn round_even(x: f32) -> f32 {
     (x + 12_582_912.0) - 12_582_912.0
 }
 
+/// Whether int8 arithmetic runs on this CPU's VNNI instructions (else on the portable loop,
+/// which gives the same numbers more slowly than f32).
+pub fn accelerated() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    return vnni::available();
+    #[cfg(not(target_arch = "x86_64"))]
+    false
+}
+
 /// Symmetric int8 quantization of `row` into `q` (values in [-127, 127]); returns the scale.
 #[inline(always)]
 fn quantize_row(row: &[f32], q: &mut [i8]) -> f32 {

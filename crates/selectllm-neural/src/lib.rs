@@ -25,7 +25,7 @@ pub mod fit;
 mod frozen;
 pub mod head;
 pub mod hub;
-mod int8;
+pub mod int8;
 mod kernels;
 pub mod knn;
 pub mod loss;

@@ -44,6 +44,13 @@ pub fn run(a: ServeArgs) -> anyhow::Result<()> {
             cfg.router.checkpoint.display()
         )
     })?;
+    if cfg.router.encoder_precision == selectllm_infer::Precision::Int8
+        && !selectllm_neural::int8::accelerated()
+    {
+        tracing::warn!(
+            "router.encoder_precision = \"int8\" on a CPU without AVX-512 VNNI: the same answers, but slower than f32"
+        );
+    }
     let listen = cfg.server.listen;
     let gw = Arc::new(Gateway::new(cfg, loaded.classifier).map_err(anyhow::Error::msg)?);
     let rt = tokio::runtime::Builder::new_multi_thread()
