@@ -40,6 +40,7 @@ if [ -z "${SELECTLLM_BIN:-}" ]; then
   SELECTLLM_BIN=${CARGO_TARGET_DIR:-$ROOT/target}/release/selectllm
 fi
 CLASSIFIER=${CLASSIFIER:-lexical}
+QUESTION="Natalia sold clips to 48 of her friends in April, and then half as many clips in May. How many clips did Natalia sell altogether?"
 CKPT=$WORK/ckpt-local-3-gsm8k-$CLASSIFIER
 [ -f "$CKPT/manifest.json" ] || "$SELECTLLM_BIN" train --dataset local-3-gsm8k --classifier "$CLASSIFIER" --out "$CKPT" >/dev/null
 
@@ -80,7 +81,7 @@ if [ "$LITELLM" = 1 ]; then
   LITE=http://127.0.0.1:$LPORT
 fi
 
-body() { printf '{"model":"%s","messages":[{"role":"user","content":"Natalia sold clips to 48 of her friends in April, and then half as many clips in May. How many clips did Natalia sell altogether?"}]}' "$1"; }
+body() { printf '{"model":"%s","messages":[{"role":"user","content":"%s"}]}' "$1" "$QUESTION"; }
 run() { # run NAME URL MODEL RATE
   oha --no-tui --output-format json -z "$DURATION" -q "$4" --latency-correction -c 256 \
     -m POST -H 'content-type: application/json' -H 'authorization: Bearer sk-bench-local-0123456789abcdef' \
@@ -98,6 +99,9 @@ echo "gateway RSS after start: $(rss VmRSS)"
 if [ "$CLASSIFIER" != lexical ]; then
   "$SELECTLLM_BIN" bench route --checkpoint "$CKPT" --dataset local-3-gsm8k --n 60 \
     --encoder-precision "${ENCODER_PRECISION:-f32}"
+  # the classifier alone on the question the load sends (its p50 / p99 one at a time)
+  "$SELECTLLM_BIN" bench route --checkpoint "$CKPT" --dataset local-3-gsm8k --n 200 \
+    --encoder-precision "${ENCODER_PRECISION:-f32}" --question "$QUESTION"
 fi
 busy() { curl -sf "$ADDR/metrics" | awk '$1 == "selectllm_classifier_busy_seconds_total" {print $2}'; }
 for rate in "${RATES[@]}"; do

@@ -25,6 +25,10 @@ pub enum BenchCmd {
         /// Questions timed (the first N of the test split).
         #[arg(long, default_value_t = 200)]
         n: usize,
+        /// Time this question (N copies) instead of the test split's (e.g. the question a load
+        /// test sends, to set the gateway's added latency beside the classifier's own).
+        #[arg(long, value_name = "TEXT")]
+        question: Option<String>,
         /// Arithmetic of a MiniLM checkpoint's encoder (f32 or int8).
         #[arg(long, value_name = "f32|int8", default_value = "f32")]
         encoder_precision: Precision,
@@ -43,6 +47,7 @@ pub fn run(c: BenchCmd, data: Option<&Path>, out: &mut dyn std::io::Write) -> an
             checkpoint: dir,
             dataset,
             n,
+            question,
             encoder_precision,
         } => {
             let ds = registry::load(&dataset, &data_dir(data)?, &LoadOptions::default())?;
@@ -74,7 +79,11 @@ pub fn run(c: BenchCmd, data: Option<&Path>, out: &mut dyn std::io::Write) -> an
                     ))
                 }
             };
-            let timed = &texts[..n.min(texts.len())];
+            let copies = question.as_deref().map(|q| vec![q; n.max(1)]);
+            let timed = match &copies {
+                Some(c) => c.as_slice(),
+                None => &texts[..n.min(texts.len())],
+            };
             // what the gateway's worker does per question: probabilities, then the member order
             // (a neighbourhood order searches the training questions)
             let route = |texts: &[&str]| -> anyhow::Result<()> {
@@ -87,14 +96,18 @@ pub fn run(c: BenchCmd, data: Option<&Path>, out: &mut dyn std::io::Write) -> an
                 route(&[t])?;
             }
             let t0 = Instant::now();
-            let mut done = 0usize;
+            let mut each = Vec::new();
             while t0.elapsed().as_secs_f64() < 1.0 {
                 for t in timed {
+                    let t1 = Instant::now();
                     route(&[t])?;
+                    each.push(t1.elapsed().as_secs_f64());
                 }
-                done += timed.len();
             }
+            let done = each.len();
             let per_q = t0.elapsed().as_secs_f64() / done as f64;
+            each.sort_by(f64::total_cmp);
+            let pct = |p: f64| each[((p * done as f64).ceil() as usize).clamp(1, done) - 1] * 1e6;
             // the same questions as one batch (what the gateway's batching worker does under load)
             let t0 = Instant::now();
             let mut batched = 0usize;
@@ -111,6 +124,9 @@ pub fn run(c: BenchCmd, data: Option<&Path>, out: &mut dyn std::io::Write) -> an
                     "classifier": clf.name(),
                     "mean_auc": mean_auc,
                     "route_us_per_question": per_q * 1e6,
+                    "route_us_p50": pct(0.50),
+                    "route_us_p99": pct(0.99),
+                    "question": question,
                     "route_us_per_question_batched": per_q_batched * 1e6,
                     "n_timed": done,
                     "encoder_precision": encoder_precision.name(),
