@@ -5,7 +5,9 @@
 //! Each QUESTIONS_FILE holds one question per line (JSON string). Prints one JSON line per
 //! file and mode: {"set", "mode", "n", "seconds", "ms_per_question"}; with `EMBED_OUT=DIR`
 //! also writes the batched embeddings to DIR/<set>.json. `EMBED_MODES=single` (or `batched`)
-//! runs one mode only, e.g. under `perf record`.
+//! runs one mode only, e.g. under `perf record`. `EMBED_GAP_MS=20` sleeps that long between
+//! single questions (as a server at 50 req/s is idle between them) and reports the time spent
+//! embedding only; `EMBED_PRECISION=int8` runs the int8 dense layers.
 
 use std::time::Instant;
 
@@ -39,11 +41,20 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         enc.embed(&qs[..qs.len().min(8)])?;
         let mut timed = Vec::new();
         if run_single {
-            let t = Instant::now();
+            let gap = std::env::var("EMBED_GAP_MS")
+                .ok()
+                .and_then(|g| g.parse().ok())
+                .map(std::time::Duration::from_millis);
+            let mut busy = 0.0;
             for q in &qs {
+                let t = Instant::now();
                 enc.embed(&[q])?;
+                busy += t.elapsed().as_secs_f64();
+                if let Some(g) = gap {
+                    std::thread::sleep(g);
+                }
             }
-            timed.push(("single", t.elapsed().as_secs_f64()));
+            timed.push(("single", busy));
         }
         if run_batched {
             let t = Instant::now();
