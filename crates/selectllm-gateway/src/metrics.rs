@@ -1,15 +1,17 @@
 //! Prometheus text metrics, names prefixed `selectllm_`: requests by status, per-member calls,
 //! failures and latency, request latency, votes with and without agreement, and the
-//! classifier worker's batch sizes and queue depth. Counters are atomics; rendering is on demand.
+//! classifier worker's batch sizes, queue depth and each request's wait for it. Counters are atomics; rendering is on demand.
 
 use std::collections::BTreeMap;
 use std::fmt::Write;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-/// Latency buckets, seconds.
-const LATENCY_BOUNDS: [f64; 14] = [
-    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0, 60.0,
+/// Latency buckets, seconds: millisecond steps where a classifier's time falls (so a p99 read
+/// off them is within a millisecond or two), then coarser up to member calls of a minute.
+const LATENCY_BOUNDS: [f64; 22] = [
+    0.0005, 0.001, 0.002, 0.003, 0.004, 0.005, 0.006, 0.008, 0.01, 0.0125, 0.015, 0.02, 0.025,
+    0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0, 30.0, 60.0,
 ];
 
 #[derive(Debug)]
@@ -156,6 +158,9 @@ pub struct Metrics {
     names: Vec<String>,
     requests: Mutex<BTreeMap<u16, u64>>,
     pub request_latency: Histogram,
+    /// Per request: from handing its question to the classifier worker until the
+    /// probabilities came back (queue + batch).
+    pub classifier_wait: Histogram,
     pub members: Vec<MemberMetrics>,
     votes: [AtomicU64; 3],
 }
@@ -178,6 +183,7 @@ impl Metrics {
             names: member_names,
             requests: Mutex::new(BTreeMap::new()),
             request_latency: Histogram::default(),
+            classifier_wait: Histogram::default(),
             votes: Default::default(),
         }
     }
@@ -211,6 +217,9 @@ impl Metrics {
         o.push_str("# TYPE selectllm_request_duration_seconds histogram\n");
         self.request_latency
             .render(&mut o, "selectllm_request_duration_seconds", "");
+        o.push_str("# TYPE selectllm_classifier_wait_seconds histogram\n");
+        self.classifier_wait
+            .render(&mut o, "selectllm_classifier_wait_seconds", "");
         o.push_str("# TYPE selectllm_member_calls_total counter\n");
         for (name, m) in self.names.iter().zip(&self.members) {
             let n = m.calls.load(Ordering::Relaxed);

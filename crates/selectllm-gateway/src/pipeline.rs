@@ -75,6 +75,7 @@ impl Gateway {
             ));
         }
         let allowed = self.allowed(req)?;
+        let asked = Instant::now();
         let classified = self
             .worker
             .classify_ranked(text.clone())
@@ -87,6 +88,9 @@ impl Gateway {
                 }
                 InferError::Classifier(e) => GatewayError::Internal(e.to_string()),
             })?;
+        self.metrics
+            .classifier_wait
+            .observe(asked.elapsed().as_secs_f64());
         let conf: Vec<f32> = self
             .conf_index
             .iter()

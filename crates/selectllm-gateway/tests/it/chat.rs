@@ -276,5 +276,10 @@ async fn bearer_auth() {
         "{m}"
     );
     assert!(m.contains("selectllm_classifier_overloaded_total 0"), "{m}");
+    // each classified request's wait for the classifier: the one request that got through
+    assert!(
+        m.contains("selectllm_classifier_wait_seconds_count 1"),
+        "{m}"
+    );
     h.stop().await;
 }
