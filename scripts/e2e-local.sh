@@ -16,6 +16,8 @@
 #        SELECTLLM_BIN    a built selectllm binary (default: cargo build, then target/debug/selectllm)
 #        SERVE_N          questions per task asked through the gateway (default 3)
 #        SERVE_CLASSIFIER classifier of the served checkpoints (default lexical)
+#        SERVE_ENCODER_PRECISION  the gateway's router.encoder_precision for a MiniLM checkpoint
+#                         (f32 or int8; default f32)
 #        SERVE_TASKS      tasks asked through the gateway (default "gsm8k mmlu")
 # If the llama.cpp servers die on their first request (a general protection fault in
 # libggml-cpu, seen on an AVX-512 machine), rebuild the venv without AVX-512:
@@ -79,12 +81,14 @@ done <"$RUN/servers.txt"
 "$BIN" config check "$OUT/pool.toml"
 
 serve_local() { # serve TASK: a gateway over the running servers, asked SERVE_N questions
-  local task=$1 ckpt=$OUT/serve-ckpt-$1 conf=$OUT/gateway-$1.toml log=$OUT/serve-$1.log addr=
+  local task=$1 clf=${SERVE_CLASSIFIER:-lexical} addr=
+  local ckpt=$OUT/serve-ckpt-$1-$clf conf=$OUT/gateway-$1.toml log=$OUT/serve-$1.log
   [ -f "$ckpt/manifest.json" ] || "$BIN" train --dataset "local-3-$task" \
-    --classifier "${SERVE_CLASSIFIER:-lexical}" --out "$ckpt" >/dev/null
+    --classifier "$clf" --out "$ckpt" >/dev/null
   {
     printf '[server]\nlisten = "127.0.0.1:0"\n\n[router]\ncheckpoint = "%s"\n' "$ckpt"
-    printf 'policy = "weightedmaxconf:3"\ntask = "%s"\nrequest_timeout_s = 900\n\n' "$task"
+    printf 'policy = "weightedmaxconf:3"\ntask = "%s"\nrequest_timeout_s = 900\n' "$task"
+    printf 'encoder_precision = "%s"\n\n' "${SERVE_ENCODER_PRECISION:-f32}"
     cat "$OUT/pool.toml"
   } >"$conf"
   "$BIN" serve --config "$conf" 2>"$log" &
