@@ -52,6 +52,15 @@ pub fn run(a: ServeArgs) -> anyhow::Result<()> {
         );
     }
     let listen = cfg.server.listen;
+    // what is served, on the start-up line (an int8 encoder only where there is one)
+    let serving = match loaded.kind {
+        selectllm_infer::CheckpointKind::Lexical => "lexical checkpoint".to_string(),
+        kind => format!(
+            "{} checkpoint, encoder {}",
+            kind.as_str(),
+            cfg.router.encoder_precision.name()
+        ),
+    };
     let gw = Arc::new(Gateway::new(cfg, loaded.classifier).map_err(anyhow::Error::msg)?);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -61,7 +70,7 @@ pub fn run(a: ServeArgs) -> anyhow::Result<()> {
             .await
             .with_context(|| format!("cannot listen on {listen}"))?;
         let addr = listener.local_addr()?;
-        eprintln!("selectllm serve: listening on http://{addr}");
+        eprintln!("selectllm serve: listening on http://{addr} ({serving})");
         http::serve(gw, keys, listener, http::shutdown_signal()).await?;
         eprintln!("selectllm serve: stopped");
         Ok(())
