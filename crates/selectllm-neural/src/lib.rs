@@ -32,6 +32,7 @@ pub mod loss;
 mod manifest;
 mod packed;
 pub mod relative;
+pub mod threads;
 pub mod train;
 
 pub use cache::{CachedClassifier, EmbeddingCache, embed_cached};

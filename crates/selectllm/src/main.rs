@@ -22,6 +22,12 @@ fn main() -> ExitCode {
         // once before any weights are read (see selectllm_neural::alloc).
         let kept = selectllm_neural::alloc::keep_freed_memory();
         tracing::debug!(kept, "allocator: keep freed tensor memory for reuse");
+        // candle's elementwise pool on the calling thread (see selectllm_neural::threads)
+        #[allow(unsafe_code)]
+        // SAFETY: still one thread: clap and the log subscriber spawn none, and nothing else
+        // has run yet.
+        let pool = unsafe { selectllm_neural::threads::elementwise_on_caller() };
+        tracing::debug!(pool, "candle elementwise threads");
     }
     match cmd::run(cli) {
         Ok(()) => ExitCode::SUCCESS,
