@@ -124,20 +124,28 @@ impl QuantDense {
     /// Columns `64 p ..` of every row of `out` (rows of `n`): the panel's integer sums,
     /// dequantized with the row scales `xs`.
     fn panel(&self, p: usize, xq: &[u8], xs: &[f32], out: &mut [f32]) {
+        let job = self.panel_job(p, xq, xs);
+        #[cfg(target_arch = "x86_64")]
+        if vnni::panel(&job, out) {
+            return;
+        }
+        portable_panel(&job, out);
+    }
+
+    /// What computing panel `p` of the quantized rows `xq` (scales `xs`) reads.
+    fn panel_job<'a>(&'a self, p: usize, xq: &'a [u8], xs: &'a [f32]) -> Panel<'a> {
         let steps = self.k4 / 4;
-        let w = &self.packed[p * steps * PANEL * 4..(p + 1) * steps * PANEL * 4];
         let cols = p * PANEL..((p + 1) * PANEL).min(self.n);
-        let epilogue = Epilogue {
+        Panel {
+            w: &self.packed[p * steps * PANEL * 4..(p + 1) * steps * PANEL * 4],
+            xq,
+            k4: self.k4,
+            xs,
             offset: &self.offset[cols.clone()],
             scale: &self.scale[cols.clone()],
             first: cols.start,
             stride: self.n,
-        };
-        #[cfg(target_arch = "x86_64")]
-        if vnni::panel(w, xq, self.k4, xs, &epilogue, out) {
-            return;
         }
-        portable_panel(w, xq, self.k4, xs, &epilogue, out);
     }
 }
 
@@ -163,16 +171,21 @@ impl CustomOp1 for QuantDense {
     }
 }
 
-/// Where a panel's sums go: its columns' offsets and scales, its first column and the output's
-/// row length.
-struct Epilogue<'a> {
+/// One panel's work: its packed weights (`k4 / 4` steps of 256 bytes), the quantized input
+/// rows (`k4` bytes each) and their scales; where its sums go: its columns' offsets and scales,
+/// its first column and the output's row length.
+struct Panel<'a> {
+    w: &'a [i8],
+    xq: &'a [u8],
+    k4: usize,
+    xs: &'a [f32],
     offset: &'a [i32],
     scale: &'a [f32],
     first: usize,
     stride: usize,
 }
 
-impl Epilogue<'_> {
+impl Panel<'_> {
     /// Writes one row's 64 sums (only the panel's real columns).
     #[inline(always)]
     fn write(&self, sums: &[i32; PANEL], row_scale: f32, out: &mut [f32], row: usize) {
@@ -226,7 +239,8 @@ fn quantize_row(row: &[f32], q: &mut [i8]) -> f32 {
 }
 
 /// The same sums as the VNNI kernel, in portable code.
-fn portable_panel(w: &[i8], xq: &[u8], k4: usize, xs: &[f32], e: &Epilogue, out: &mut [f32]) {
+fn portable_panel(job: &Panel, out: &mut [f32]) {
+    let Panel { w, xq, k4, xs, .. } = *job;
     let steps = k4 / 4;
     for (t, x) in xq.chunks_exact(k4).enumerate() {
         let mut sums = [0i32; PANEL];
@@ -238,7 +252,7 @@ fn portable_panel(w: &[i8], xq: &[u8], k4: usize, xs: &[f32], e: &Epilogue, out:
                 *o += (0..4).map(|b| xb[b] as i32 * wj[b] as i32).sum::<i32>();
             }
         }
-        e.write(&sums, xs[t], out, t);
+        job.write(&sums, xs[t], out, t);
     }
 }
 
@@ -246,7 +260,7 @@ fn portable_panel(w: &[i8], xq: &[u8], k4: usize, xs: &[f32], e: &Epilogue, out:
 #[cfg(target_arch = "x86_64")]
 #[allow(unsafe_code)]
 mod vnni {
-    use super::{Epilogue, PANEL, ROWS};
+    use super::{PANEL, Panel, ROWS};
     use std::arch::x86_64::*;
     use std::sync::OnceLock;
 
@@ -315,36 +329,24 @@ mod vnni {
     }
 
     /// One panel with VNNI; false (nothing written) when the CPU lacks it.
-    pub(super) fn panel(
-        w: &[i8],
-        xq: &[u8],
-        k4: usize,
-        xs: &[f32],
-        e: &Epilogue,
-        out: &mut [f32],
-    ) -> bool {
+    pub(super) fn panel(job: &Panel, out: &mut [f32]) -> bool {
         if !available() {
             return false;
         }
+        let Panel { w, xq, k4, xs, .. } = *job;
         assert!(k4.is_multiple_of(4) && w.len() >= k4 / 4 * PANEL * 4 && xq.len() >= xs.len() * k4);
         // SAFETY: the CPU has AVX-512F/BW/VNNI (checked above) and the slices have the shapes
         // the kernel reads (asserted above; the epilogue's writes are bounds-checked).
-        unsafe { panel_avx512(w, xq, k4, xs, e, out) };
+        unsafe { panel_avx512(job, out) };
         true
     }
 
     /// # Safety
-    /// The CPU must have AVX-512F/BW/VNNI; `w` holds `k4 / 4` steps of 256 bytes and `xq`
-    /// `xs.len()` rows of `k4` bytes.
+    /// The CPU must have AVX-512F/BW/VNNI; the job's `w` holds `k4 / 4` steps of 256 bytes and
+    /// its `xq` `xs.len()` rows of `k4` bytes.
     #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
-    unsafe fn panel_avx512(
-        w: &[i8],
-        xq: &[u8],
-        k4: usize,
-        xs: &[f32],
-        e: &Epilogue,
-        out: &mut [f32],
-    ) {
+    unsafe fn panel_avx512(job: &Panel, out: &mut [f32]) {
+        let Panel { w, xq, k4, xs, .. } = *job;
         let (steps, rows) = (k4 / 4, xs.len());
         let mut sums = [0i32; PANEL];
         let mut t = 0;
@@ -376,7 +378,7 @@ mod vnni {
                     // SAFETY: `sums` has 64 lanes; vector v fills lanes 16 v .. 16 v + 16.
                     unsafe { _mm512_storeu_si512(sums.as_mut_ptr().add(v * 16) as *mut _, *av) };
                 }
-                e.write(&sums, xs[t + i], out, t + i);
+                job.write(&sums, xs[t + i], out, t + i);
             }
             t += r;
         }
@@ -421,16 +423,7 @@ mod tests {
             let mut portable = vec![0f32; rows * n];
             let mut any = vec![0f32; rows * n];
             for p in 0..q.n_pad / PANEL {
-                let steps = q.k4 / 4;
-                let wp = &q.packed[p * steps * PANEL * 4..(p + 1) * steps * PANEL * 4];
-                let cols = p * PANEL..((p + 1) * PANEL).min(n);
-                let e = Epilogue {
-                    offset: &q.offset[cols.clone()],
-                    scale: &q.scale[cols.clone()],
-                    first: cols.start,
-                    stride: n,
-                };
-                portable_panel(wp, &xq, q.k4, &xs, &e, &mut portable);
+                portable_panel(&q.panel_job(p, &xq, &xs), &mut portable);
                 q.panel(p, &xq, &xs, &mut any);
             }
             assert_eq!(portable, any, "rows {rows} n {n} k {k}");
