@@ -7,11 +7,13 @@ use std::fmt::Write;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-/// Latency buckets, seconds: millisecond steps where a classifier's time falls (so a p99 read
-/// off them is within a millisecond or two), then coarser up to member calls of a minute.
-const LATENCY_BOUNDS: [f64; 22] = [
-    0.0005, 0.001, 0.002, 0.003, 0.004, 0.005, 0.006, 0.008, 0.01, 0.0125, 0.015, 0.02, 0.025,
-    0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0, 30.0, 60.0,
+/// Latency buckets, seconds: half-millisecond steps up to 8 ms, where a classifier's time falls
+/// (so a p99 read off them is within a quarter of a millisecond there), then coarser up to
+/// member calls of a minute.
+const LATENCY_BOUNDS: [f64; 31] = [
+    0.0005, 0.001, 0.0015, 0.002, 0.0025, 0.003, 0.0035, 0.004, 0.0045, 0.005, 0.0055, 0.006,
+    0.0065, 0.007, 0.0075, 0.008, 0.009, 0.01, 0.0125, 0.015, 0.02, 0.025, 0.05, 0.1, 0.25, 0.5,
+    1.0, 2.5, 10.0, 30.0, 60.0,
 ];
 
 #[derive(Debug)]
