@@ -256,7 +256,8 @@ fn portable_panel(job: &Panel, out: &mut [f32]) {
     }
 }
 
-/// The AVX-512 VNNI kernel: the crate's only unsafe code besides `alloc`'s `mallopt`.
+/// The AVX-512 VNNI kernel (the crate's other unsafe code: `alloc`'s `mallopt`, `threads`'s
+/// `set_var`).
 #[cfg(target_arch = "x86_64")]
 #[allow(unsafe_code)]
 mod vnni {
