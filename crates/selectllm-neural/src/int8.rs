@@ -23,7 +23,6 @@ const ROWS: usize = 6;
 const PARALLEL_MIN: usize = 1 << 18;
 
 /// One dense layer's weights, quantized and packed for [`QuantDense::matmul`].
-#[derive(Debug)]
 pub(crate) struct QuantDense {
     /// Input features, and the same rounded up to a multiple of 4.
     k: usize,
@@ -36,6 +35,16 @@ pub(crate) struct QuantDense {
     /// Per output: its scale, and `128 · Σ_k q` (the unsigned-activation offset).
     scale: Vec<f32>,
     offset: Vec<i32>,
+}
+
+/// The shape only (the packed weights are megabytes).
+impl std::fmt::Debug for QuantDense {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("QuantDense")
+            .field("outputs", &self.n)
+            .field("inputs", &self.k)
+            .finish_non_exhaustive()
+    }
 }
 
 /// The shared float epilogue: an exact integer sum back to the float scale.
