@@ -1,6 +1,7 @@
 //! Prometheus text metrics, names prefixed `selectllm_`: requests by status, per-member calls,
 //! failures and latency, request latency, votes with and without agreement, and the
-//! classifier worker's batch sizes, queue depth and each request's wait for it. Counters are atomics; rendering is on demand.
+//! classifier worker's batch sizes, queue depth and each request's wait for it. Counters are
+//! atomics; rendering is on demand.
 
 use std::collections::BTreeMap;
 use std::fmt::Write;

@@ -5,8 +5,8 @@ use std::time::Instant;
 
 use clap::Subcommand;
 
-use selectllm_core::classifier::constant_order;
 use selectllm_core::dataset::Split;
+use selectllm_core::policy::confidence_order;
 use selectllm_fs::locate::data_dir;
 use selectllm_infer::load_checkpoint;
 use selectllm_lab::data::registry::{self, LoadOptions};
@@ -70,8 +70,8 @@ pub fn run(c: BenchCmd, data: Option<&Path>, out: &mut dyn std::io::Write) -> an
             let agreement = match encoder_precision {
                 Precision::F32 => None,
                 _ => {
-                    let f32 = load_checkpoint(&dir, &selectllm_infer::LoadOptions::default())?;
-                    let f32 = f32.classifier;
+                    let f32 =
+                        load_checkpoint(&dir, &selectllm_infer::LoadOptions::default())?.classifier;
                     let other = f32.predict_batch(&texts)?;
                     Some(Agreement::of(
                         (&probs, &clf.rankings(&texts, &probs)?),
@@ -155,8 +155,9 @@ type Routed<'a> = (&'a [Vec<f32>], &'a [Option<Vec<usize>>]);
 
 impl Agreement {
     fn of(a: Routed, b: Routed) -> Self {
-        let order =
-            |p: &[f32], r: &Option<Vec<usize>>| r.clone().unwrap_or_else(|| constant_order(p));
+        // the policies' own order: the checkpoint's ranking, else by confidence (no latencies)
+        let by_conf = |p: &[f32]| confidence_order(p, &[]);
+        let order = |p: &[f32], r: &Option<Vec<usize>>| r.clone().unwrap_or_else(|| by_conf(p));
         let set = |o: &[usize]| {
             let mut s: Vec<usize> = o.iter().take(3).copied().collect();
             s.sort_unstable();
@@ -165,7 +166,7 @@ impl Agreement {
         let (mut same, mut diff) = ([0usize; 4], 0f32);
         for i in 0..a.0.len() {
             let (oa, ob) = (order(&a.0[i], &a.1[i]), order(&b.0[i], &b.1[i]));
-            let (pa, pb) = (constant_order(&a.0[i]), constant_order(&b.0[i]));
+            let (pa, pb) = (by_conf(&a.0[i]), by_conf(&b.0[i]));
             same[0] += usize::from(oa[0] == ob[0]);
             same[1] += usize::from(set(&oa) == set(&ob));
             same[2] += usize::from(pa[0] == pb[0]);
