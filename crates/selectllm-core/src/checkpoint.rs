@@ -6,7 +6,7 @@ use std::str::FromStr;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::classifier::Classifier;
-use crate::neighbour::Neighbourhood;
+use crate::neighbour::{Neighbourhood, Search};
 use crate::order::{MemberOrder, Ordered};
 
 /// File name of the manifest inside a checkpoint folder.
@@ -69,6 +69,9 @@ pub struct OrderCheck {
 pub struct NeighbourCheck {
     /// Neighbours per question.
     pub k: usize,
+    /// Nearest questions, or the nearest task centroid (`k` then unused).
+    #[serde(default)]
+    pub search: Search,
     pub lambda: f32,
     /// Pair accuracy of the blended order on the held-out questions.
     pub pair_accuracy: f64,
@@ -103,7 +106,7 @@ impl OrderCheck {
             return Box::new(Ordered {
                 inner: clf,
                 order: MemberOrder::Neighbourhood {
-                    neighbourhood: nb,
+                    neighbourhood: Box::new(nb),
                     lambda: n.lambda,
                 },
             });
@@ -135,8 +138,12 @@ impl OrderCheck {
             if self.uses_neighbourhood() {
                 let n = self.neighbourhood.as_ref().expect("checked");
                 format!(
-                    "policies rank members per question by the success rates of its {} nearest training questions (blend weight of the learned order {:.2}; pair accuracy {:.3}, gain {:.1} standard errors; first member's success {:.3}), keeping the calibrated probabilities",
-                    n.k, n.lambda, n.pair_accuracy, n.z, n.first_success
+                    "policies rank members per question by the success rates of {} (blend weight of the learned order {:.2}; pair accuracy {:.3}, gain {:.1} standard errors; first member's success {:.3}), keeping the calibrated probabilities",
+                    n.search.describe(n.k),
+                    n.lambda,
+                    n.pair_accuracy,
+                    n.z,
+                    n.first_success
                 )
             } else if self.fallback {
                 format!(

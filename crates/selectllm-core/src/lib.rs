@@ -10,10 +10,12 @@
 //! - [`metrics`]: ROC-AUC and pair accuracy of per-member probabilities against outcomes.
 //! - [`lexical`]: the weight-free lexical classifier (hashed TF-IDF n-grams + multi-label head), inference side.
 //! - [`neighbour`]: a per-question member order from the nearest training questions (neighbourhood prior).
+//! - [`centroid`]: task detection by nearest task centroid, for the neighbourhood's task prior.
 //!
 //! Invariant: nothing in this crate does network I/O or reads files on its own.
 
 pub mod answer;
+pub mod centroid;
 pub mod checkpoint;
 pub mod classifier;
 pub mod dataset;

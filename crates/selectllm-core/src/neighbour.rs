@@ -12,11 +12,16 @@
 //! neighbourhood rates and the classifier's own probabilities (on the log-odds scale,
 //! `(1 - lambda) * logit(rate) + lambda * logit(p)`), keeping the probabilities themselves.
 //! The features are lexical for every classifier (one index, one file, whatever the head).
+//!
+//! When the training questions carry two or more tasks, the index also holds each task's
+//! centroid ([`crate::centroid`]), and [`Search::TaskCentroid`] answers with the nearest
+//! centroid's task rates instead of the nearest questions' (the trainer's check picks).
 
 use std::collections::HashMap;
 
 use serde::{Deserialize, Serialize};
 
+use crate::centroid::TaskCentroids;
 use crate::classifier::logit;
 use crate::lexical::{LexicalConfig, SparseVec, featurize_with, fit_idf};
 
@@ -37,6 +42,37 @@ pub struct NeighbourhoodData {
     pub features: LexicalConfig,
     pub texts: Vec<String>,
     pub success: Vec<Vec<f32>>,
+    /// Task names, when the training questions carry two or more tasks (else empty).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tasks: Vec<String>,
+    /// Each text's task, an index into `tasks` (empty when `tasks` is).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub task_of: Vec<u32>,
+    /// How a question finds its rates.
+    #[serde(default)]
+    pub search: Search,
+}
+
+/// How [`Neighbourhood::rates`] finds a question's rates.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Search {
+    /// The `k` most similar training questions' rates, shrunk toward the overall rates.
+    #[default]
+    Nearest,
+    /// The rates of the task whose centroid is nearest (needs stored tasks; without them,
+    /// the nearest questions).
+    TaskCentroid,
+}
+
+impl Search {
+    /// How reports name it.
+    pub fn describe(self, k: usize) -> String {
+        match self {
+            Search::Nearest => format!("its {k} nearest training questions"),
+            Search::TaskCentroid => "the task whose training centroid is nearest".to_string(),
+        }
+    }
 }
 
 /// A feature's training questions: (question, value) pairs, or, for a feature that at least
@@ -63,27 +99,63 @@ pub struct Neighbourhood {
     postings: HashMap<u32, Postings>,
     /// Each member's mean success rate over the indexed questions.
     global: Vec<f32>,
+    /// Per task centroids, when the data has two or more tasks.
+    centroids: Option<TaskCentroids>,
 }
 
 impl Neighbourhood {
     /// An index over `texts` (repeated texts are indexed once) and their per-member success
     /// rates, with the default features, `k` and prior count.
     pub fn fit(texts: &[&str], success: &[Vec<f32>], k: usize) -> Self {
+        Self::fit_with_tasks(texts, success, &[], k)
+    }
+
+    /// [`Self::fit`] with each text's task (`tasks[i]` for `texts[i]`; a repeated text keeps
+    /// its first task). The task centroids are built when every text has a task and there are
+    /// two or more; `tasks` may be empty.
+    pub fn fit_with_tasks(
+        texts: &[&str],
+        success: &[Vec<f32>],
+        tasks: &[Option<&str>],
+        k: usize,
+    ) -> Self {
         let mut seen = std::collections::HashSet::new();
-        let (mut t, mut s) = (Vec::new(), Vec::new());
-        for (text, row) in texts.iter().zip(success) {
+        let (mut t, mut s, mut named) = (Vec::new(), Vec::new(), Vec::new());
+        for (i, (text, row)) in texts.iter().zip(success).enumerate() {
             if seen.insert(*text) {
                 t.push(text.to_string());
                 s.push(row.clone());
+                named.push(tasks.get(i).copied().flatten());
             }
         }
+        let names: std::collections::BTreeSet<&str> = named.iter().flatten().copied().collect();
+        let (tasks, task_of) = if names.len() >= 2 && named.iter().all(Option::is_some) {
+            let names: Vec<&str> = names.into_iter().collect();
+            let of = named
+                .iter()
+                .flatten()
+                .map(|n| names.binary_search(n).unwrap_or(0) as u32)
+                .collect();
+            (names.iter().map(|n| n.to_string()).collect(), of)
+        } else {
+            (Vec::new(), Vec::new())
+        };
         Self::build(NeighbourhoodData {
             k,
             prior_count: DEFAULT_PRIOR_COUNT,
             features: LexicalConfig::default(),
             texts: t,
             success: s,
+            tasks,
+            task_of,
+            search: Search::Nearest,
         })
+    }
+
+    /// The same index answering by `search`.
+    pub fn with_search(mut self, search: Search) -> Self {
+        self.data.search = search;
+        self
     }
 
     /// Builds the index of stored data.
@@ -97,12 +169,27 @@ impl Neighbourhood {
         let refs: Vec<&str> = data.texts.iter().map(String::as_str).collect();
         let idf = fit_idf(&data.features, &refs);
         let mut pairs: HashMap<u32, Vec<(u32, f32)>> = HashMap::new();
-        for (i, t) in refs.iter().enumerate() {
-            let x = featurize_with(&data.features, &idf, t);
+        let vectors: Vec<SparseVec> = refs
+            .iter()
+            .map(|t| featurize_with(&data.features, &idf, t))
+            .collect();
+        for (i, x) in vectors.iter().enumerate() {
             for (&j, &v) in x.idx.iter().zip(&x.val) {
                 pairs.entry(j).or_default().push((i as u32, v));
             }
         }
+        let centroids = (!data.tasks.is_empty())
+            .then(|| {
+                TaskCentroids::build(
+                    data.features.dim(),
+                    data.tasks.len(),
+                    &vectors,
+                    &data.task_of,
+                    &data.success,
+                )
+            })
+            .flatten();
+        drop(vectors);
         let n = refs.len();
         let postings = pairs
             .into_iter()
@@ -131,6 +218,7 @@ impl Neighbourhood {
             idf,
             postings,
             global,
+            centroids,
         }
     }
 
@@ -138,12 +226,30 @@ impl Neighbourhood {
         self.global.len()
     }
 
-    /// Each member's success rate among the `k` training questions most similar to `text`
-    /// (ties to the earlier question), shrunk toward its overall rate.
+    /// The rates the stored [`Search`] finds for `text`: by default each member's success
+    /// rate among the `k` training questions most similar to it (ties to the earlier
+    /// question), shrunk toward its overall rate.
     pub fn rates(&self, text: &str) -> Vec<f32> {
+        if self.data.search == Search::TaskCentroid
+            && let Some(r) = self.task_rates(text)
+        {
+            return r;
+        }
         self.rates_at(text, &[self.data.k])
             .pop()
             .unwrap_or_default()
+    }
+
+    /// The rates of the task whose centroid is nearest to `text`, when the index has tasks.
+    pub fn task_rates(&self, text: &str) -> Option<Vec<f32>> {
+        let c = self.centroids.as_ref()?;
+        let x = featurize_with(&self.data.features, &self.idf, text);
+        Some(c.rates(&x).to_vec())
+    }
+
+    /// Whether [`Self::task_rates`] answers (two or more stored tasks).
+    pub fn has_tasks(&self) -> bool {
+        self.centroids.is_some()
     }
 
     /// [`Self::rates`] at each neighbour count of `ks` (one similarity pass).
@@ -294,5 +400,52 @@ mod tests {
         let at = nb.rates_at("a b", &[1, 2]);
         assert_eq!(at[0], vec![(1.0 + 10.0 * 0.5) / 11.0]);
         assert_eq!(at[1], vec![(1.0 + 10.0 * 0.5) / 12.0]);
+    }
+
+    #[test]
+    fn task_centroid_search_answers_with_the_detected_task_s_rates() {
+        let mut texts = Vec::new();
+        let mut success = Vec::new();
+        let mut tasks = Vec::new();
+        for i in 0..12 {
+            // same topics in both tasks, different formats
+            let topic = ["rivers", "kings", "apples"][i % 3];
+            texts.push(format!("Question: what about {topic} number {i}?\nAnswer:"));
+            success.push(vec![1.0, 0.0]);
+            tasks.push(Some("arc"));
+            texts.push(format!(
+                "Tell me of {topic} {i}\nA. yes\nB. no\nC. maybe\nD. never"
+            ));
+            success.push(vec![0.0, 1.0]);
+            tasks.push(Some("mmlu"));
+        }
+        let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+        let nb = Neighbourhood::fit_with_tasks(&refs, &success, &tasks, 5)
+            .with_search(Search::TaskCentroid);
+        assert!(nb.has_tasks());
+        assert_eq!(nb.data.tasks, vec!["arc".to_string(), "mmlu".to_string()]);
+        let q = "Tell me of rivers again\nA. one\nB. two\nC. three\nD. four";
+        assert_eq!(nb.rates(q), vec![0.0, 1.0]);
+        assert_eq!(nb.rates("Question: rivers?\nAnswer:"), vec![1.0, 0.0]);
+        // stored and read back, the search and the tasks come with it
+        let json = serde_json::to_string(&nb.data).unwrap();
+        let back = Neighbourhood::build(serde_json::from_str(&json).unwrap());
+        assert_eq!(back.data.search, Search::TaskCentroid);
+        assert_eq!(back.rates(q), nb.rates(q));
+        // a file written before tasks existed reads as the nearest-questions search
+        let mut old: serde_json::Value = serde_json::from_str(&json).unwrap();
+        for f in ["tasks", "task_of", "search"] {
+            old.as_object_mut().unwrap().remove(f);
+        }
+        let old = Neighbourhood::build(serde_json::from_value(old).unwrap());
+        assert_eq!(old.data.search, Search::Nearest);
+        assert!(!old.has_tasks() && old.task_rates(q).is_none());
+        // a text without a task: no centroids, and the search falls back to the neighbours
+        let mut partial = tasks.clone();
+        partial[0] = None;
+        let nb = Neighbourhood::fit_with_tasks(&refs, &success, &partial, 5)
+            .with_search(Search::TaskCentroid);
+        assert!(!nb.has_tasks());
+        assert_eq!(nb.rates(q), nb.rates_at(q, &[5]).pop().unwrap());
     }
 }

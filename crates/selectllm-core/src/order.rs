@@ -11,10 +11,10 @@ use crate::neighbour::{Neighbourhood, blend, order_by};
 pub enum MemberOrder {
     /// Member indices, best first, for every question.
     Constant(Vec<usize>),
-    /// Per question: `(1 - lambda) * logit(rate) + lambda * logit(p)`, the rates those of the
-    /// question's nearest training questions.
+    /// Per question: `(1 - lambda) * logit(rate) + lambda * logit(p)`, the rates those the
+    /// neighbourhood finds for it (its nearest training questions', or its task's).
     Neighbourhood {
-        neighbourhood: Neighbourhood,
+        neighbourhood: Box<Neighbourhood>,
         lambda: f32,
     },
 }

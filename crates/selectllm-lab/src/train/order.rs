@@ -16,7 +16,7 @@ use rayon::prelude::*;
 use selectllm_core::checkpoint::{NeighbourCheck, OrderCheck};
 use selectllm_core::classifier::{Classifier, constant_order};
 use selectllm_core::metrics::pair_hits;
-use selectllm_core::neighbour::{DEFAULT_K, Neighbourhood, blend};
+use selectllm_core::neighbour::{DEFAULT_K, Neighbourhood, Search, blend};
 
 use super::{TrainError, TrainSet, Trainer};
 
@@ -43,8 +43,14 @@ pub const NEIGHBOUR_MIN_Z: f64 = 2.807;
 /// Neighbour counts tried, as multiples of the configured one (a neighbourhood that is too
 /// small is noisy; one that is too large mixes tasks).
 pub const K_FACTORS: [f32; 5] = [0.5, 1.0, 2.0, 4.0, 8.0];
+/// Index of the configured neighbour count in [`K_FACTORS`].
+const CONFIGURED_K: usize = 1;
+const _: () = assert!(K_FACTORS[CONFIGURED_K] == 1.0);
 // NEIGHBOUR_MIN_Z is for this many candidates
 const _: () = assert!(K_FACTORS.len() * LAMBDAS.len() == 20);
+/// [`NEIGHBOUR_MIN_Z`] when the nearest task centroid is tried too (24 candidates: z at
+/// 0.05 / 24).
+pub const NEIGHBOUR_MIN_Z_WITH_TASKS: f64 = 2.865;
 
 impl Default for OrderCheckConfig {
     fn default() -> Self {
@@ -100,11 +106,19 @@ pub fn check(
     } else {
         Vec::new()
     };
-    let cands: Vec<(usize, usize, f32)> = ks
-        .iter()
-        .enumerate()
-        .flat_map(|(ki, &k)| LAMBDAS.iter().map(move |&l| (ki, k, l)))
+    // the nearest-centroid task prior too, when the questions carry two or more tasks
+    let searches: Vec<Option<usize>> = (0..ks.len())
+        .map(Some)
+        .chain((!ks.is_empty() && has_tasks(train)).then_some(None))
         .collect();
+    let cands: Vec<Cand> = searches
+        .iter()
+        .flat_map(|&ki| {
+            let k = ki.map_or(cfg.neighbours, |ki| ks[ki]);
+            LAMBDAS.iter().map(move |&lambda| Cand { ki, k, lambda })
+        })
+        .collect();
+    let min_z_nb = neighbour_min_z(cands.len());
     // each fold's held-out questions, scored; the folds train in parallel and are summed in
     // order below, so the sums do not depend on threads
     let scored = (0..k)
@@ -141,10 +155,17 @@ pub fn check(
                 let success = &held.success[i];
                 let cand = nb.as_ref().map_or_else(Vec::new, |nb| {
                     let r = nb.rates_at(text, &ks);
+                    let task = nb.task_rates(text);
                     cands
                         .iter()
-                        .map(|&(ki, _, lambda)| {
-                            let score = blend(&r[ki], p, lambda);
+                        .map(|c| {
+                            let rates = match (c.ki, &task) {
+                                (Some(ki), _) => &r[ki],
+                                (None, Some(t)) => t,
+                                // no task in this fold's fit part: the configured k stands in
+                                (None, None) => &r[CONFIGURED_K],
+                            };
+                            let score = blend(rates, p, c.lambda);
                             let first = selectllm_core::neighbour::order_by(&score)[0];
                             (pair_hits(&score, l).0, f64::from(success[first]))
                         })
@@ -190,30 +211,38 @@ pub fn check(
         constant = top1_constant / top1_n.max(1) as f64,
         "first member's success rate on held-out questions"
     );
-    for (ci, &(_, k, lambda)) in cands.iter().enumerate() {
+    for (ci, c) in cands.iter().enumerate() {
         let pa = nb_hits[ci] / pairs.max(1) as f64;
         let z = z_score(&nb_diffs[ci]);
         let top1 = nb_top1[ci] / top1_n.max(1) as f64;
-        tracing::info!(k, lambda, pa, z, top1, "neighbourhood order candidate");
+        let search = format!("{:?}", c.search());
+        tracing::info!(
+            search,
+            k = c.k,
+            lambda = c.lambda,
+            pa,
+            z,
+            top1,
+            "neighbourhood order candidate"
+        );
     }
-    // the best candidate by pair accuracy (ties to the earlier; picking by the first member's
-    // success instead chose k=400, lambda=0 on routerdc-mixed and lost 0.6 macro points on
-    // its test questions); used when it beats the constant order by min_z and the learned
-    // order (when that one passes too)
-    let neighbourhood = (0..cands.len())
-        .max_by(|&a, &b| nb_hits[a].total_cmp(&nb_hits[b]).then(b.cmp(&a)))
-        .map(|ci| {
-            let pa = nb_hits[ci] / pairs.max(1) as f64;
-            let z = z_score(&nb_diffs[ci]);
-            NeighbourCheck {
-                k: cands[ci].1,
-                lambda: cands[ci].2,
-                first_success: nb_top1[ci] / top1_n.max(1) as f64,
-                pair_accuracy: pa,
-                z,
-                used: z >= cfg.min_z.max(NEIGHBOUR_MIN_Z) && (!learned_ok || pa > learned_pa),
-            }
-        });
+    // the simplest candidate within one standard error of the best by pair accuracy (picking
+    // by the first member's success instead chose k=400, lambda=0 on routerdc-mixed and lost
+    // 0.6 macro points on its test questions); used when it beats the constant order by min_z
+    // and the learned order (when that one passes too)
+    let neighbourhood = simplest_near_best(&cands, &nb_hits, &nb_diffs).map(|ci| {
+        let pa = nb_hits[ci] / pairs.max(1) as f64;
+        let z = z_score(&nb_diffs[ci]);
+        NeighbourCheck {
+            k: cands[ci].k,
+            search: cands[ci].search(),
+            lambda: cands[ci].lambda,
+            first_success: nb_top1[ci] / top1_n.max(1) as f64,
+            pair_accuracy: pa,
+            z,
+            used: z >= cfg.min_z.max(min_z_nb) && (!learned_ok || pa > learned_pa),
+        }
+    });
     let rates = label_rates(train, members.len());
     Ok(OrderCheck {
         folds: k,
@@ -237,6 +266,64 @@ struct Held {
     first_learned: f64,
     first_constant: f64,
     cand: Vec<(f64, f64)>,
+}
+
+/// One neighbourhood candidate of the check: the nearest `k` questions (`ki` indexes the
+/// neighbour counts tried) or, with `ki` None, the nearest task centroid; blended at `lambda`.
+#[derive(Debug, Clone, Copy)]
+struct Cand {
+    ki: Option<usize>,
+    k: usize,
+    lambda: f32,
+}
+
+impl Cand {
+    fn search(&self) -> Search {
+        if self.ki.is_some() {
+            Search::Nearest
+        } else {
+            Search::TaskCentroid
+        }
+    }
+}
+
+/// The candidate the check keeps: among those whose pair hits are within one standard error
+/// (of the per-question difference) of the best candidate's, the simplest: the lowest blend
+/// weight of the learned order, then the task centroid before the nearest questions (no count
+/// to tune), then the earlier. The differences between close candidates are noise: on
+/// routerdc-mixed the task centroid's pair accuracy at lambda 0 and 0.25 differed by 0.0008.
+fn simplest_near_best(cands: &[Cand], hits: &[f64], diffs: &[Vec<f64>]) -> Option<usize> {
+    let best = (0..cands.len()).max_by(|&a, &b| hits[a].total_cmp(&hits[b]).then(b.cmp(&a)))?;
+    (0..cands.len())
+        .filter(|&ci| {
+            let d: Vec<f64> = diffs[ci]
+                .iter()
+                .zip(&diffs[best])
+                .map(|(a, b)| a - b)
+                .collect();
+            ci == best || z_score(&d) > -1.0
+        })
+        .min_by(|&a, &b| {
+            let key = |c: &Cand| (c.lambda, c.ki.is_some());
+            let (ka, kb) = (key(&cands[a]), key(&cands[b]));
+            ka.0.total_cmp(&kb.0).then(ka.1.cmp(&kb.1)).then(a.cmp(&b))
+        })
+}
+
+/// Whether every question of `set` has a task and there are two or more.
+fn has_tasks(set: &TrainSet<'_>) -> bool {
+    let names: std::collections::BTreeSet<&str> = set.tasks.iter().flatten().copied().collect();
+    names.len() >= 2 && set.tasks.iter().all(Option::is_some)
+}
+
+/// Standard errors the best of `n` neighbourhood candidates must gain over the constant order:
+/// one-sided 95% with a Bonferroni correction for the `n` tried.
+fn neighbour_min_z(n: usize) -> f64 {
+    if n > K_FACTORS.len() * LAMBDAS.len() {
+        NEIGHBOUR_MIN_Z_WITH_TASKS
+    } else {
+        NEIGHBOUR_MIN_Z
+    }
 }
 
 /// The mean of per-question gains in standard errors; with no spread the sign decides.
@@ -264,12 +351,13 @@ pub fn neighbourhood_for(
     val: &TrainSet<'_>,
 ) -> Option<Neighbourhood> {
     let n = check.neighbourhood.as_ref().filter(|n| n.used)?;
-    Some(neighbourhood_of(&train.chain(val), n.k))
+    Some(neighbourhood_of(&train.chain(val), n.k).with_search(n.search))
 }
 
-/// The neighbourhood of a set's questions with `k` neighbours (targets: [`TrainSet::task_success`]).
+/// The neighbourhood of a set's questions with `k` neighbours (targets: [`TrainSet::task_success`];
+/// with the questions' tasks, for the task centroids).
 fn neighbourhood_of(set: &TrainSet<'_>, k: usize) -> Neighbourhood {
-    Neighbourhood::fit(&set.texts, &set.task_success(), k)
+    Neighbourhood::fit_with_tasks(&set.texts, &set.task_success(), &set.tasks, k)
 }
 
 /// A trainer whose classifiers fall back to the constant member order when cross-validation
@@ -323,5 +411,39 @@ impl Trainer for OrderChecked {
 
     fn order_check(&self) -> Option<OrderCheck> {
         self.last_check()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_simplest_candidate_within_one_standard_error_of_the_best_is_kept() {
+        let cand = |ki, lambda| Cand { ki, k: 10, lambda };
+        let cands = [cand(Some(0), 0.25), cand(None, 0.25), cand(Some(0), 0.0)];
+        // per-question gains over the constant order: the first is best; the second ties it
+        // within noise; the third is far behind on every question
+        let best: Vec<f64> = (0..40).map(|i| f64::from(i % 3 == 0)).collect();
+        let close: Vec<f64> = best
+            .iter()
+            .enumerate()
+            .map(|(i, b)| match i {
+                3 | 6 => 0.0,
+                4 => 1.0,
+                _ => *b,
+            })
+            .collect();
+        let far: Vec<f64> = best.iter().map(|b| b - 1.0).collect();
+        let diffs = vec![best, close, far];
+        let hits: Vec<f64> = diffs.iter().map(|d| d.iter().sum()).collect();
+        // the centroid at the same weight is simpler than the nearest questions
+        assert_eq!(simplest_near_best(&cands, &hits, &diffs), Some(1));
+        // lambda 0 is simpler still, but too far behind
+        assert_eq!(
+            simplest_near_best(&cands[..1], &hits[..1], &diffs[..1]),
+            Some(0)
+        );
+        assert_eq!(simplest_near_best(&[], &[], &[]), None);
     }
 }

@@ -4,6 +4,7 @@ mod bad_input;
 mod checkpoint;
 mod datasets;
 mod eval;
+mod order;
 
 use std::path::PathBuf;
 
