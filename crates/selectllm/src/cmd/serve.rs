@@ -44,12 +44,16 @@ pub fn run(a: ServeArgs) -> anyhow::Result<()> {
             cfg.router.checkpoint.display()
         )
     })?;
-    if cfg.router.encoder_precision == selectllm_infer::Precision::Int8
-        && !selectllm_neural::int8::accelerated()
-    {
-        tracing::warn!(
-            "router.encoder_precision = \"int8\" on a CPU without AVX-512 VNNI: the same answers, but slower than f32"
-        );
+    if cfg.router.encoder_precision == selectllm_infer::Precision::Int8 {
+        if loaded.kind == selectllm_infer::CheckpointKind::Lexical {
+            tracing::warn!(
+                "router.encoder_precision = \"int8\" has no effect: a lexical checkpoint has no encoder"
+            );
+        } else if !selectllm_neural::int8::accelerated() {
+            tracing::warn!(
+                "router.encoder_precision = \"int8\" on a CPU without AVX-512 VNNI: the same answers, but slower than f32"
+            );
+        }
     }
     let listen = cfg.server.listen;
     // what is served, on the start-up line (an int8 encoder only where there is one)
