@@ -13,7 +13,9 @@
 #        DURATION (default 10s), SELECTLLM_BIN (default: cargo build --release),
 #        LITELLM_VERSION (default 1.108.7; LITELLM=0 skips it),
 #        BATCH_WAIT_MS (the gateway's router.batch_wait_ms; default: the gateway's default),
-#        ENCODER_PRECISION (router.encoder_precision, f32 or int8; default f32)
+#        ENCODER_PRECISION (router.encoder_precision, f32 or int8; default f32),
+#        GATEWAY_ENV (extra VAR=VALUE words for the gateway's environment only, e.g.
+#          GATEWAY_ENV="TOKIO_WORKER_THREADS=1")
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
@@ -59,7 +61,7 @@ CONF=$WORK/gateway.toml
     printf '\n[[member]]\nname = "%s"\nbase_url = "%s"\nmodel = "%s"\nprompt = "chat-cot"\nmax_concurrency = 1024\nretries = 0\n' "$m" "$FAKE" "$m"
   done
 } >"$CONF"
-"$SELECTLLM_BIN" serve --config "$CONF" 2>"$WORK/serve.log" &
+env ${GATEWAY_ENV:-} "$SELECTLLM_BIN" serve --config "$CONF" 2>"$WORK/serve.log" &
 SERVE=$!
 PIDS+=($SERVE)
 ADDR=
