@@ -196,7 +196,7 @@ fn a_recorded_member_order_fallback_is_applied_at_load() {
 
 #[test]
 fn a_recorded_neighbourhood_order_ranks_per_question_and_needs_its_file() {
-    use selectllm_core::neighbour::{NEIGHBOURHOOD_FILE, Neighbourhood};
+    use selectllm_core::neighbour::{NEIGHBOURHOOD_FILE, Neighbourhood, Search};
     let model = model();
     let tmp = tempfile::tempdir().unwrap();
     write(tmp.path(), &model);
@@ -242,4 +242,40 @@ fn a_recorded_neighbourhood_order_ranks_per_question_and_needs_its_file() {
     );
     let r = loaded.classifier.rankings(&texts, &probs).unwrap();
     assert_eq!(r, vec![Some(vec![0, 1]), Some(vec![1, 0])]);
+    // with tasks and the task-centroid search: every question's 4 nearest are all four (the
+    // overall rates, a tie), but its task's centroid still tells ducks from trains
+    let tasked = |search| {
+        let nb = Neighbourhood::fit_with_tasks(
+            &[
+                "how many ducks does janet keep",
+                "ducks lay eggs every day",
+                "a train leaves the station at noon",
+                "the train travels sixty miles",
+            ],
+            &[
+                vec![1.0, 0.0],
+                vec![1.0, 0.0],
+                vec![0.0, 1.0],
+                vec![0.0, 1.0],
+            ],
+            &[Some("birds"), Some("birds"), Some("trains"), Some("trains")],
+            4,
+        )
+        .with_search(search);
+        std::fs::write(
+            tmp.path().join(NEIGHBOURHOOD_FILE),
+            serde_json::to_vec(&nb.data).unwrap(),
+        )
+        .unwrap();
+        let loaded = load_checkpoint(tmp.path(), &LoadOptions::default()).expect("load");
+        loaded.classifier.rankings(&texts, &probs).unwrap()
+    };
+    assert_eq!(
+        tasked(Search::TaskCentroid),
+        vec![Some(vec![0, 1]), Some(vec![1, 0])]
+    );
+    assert_eq!(
+        tasked(Search::Nearest),
+        vec![Some(vec![0, 1]), Some(vec![0, 1])]
+    );
 }
