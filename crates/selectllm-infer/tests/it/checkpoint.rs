@@ -211,21 +211,19 @@ fn a_recorded_neighbourhood_order_ranks_per_question_and_needs_its_file() {
     let e = load_err(tmp.path());
     assert!(e.contains(NEIGHBOURHOOD_FILE), "{e}");
     // alpha is right on duck questions, beta on train questions
-    let nb = Neighbourhood::fit(
-        &[
-            "how many ducks does janet keep",
-            "ducks lay eggs every day",
-            "a train leaves the station at noon",
-            "the train travels sixty miles",
-        ],
-        &[
-            vec![1.0, 0.0],
-            vec![1.0, 0.0],
-            vec![0.0, 1.0],
-            vec![0.0, 1.0],
-        ],
-        2,
-    );
+    let questions = [
+        "how many ducks does janet keep",
+        "ducks lay eggs every day",
+        "a train leaves the station at noon",
+        "the train travels sixty miles",
+    ];
+    let success = [
+        vec![1.0, 0.0],
+        vec![1.0, 0.0],
+        vec![0.0, 1.0],
+        vec![0.0, 1.0],
+    ];
+    let nb = Neighbourhood::fit(&questions, &success, 2);
     std::fs::write(
         tmp.path().join(NEIGHBOURHOOD_FILE),
         serde_json::to_vec(&nb.data).unwrap(),
@@ -246,18 +244,8 @@ fn a_recorded_neighbourhood_order_ranks_per_question_and_needs_its_file() {
     // overall rates, a tie), but its task's centroid still tells ducks from trains
     let tasked = |search| {
         let nb = Neighbourhood::fit_with_tasks(
-            &[
-                "how many ducks does janet keep",
-                "ducks lay eggs every day",
-                "a train leaves the station at noon",
-                "the train travels sixty miles",
-            ],
-            &[
-                vec![1.0, 0.0],
-                vec![1.0, 0.0],
-                vec![0.0, 1.0],
-                vec![0.0, 1.0],
-            ],
+            &questions,
+            &success,
             &[Some("birds"), Some("birds"), Some("trains"), Some("trains")],
             4,
         )
