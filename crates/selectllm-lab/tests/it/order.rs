@@ -2,7 +2,9 @@
 //! nearest task centroid when the training questions carry tasks.
 
 use selectllm_core::classifier::{Classifier, ClassifierError};
+use selectllm_core::dataset::RoutingDataset;
 use selectllm_lab::eval::evaluate;
+use selectllm_lab::train::order::{OrderCheckConfig, OrderChecked, check};
 use selectllm_lab::train::{LexicalTrainer, TrainError, TrainSet, Trainer};
 
 use super::eval::quick;
@@ -57,18 +59,22 @@ impl Trainer for ContrarianTrainer {
     }
 }
 
-#[test]
-fn order_check_falls_back_only_when_the_learned_order_is_not_better() {
-    use selectllm_lab::train::order::{OrderCheckConfig, OrderChecked, check};
-    let ds = synthetic(240, false);
+/// A dataset's training questions, its member names, and the check's settings with
+/// `neighbours` per question (0: the neighbourhood order is not tried).
+fn setup(ds: &RoutingDataset, neighbours: usize) -> (TrainSet<'_>, Vec<String>, OrderCheckConfig) {
     let idx = ds.split_indices(selectllm_core::Split::Train);
-    let train = TrainSet::from_dataset(&ds, &idx);
-    let members = ds.member_names();
-    // the neighbourhood order is not tried here (the next test does)
     let cfg = OrderCheckConfig {
-        neighbours: 0,
+        neighbours,
         ..OrderCheckConfig::default()
     };
+    (TrainSet::from_dataset(ds, &idx), ds.member_names(), cfg)
+}
+
+#[test]
+fn order_check_falls_back_only_when_the_learned_order_is_not_better() {
+    let ds = synthetic(240, false);
+    // the neighbourhood order is not tried here (the next test does)
+    let (train, members, cfg) = setup(&ds, 0);
     let bad = check(&ContrarianTrainer, &members, &train, &cfg, 1).unwrap();
     assert!(bad.fallback, "{bad:?}");
     assert!(bad.learned_pair_accuracy < bad.constant_pair_accuracy);
@@ -99,17 +105,10 @@ fn order_check_falls_back_only_when_the_learned_order_is_not_better() {
 
 #[test]
 fn the_neighbourhood_order_recovers_each_topic_s_expert_when_the_learned_order_cannot() {
-    use selectllm_lab::train::order::{OrderCheckConfig, OrderChecked, check};
     // every member has the same overall rate, so the constant order cannot tell them apart;
     // each is the expert of one topic, and the contrarian classifier claims the wrong one
     let ds = synthetic(240, false);
-    let idx = ds.split_indices(selectllm_core::Split::Train);
-    let train = TrainSet::from_dataset(&ds, &idx);
-    let members = ds.member_names();
-    let cfg = OrderCheckConfig {
-        neighbours: 20,
-        ..OrderCheckConfig::default()
-    };
+    let (train, members, cfg) = setup(&ds, 20);
     let c = check(&ContrarianTrainer, &members, &train, &cfg, 1).unwrap();
     assert!(c.fallback, "learned order not used: {c:?}");
     let n = c.neighbourhood.clone().expect("tried");
@@ -147,7 +146,6 @@ fn the_neighbourhood_order_recovers_each_topic_s_expert_when_the_learned_order_c
 #[test]
 fn with_tasks_the_check_tries_the_nearest_task_centroid_and_keeps_the_simplest() {
     use selectllm_core::neighbour::Search;
-    use selectllm_lab::train::order::{OrderCheckConfig, OrderChecked, check};
     // the same topics as tasks: each task's centroid finds its expert as well as the nearest
     // questions do, and it is the simpler candidate (no neighbour count)
     let mut ds = synthetic(240, false);
@@ -158,13 +156,7 @@ fn with_tasks_the_check_tries_the_nearest_task_centroid_and_keeps_the_simplest()
             .unwrap();
         q.benchmark = Some(topic.to_string());
     }
-    let idx = ds.split_indices(selectllm_core::Split::Train);
-    let train = TrainSet::from_dataset(&ds, &idx);
-    let members = ds.member_names();
-    let cfg = OrderCheckConfig {
-        neighbours: 20,
-        ..OrderCheckConfig::default()
-    };
+    let (train, members, cfg) = setup(&ds, 20);
     let c = check(&ContrarianTrainer, &members, &train, &cfg, 1).unwrap();
     let n = c.neighbourhood.clone().expect("tried");
     assert!(n.used, "{n:?}");
