@@ -6,7 +6,7 @@ use std::path::Path;
 use serde::Serialize;
 
 use super::metrics::{CalibrationBin, F1};
-use super::tasks::{TaskInfo, TaskResult, Tasks, published_references};
+use super::tasks::{QuestionFigures, TaskInfo, TaskResult, Tasks, published_references};
 use crate::data::{DataError, write_atomic};
 
 /// Classifier quality on the test questions.
@@ -124,10 +124,16 @@ pub struct Row {
     /// sample accuracy on multi-attempt tasks); `accuracy` is the micro average.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub macro_accuracy: Option<f64>,
-    /// Per test question: correctness (midpoint of the bounds) and one-sample accuracy
-    /// (NaN when unknown); consumed by the per-task figures.
+    /// The same under the simulated vote's bounds (wrong answers all agree), when they differ.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub macro_accuracy_low: Option<f64>,
+    /// ... and wrong answers all differ.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub macro_accuracy_high: Option<f64>,
+    /// Per test question: correctness and one-sample accuracy, as bounds; consumed by the
+    /// per-task figures.
     #[serde(skip)]
-    pub(crate) per_question: Vec<(f64, f64)>,
+    pub(crate) per_question: Vec<QuestionFigures>,
 }
 
 /// Wall-clock figures of the run that produced the report.
@@ -329,7 +335,7 @@ fn task_markdown(infos: &[TaskInfo], rows: &[Row]) -> String {
     }
     let _ = writeln!(
         s,
-        "- `macro %`: mean over tasks of the RouterDC-comparable figure (acc % on probability tasks, sample % on multi-attempt ones); `micro %`: accuracy over all test questions (labels).\n"
+        "- `macro %`: mean over tasks of the RouterDC-comparable figure (acc % on probability tasks, sample % on multi-attempt ones), for simulated votes the midpoint of `macro low–high %` (wrong answers all agree / all differ); `micro %`: accuracy over all test questions (labels).\n"
     );
     let _ = write!(s, "| row | calls |");
     let mut cols = 2;
@@ -342,8 +348,8 @@ fn task_markdown(infos: &[TaskInfo], rows: &[Row]) -> String {
             cols += 1;
         }
     }
-    let _ = writeln!(s, " macro % | micro % |");
-    let _ = writeln!(s, "|{}", "---|".repeat(cols + 2));
+    let _ = writeln!(s, " macro % | macro low–high % | micro % |");
+    let _ = writeln!(s, "|{}", "---|".repeat(cols + 3));
     let pct = |v: Option<f64>| v.map_or("-".to_string(), |x| format!("{:.2}", 100.0 * x));
     for r in rows {
         let _ = write!(s, "| {} | {:.2} |", r.name, r.calls);
@@ -354,9 +360,18 @@ fn task_markdown(infos: &[TaskInfo], rows: &[Row]) -> String {
                 let _ = write!(s, " {} |", pct(tr.and_then(|x| x.sample_accuracy)));
             }
         }
+        let bounds = match (
+            r.macro_accuracy,
+            r.macro_accuracy_low,
+            r.macro_accuracy_high,
+        ) {
+            (None, ..) => "-".to_string(),
+            (Some(_), Some(l), Some(h)) => format!("{:.2}–{:.2}", 100.0 * l, 100.0 * h),
+            (Some(_), ..) => "exact".to_string(),
+        };
         let _ = writeln!(
             s,
-            " {} | {:.2} |",
+            " {} | {bounds} | {:.2} |",
             pct(r.macro_accuracy),
             100.0 * r.accuracy
         );
@@ -383,7 +398,7 @@ fn task_markdown(infos: &[TaskInfo], rows: &[Row]) -> String {
         } else {
             "-".to_string()
         };
-        let _ = writeln!(s, " {avg} | - |");
+        let _ = writeln!(s, " {avg} | - | - |");
     };
     for (label, figures) in published_references(infos) {
         reference_line(&mut s, label, &|t| {

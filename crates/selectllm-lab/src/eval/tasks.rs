@@ -15,6 +15,22 @@ use serde::Serialize;
 use selectllm_core::dataset::RoutingDataset;
 use selectllm_core::vote::{SimBallot, VoteMode, Voter, WrongAnswers};
 
+/// One test question's figures in a row: whether it is right, and its one-sample accuracy
+/// (NaN where the row does not know it), each as bounds `(low, high)` (apart when the vote
+/// is simulated: wrong answers all agree, all differ).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct QuestionFigures {
+    pub right: (f64, f64),
+    pub sample: (f64, f64),
+}
+
+/// A row's macro average over tasks: the midpoint figure, and its bounds when they differ.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Macro {
+    pub mid: f64,
+    pub bounds: Option<(f64, f64)>,
+}
+
 /// One task's figures in a row.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct TaskResult {
@@ -78,58 +94,77 @@ impl TaskIndex {
         Some(TaskIndex { infos, of })
     }
 
-    /// A row's per-task results and macro accuracy from its per-question values (correctness
-    /// midpoint, one-sample accuracy) in test order; `None` when their count is not the
-    /// number of test questions.
-    pub fn figures(&self, per_question: &[(f64, f64)]) -> Option<(Tasks, Option<f64>)> {
+    /// A row's per-task results (midpoints of the bounds) and macro average from its
+    /// per-question figures in test order; `None` when their count is not the number of test
+    /// questions.
+    pub fn figures(&self, per_question: &[QuestionFigures]) -> Option<(Tasks, Option<Macro>)> {
         if per_question.len() != self.of.len() {
             return None;
         }
         let k = self.infos.len();
-        let mut acc = vec![0.0; k];
-        let mut sample = vec![0.0; k];
+        // per task: sums of (right low, right high, sample low, sample high)
+        let mut sums = vec![[0.0f64; 4]; k];
         let mut known = vec![true; k];
-        for (&t, &(mid, s)) in self.of.iter().zip(per_question) {
-            acc[t] += mid;
-            if s.is_nan() {
+        for (&t, f) in self.of.iter().zip(per_question) {
+            sums[t][0] += f.right.0;
+            sums[t][1] += f.right.1;
+            if f.sample.0.is_nan() || f.sample.1.is_nan() {
                 known[t] = false;
             } else {
-                sample[t] += s;
+                sums[t][2] += f.sample.0;
+                sums[t][3] += f.sample.1;
             }
         }
         let mut tasks = Tasks::new();
-        let mut macro_sum = 0.0;
-        let mut macro_ok = true;
+        // the comparable figure's (low, high) per task
+        let mut comparable = Vec::with_capacity(k);
         for (t, info) in self.infos.iter().enumerate() {
             let n = info.n_test.max(1) as f64;
-            let r = TaskResult {
-                accuracy: acc[t] / n,
-                sample_accuracy: (info.multi_attempt && known[t]).then(|| sample[t] / n),
-            };
-            macro_ok &= !info.multi_attempt || r.sample_accuracy.is_some();
-            macro_sum += r.comparable();
-            tasks.insert(info.name.clone(), r);
+            let [rl, rh, sl, sh] = sums[t].map(|v| v / n);
+            let sampled = info.multi_attempt && known[t];
+            tasks.insert(
+                info.name.clone(),
+                TaskResult {
+                    accuracy: (rl + rh) / 2.0,
+                    sample_accuracy: sampled.then_some((sl + sh) / 2.0),
+                },
+            );
+            if info.multi_attempt && !sampled {
+                comparable.clear();
+                break;
+            }
+            comparable.push(if sampled { (sl, sh) } else { (rl, rh) });
         }
-        Some((tasks, macro_ok.then(|| macro_sum / k.max(1) as f64)))
+        let figure = (comparable.len() == k && k > 0).then(|| {
+            let (lo, hi) = comparable
+                .iter()
+                .fold((0.0, 0.0), |(a, b), (l, h)| (a + l, b + h));
+            let (lo, hi) = (lo / k as f64, hi / k as f64);
+            Macro {
+                mid: (lo + hi) / 2.0,
+                bounds: (hi - lo > 1e-12).then_some((lo, hi)),
+            }
+        });
+        Some((tasks, figure))
     }
 }
 
-/// Expected correctness (midpoint of the simulated bounds) of a vote in which each member of
-/// `members` answers with one sample, right with probability `rates[member]`; exact, over all
-/// 2^s right/wrong patterns. One member: its rate.
+/// Expected correctness, under each simulated bound `(low, high)`, of a vote in which each
+/// member of `members` answers with one sample, right with probability `rates[member]`; exact,
+/// over all 2^s right/wrong patterns. One member: its rate.
 pub fn one_sample_vote(
     voter: &Voter<'_>,
     members: &[usize],
     rates: &[f32],
     weights: Option<&[f32]>,
     mode: VoteMode,
-) -> f64 {
+) -> (f64, f64) {
     match members {
-        [] => 0.0,
-        [m] => rates[*m] as f64,
+        [] => (0.0, 0.0),
+        [m] => (rates[*m] as f64, rates[*m] as f64),
         _ => {
             let s = members.len();
-            let mut total = 0.0;
+            let (mut low, mut high) = (0.0, 0.0);
             let mut ballots: Vec<SimBallot> = members
                 .iter()
                 .enumerate()
@@ -153,9 +188,10 @@ pub fn one_sample_vote(
                 }
                 let lo = voter.simulate(&ballots, mode, WrongAnswers::AllAgree) as u8 as f64;
                 let hi = voter.simulate(&ballots, mode, WrongAnswers::AllDiffer) as u8 as f64;
-                total += p * (lo + hi) / 2.0;
+                low += p * lo;
+                high += p * hi;
             }
-            total
+            (low, high)
         }
     }
 }
@@ -206,15 +242,66 @@ mod tests {
         let rates = [0.5f32, 0.5, 0.0];
         assert_eq!(
             one_sample_vote(&v, &[0], &rates, None, VoteMode::PerMember),
-            0.5
+            (0.5, 0.5)
         );
         // two members each right half the time: both right 1/4; one right 1/2 -> a 1-1 tie
         // broken by member order (member 0 first): right when member 0 is -> +1/4
-        let two = one_sample_vote(&v, &[0, 1], &rates, None, VoteMode::PerMember);
-        assert!((two - 0.5).abs() < 1e-12, "{two}");
-        // with a member that is never right the bounds differ: 0 and 1 right vs 2 wrong
+        let (lo, hi) = one_sample_vote(&v, &[0, 1], &rates, None, VoteMode::PerMember);
+        assert!(
+            (lo - 0.5).abs() < 1e-12 && (hi - 0.5).abs() < 1e-12,
+            "{lo} {hi}"
+        );
+        // member 0 alone right: low bound (1 and 2 agree) wrong, high bound (all differ) a
+        // tie won by member 0
         let three = one_sample_vote(&v, &[0, 1, 2], &[1.0, 0.0, 0.0], None, VoteMode::PerMember);
-        // member 0 alone right: low bound (1 and 2 agree) wrong, high bound (all differ) a tie won by member 0
-        assert!((three - 0.5).abs() < 1e-12, "{three}");
+        assert_eq!(three, (0.0, 1.0));
+    }
+
+    #[test]
+    fn the_macro_average_carries_the_bounds_of_simulated_votes() {
+        let info = |name: &str, multi| TaskInfo {
+            name: name.into(),
+            n_test: 2,
+            multi_attempt: multi,
+            label_rule: String::new(),
+            comparable: if multi { "sample_accuracy" } else { "accuracy" },
+        };
+        let index = TaskIndex {
+            infos: vec![info("mmlu", false), info("gsm8k", true)],
+            of: vec![0, 0, 1, 1],
+        };
+        let q = |right, sample| QuestionFigures { right, sample };
+        let exact = [
+            q((1.0, 1.0), (1.0, 1.0)),
+            q((0.0, 0.0), (0.0, 0.0)),
+            q((1.0, 1.0), (0.75, 0.75)),
+            q((0.0, 0.0), (0.25, 0.25)),
+        ];
+        let (tasks, m) = index.figures(&exact).unwrap();
+        assert_eq!(tasks["gsm8k"].sample_accuracy, Some(0.5));
+        assert_eq!(
+            m,
+            Some(Macro {
+                mid: 0.5,
+                bounds: None
+            })
+        );
+        // simulated: mmlu's comparable figure is accuracy, gsm8k's the sample accuracy
+        let sim = [
+            q((0.0, 1.0), (0.0, 1.0)),
+            q((0.0, 0.0), (0.0, 0.0)),
+            q((1.0, 1.0), (0.5, 1.0)),
+            q((0.0, 0.0), (0.0, 0.5)),
+        ];
+        let (tasks, m) = index.figures(&sim).unwrap();
+        assert_eq!(tasks["mmlu"].accuracy, 0.25);
+        let m = m.unwrap();
+        assert_eq!(m.bounds, Some((0.125, 0.625)));
+        assert!((m.mid - 0.375).abs() < 1e-12);
+        // a multi-attempt task whose sample accuracy is unknown: no macro average
+        let mut unknown = exact;
+        unknown[3].sample = (f64::NAN, f64::NAN);
+        assert_eq!(index.figures(&unknown).unwrap().1, None);
+        assert!(index.figures(&exact[..3]).is_none());
     }
 }

@@ -243,6 +243,8 @@ fn row(name: &str, calls: f64, accuracy: f64) -> crate::eval::Row {
         detail: String::new(),
         tasks: Default::default(),
         macro_accuracy: None,
+        macro_accuracy_low: None,
+        macro_accuracy_high: None,
         per_question: Vec::new(),
     }
 }

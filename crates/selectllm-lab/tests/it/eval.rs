@@ -286,11 +286,35 @@ fn per_task_figures_and_macro_average() {
     assert!(r.rows.iter().all(|row| row.tasks.len() == 2));
     let oracle = r.row("oracle").unwrap();
     assert!(oracle.tasks["odd"].sample_accuracy.unwrap() <= 0.7 + 1e-9);
+    // the vote of all members is simulated (no answers): its macro average carries bounds,
+    // a single member's is exact
+    let all = r.row("all").unwrap();
+    let (lo, hi) = (
+        all.macro_accuracy_low.unwrap(),
+        all.macro_accuracy_high.unwrap(),
+    );
+    assert!(lo < hi, "{lo} {hi}");
+    assert!((all.macro_accuracy.unwrap() - (lo + hi) / 2.0).abs() < 1e-9);
+    assert_eq!(
+        (single.macro_accuracy_low, single.macro_accuracy_high),
+        (None, None)
+    );
     let md = r.markdown();
     assert!(md.contains("### Per task") && md.contains("odd rule") && md.contains("odd sample %"));
+    assert!(
+        md.contains("| macro % | macro low–high % | micro % |"),
+        "{md}"
+    );
+    assert!(md.contains(&format!("{:.2}–{:.2}", 100.0 * lo, 100.0 * hi)));
     let json = serde_json::to_value(&r).unwrap();
     assert!(json["rows"][0]["tasks"]["odd"]["sample_accuracy"].is_number());
     assert!(json["rows"][0]["macro_accuracy"].is_number());
+    let all_json = json["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["name"] == "all");
+    assert!(all_json.unwrap()["macro_accuracy_high"].is_number());
 }
 
 #[test]

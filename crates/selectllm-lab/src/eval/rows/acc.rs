@@ -6,6 +6,7 @@ use rayon::prelude::*;
 use crate::eval::EvalConfig;
 use crate::eval::metrics;
 use crate::eval::report::{Row, RowKind};
+use crate::eval::tasks::QuestionFigures;
 
 /// Whether one vote is right, as bounds (low, high): equal when the vote is real, apart when
 /// it is simulated from correctness only.
@@ -17,8 +18,8 @@ pub(in crate::eval) struct Acc {
     kind: RowKind,
     lo: Vec<f64>,
     hi: Vec<f64>,
-    /// One-sample accuracy per question (NaN where the row does not know it).
-    sample: Vec<f64>,
+    /// One-sample accuracy per question, as bounds (NaN where the row does not know it).
+    sample: Vec<VoteBounds>,
     calls: f64,
     lat_sum: f64,
     lat_max: Vec<f64>,
@@ -44,13 +45,13 @@ impl Acc {
 
     /// A question of a row that does not know its one-sample accuracy (plan rows).
     pub(in crate::eval) fn push(&mut self, out: VoteBounds, calls: f64, lat: (f64, f64, f64)) {
-        self.push_with_sample(out, f64::NAN, calls, lat);
+        self.push_with_sample(out, (f64::NAN, f64::NAN), calls, lat);
     }
 
     pub(super) fn push_with_sample(
         &mut self,
         (lo, hi): VoteBounds,
-        sample: f64,
+        sample: VoteBounds,
         calls: f64,
         (ls, lm, c): (f64, f64, f64),
     ) {
@@ -106,7 +107,18 @@ impl Acc {
             detail: self.detail,
             tasks: Default::default(),
             macro_accuracy: None,
-            per_question: mid.into_iter().zip(self.sample).collect(),
+            macro_accuracy_low: None,
+            macro_accuracy_high: None,
+            per_question: self
+                .lo
+                .iter()
+                .zip(&self.hi)
+                .zip(self.sample)
+                .map(|((&l, &h), sample)| QuestionFigures {
+                    right: (l, h),
+                    sample,
+                })
+                .collect(),
         }
     }
 }

@@ -86,17 +86,18 @@ fn random_row(ctx: &Ctx<'_>, s: usize) -> Acc {
     let k = rngs.len() as f64;
     for &(f, q) in &ctx.tests {
         let (mut lo, mut hi, mut ls, mut lm, mut c) = (0.0, 0.0, 0.0, 0.0, 0.0);
-        let mut one = 0.0;
+        let (mut one_lo, mut one_hi) = (0.0, 0.0);
         for rng in rngs.iter_mut() {
             let mut subset = sample(rng, n_m, s).into_vec();
             subset.sort_unstable();
             let (a, b) = ctx.correct(q, &subset, None, &ctx.priors[f]);
             // the one-sample figure of a vote: exact for s = 1, else one seeded draw of
             // the members' sampled answers per seed (the mean over seeds estimates it)
-            one += if !ctx.multi[q] {
-                (a + b) / 2.0
+            let (ol, oh) = if !ctx.multi[q] {
+                (a, b)
             } else if s == 1 {
-                ds.outcomes[q][subset[0]].success_rate as f64
+                let r = ds.outcomes[q][subset[0]].success_rate as f64;
+                (r, r)
             } else {
                 let row = &ds.outcomes[q];
                 let ballots: Vec<SimBallot> = subset
@@ -114,8 +115,10 @@ fn random_row(ctx: &Ctx<'_>, s: usize) -> Acc {
                 let voter = Voter::new(&ctx.pool.latency, &ctx.priors[f]);
                 let l = voter.simulate(&ballots, cfg.vote, WrongAnswers::AllAgree) as u8;
                 let h = voter.simulate(&ballots, cfg.vote, WrongAnswers::AllDiffer) as u8;
-                (l + h) as f64 / 2.0
+                (l as f64, h as f64)
             };
+            one_lo += ol;
+            one_hi += oh;
             let (x, y, z) = ctx.latency_on(q, &subset);
             lo += a;
             hi += b;
@@ -123,7 +126,12 @@ fn random_row(ctx: &Ctx<'_>, s: usize) -> Acc {
             lm += y;
             c += z;
         }
-        acc.push_with_sample((lo / k, hi / k), one / k, s as f64, (ls / k, lm / k, c / k));
+        acc.push_with_sample(
+            (lo / k, hi / k),
+            (one_lo / k, one_hi / k),
+            s as f64,
+            (ls / k, lm / k, c / k),
+        );
     }
     acc.detail = format!("mean over {} seeds", rngs.len());
     acc

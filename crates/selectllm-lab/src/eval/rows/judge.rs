@@ -73,18 +73,18 @@ impl Ctx<'_> {
         }
     }
 
-    /// One-sample accuracy of calling `members` on question `q` (see `tasks`); on tasks
-    /// whose success rate is the label, the vote's correctness `(lo, hi)` itself.
+    /// One-sample accuracy of calling `members` on question `q` (see `tasks`), as bounds; on
+    /// tasks whose success rate is the label, the vote's correctness `out` itself.
     pub fn sample(
         &self,
         q: usize,
         members: &[usize],
         weights: Option<&[f32]>,
         conf: &[f32],
-        (lo, hi): VoteBounds,
-    ) -> f64 {
+        out: VoteBounds,
+    ) -> VoteBounds {
         if !self.multi[q] {
-            return (lo + hi) / 2.0;
+            return out;
         }
         let rates: Vec<f32> = self.ds.outcomes[q].iter().map(|o| o.success_rate).collect();
         let voter = Voter::new(&self.pool.latency, conf);
@@ -98,7 +98,7 @@ impl Ctx<'_> {
         members: &[usize],
         weights: Option<&[f32]>,
         conf: &[f32],
-    ) -> (VoteBounds, f64) {
+    ) -> (VoteBounds, VoteBounds) {
         let out = self.correct(q, members, weights, conf);
         (out, self.sample(q, members, weights, conf, out))
     }

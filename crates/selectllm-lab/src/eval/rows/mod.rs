@@ -94,11 +94,11 @@ pub(super) fn build(inputs: &Inputs<'_>, clf_name: &str) -> Result<Report, EvalE
     let task_index = TaskIndex::new(ds, &ctx.tests);
     for r in rows.iter_mut() {
         let per_question = std::mem::take(&mut r.per_question);
-        if let Some((tasks, macro_accuracy)) =
-            task_index.as_ref().and_then(|t| t.figures(&per_question))
-        {
+        if let Some((tasks, figure)) = task_index.as_ref().and_then(|t| t.figures(&per_question)) {
             r.tasks.extend(tasks);
-            r.macro_accuracy = macro_accuracy;
+            r.macro_accuracy = figure.map(|m| m.mid);
+            r.macro_accuracy_low = figure.and_then(|m| m.bounds).map(|b| b.0);
+            r.macro_accuracy_high = figure.and_then(|m| m.bounds).map(|b| b.1);
         }
     }
     let classifier = classifier_metrics(ds, &ctx.priors, &ctx.tests, probs, clf_name);

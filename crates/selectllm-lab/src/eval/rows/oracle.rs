@@ -17,7 +17,12 @@ pub(super) fn row(ctx: &Ctx<'_>, table: &mut Table<'_>) {
             .map(|o| o.success_rate as f64)
             .fold(0.0, f64::max);
         let sample = if ctx.multi[q] { best } else { v };
-        acc.push_with_sample((v, v), sample, n_m as f64, ctx.latency_on(q, &all));
+        acc.push_with_sample(
+            (v, v),
+            (sample, sample),
+            n_m as f64,
+            ctx.latency_on(q, &all),
+        );
     }
     table.add(acc);
 }

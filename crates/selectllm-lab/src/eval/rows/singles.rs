@@ -16,7 +16,7 @@ pub(super) fn rows(ctx: &Ctx<'_>, table: &mut Table<'_>) {
             } else {
                 v
             };
-            acc.push_with_sample((v, v), sample, 1.0, ctx.latency_on(q, &[m]));
+            acc.push_with_sample((v, v), (sample, sample), 1.0, ctx.latency_on(q, &[m]));
         }
         table.add(acc);
     }
