@@ -53,6 +53,58 @@ pub struct NeighbourhoodData {
     pub search: Search,
 }
 
+impl NeighbourhoodData {
+    /// What is wrong with stored data, if anything, naming the field: every question needs a
+    /// row of success rates (finite, one per member, as many in every row); tasks, when
+    /// present, need two or more names and one valid index per question; the task-centroid
+    /// search needs tasks.
+    pub fn problem(&self) -> Option<String> {
+        if self.texts.is_empty() || self.texts.len() != self.success.len() {
+            return Some(format!(
+                "`success` needs one row per question in `texts` ({} questions, {} rows)",
+                self.texts.len(),
+                self.success.len()
+            ));
+        }
+        let members = self.success[0].len();
+        if let Some(i) = self
+            .success
+            .iter()
+            .position(|r| r.len() != members || r.is_empty() || r.iter().any(|v| !v.is_finite()))
+        {
+            return Some(format!(
+                "`success` row {i} is not {members} finite rates like row 0"
+            ));
+        }
+        if self.tasks.is_empty() != self.task_of.is_empty() || self.tasks.len() == 1 {
+            return Some("`tasks` (two or more names) and `task_of` go together".to_string());
+        }
+        if !self.tasks.is_empty() {
+            if self.task_of.len() != self.texts.len() {
+                return Some(format!(
+                    "`task_of` needs one task per question ({} questions, {} tasks given)",
+                    self.texts.len(),
+                    self.task_of.len()
+                ));
+            }
+            if let Some(i) = self
+                .task_of
+                .iter()
+                .position(|&t| t as usize >= self.tasks.len())
+            {
+                return Some(format!(
+                    "`task_of` entry {i} is not an index into `tasks` ({} names)",
+                    self.tasks.len()
+                ));
+            }
+        }
+        if self.search == Search::TaskCentroid && self.tasks.is_empty() {
+            return Some("`search` = \"task_centroid\" needs `tasks` and `task_of`".to_string());
+        }
+        None
+    }
+}
+
 /// How [`Neighbourhood::rates`] finds a question's rates.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -313,139 +365,4 @@ pub fn order_by(score: &[f32]) -> Vec<usize> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn neighbours_recover_each_topic_s_best_member() {
-        // member 0 is best on arithmetic questions, member 1 on history questions
-        let mut texts = Vec::new();
-        let mut success = Vec::new();
-        for i in 0..30 {
-            texts.push(format!(
-                "how many apples does sam have after buying {i} more"
-            ));
-            success.push(vec![1.0, if i % 3 == 0 { 1.0 } else { 0.0 }]);
-            texts.push(format!(
-                "which emperor ruled rome in the year {i} of the empire"
-            ));
-            success.push(vec![if i % 3 == 0 { 1.0 } else { 0.0 }, 1.0]);
-        }
-        let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
-        let nb = Neighbourhood::fit(&refs, &success, 20);
-        let a = nb.rates("how many apples does kim have after buying 7 more");
-        let h = nb.rates("which emperor ruled rome in the year 12");
-        assert!(a[0] > a[1], "{a:?}");
-        assert!(h[1] > h[0], "{h:?}");
-        // the global rates are equal, so the constant order could not tell them apart
-        assert_eq!(nb.global[0], nb.global[1]);
-        assert_eq!(order_by(&blend(&a, &[0.5, 0.5], 0.0)), vec![0, 1]);
-        assert_eq!(order_by(&blend(&h, &[0.5, 0.5], 0.0)), vec![1, 0]);
-        // lambda = 1 is the classifier's own order
-        assert_eq!(order_by(&blend(&h, &[0.9, 0.1], 1.0)), vec![0, 1]);
-    }
-
-    #[test]
-    fn dense_columns_give_the_same_rates_to_the_bit() {
-        let words = [
-            "the", "a", "of", "sum", "river", "king", "seven", "apples", "rome",
-        ];
-        let texts: Vec<String> = (0..200)
-            .map(|i| {
-                (0..6)
-                    .map(|w| words[(i * (w + 3) + w * w) % words.len()])
-                    .collect::<Vec<_>>()
-                    .join(" ")
-                    + &format!(" question {i}")
-            })
-            .collect();
-        let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
-        let success: Vec<Vec<f32>> = (0..200)
-            .map(|i| vec![(i % 3) as f32 / 2.0, (i % 5 == 0) as u8 as f32])
-            .collect();
-        let data = Neighbourhood::fit(&refs, &success, 10).data;
-        let dense = Neighbourhood::build_with(data.clone(), DENSE_SHARE);
-        let sparse = Neighbourhood::build_with(data, f32::INFINITY);
-        let n_dense = dense
-            .postings
-            .values()
-            .filter(|p| matches!(p, Postings::Dense(_)))
-            .count();
-        assert!(n_dense > 10, "the common words are stored dense: {n_dense}");
-        for q in [
-            "the king of rome",
-            "seven apples and a river",
-            "sum of the question 7",
-        ] {
-            assert_eq!(
-                dense.rates_at(q, &[1, 10, 50]),
-                sparse.rates_at(q, &[1, 10, 50]),
-                "{q}"
-            );
-        }
-    }
-
-    #[test]
-    fn repeated_texts_are_indexed_once_and_the_data_round_trips() {
-        let nb = Neighbourhood::fit(
-            &["a b", "a b", "c d"],
-            &[vec![1.0], vec![1.0], vec![0.0]],
-            5,
-        );
-        assert_eq!(nb.data.texts, vec!["a b".to_string(), "c d".to_string()]);
-        let json = serde_json::to_string(&nb.data).unwrap();
-        let back = Neighbourhood::build(serde_json::from_str(&json).unwrap());
-        assert_eq!(back.rates("a b"), nb.rates("a b"));
-        // several neighbour counts in one pass, each as if asked alone
-        let at = nb.rates_at("a b", &[1, 2]);
-        assert_eq!(at[0], vec![(1.0 + 10.0 * 0.5) / 11.0]);
-        assert_eq!(at[1], vec![(1.0 + 10.0 * 0.5) / 12.0]);
-    }
-
-    #[test]
-    fn task_centroid_search_answers_with_the_detected_task_s_rates() {
-        let mut texts = Vec::new();
-        let mut success = Vec::new();
-        let mut tasks = Vec::new();
-        for i in 0..12 {
-            // same topics in both tasks, different formats
-            let topic = ["rivers", "kings", "apples"][i % 3];
-            texts.push(format!("Question: what about {topic} number {i}?\nAnswer:"));
-            success.push(vec![1.0, 0.0]);
-            tasks.push(Some("arc"));
-            texts.push(format!(
-                "Tell me of {topic} {i}\nA. yes\nB. no\nC. maybe\nD. never"
-            ));
-            success.push(vec![0.0, 1.0]);
-            tasks.push(Some("mmlu"));
-        }
-        let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
-        let nb = Neighbourhood::fit_with_tasks(&refs, &success, &tasks, 5)
-            .with_search(Search::TaskCentroid);
-        assert!(nb.has_tasks());
-        assert_eq!(nb.data.tasks, vec!["arc".to_string(), "mmlu".to_string()]);
-        let q = "Tell me of rivers again\nA. one\nB. two\nC. three\nD. four";
-        assert_eq!(nb.rates(q), vec![0.0, 1.0]);
-        assert_eq!(nb.rates("Question: rivers?\nAnswer:"), vec![1.0, 0.0]);
-        // stored and read back, the search and the tasks come with it
-        let json = serde_json::to_string(&nb.data).unwrap();
-        let back = Neighbourhood::build(serde_json::from_str(&json).unwrap());
-        assert_eq!(back.data.search, Search::TaskCentroid);
-        assert_eq!(back.rates(q), nb.rates(q));
-        // a file written before tasks existed reads as the nearest-questions search
-        let mut old: serde_json::Value = serde_json::from_str(&json).unwrap();
-        for f in ["tasks", "task_of", "search"] {
-            old.as_object_mut().unwrap().remove(f);
-        }
-        let old = Neighbourhood::build(serde_json::from_value(old).unwrap());
-        assert_eq!(old.data.search, Search::Nearest);
-        assert!(!old.has_tasks() && old.task_rates(q).is_none());
-        // a text without a task: no centroids, and the search falls back to the neighbours
-        let mut partial = tasks.clone();
-        partial[0] = None;
-        let nb = Neighbourhood::fit_with_tasks(&refs, &success, &partial, 5)
-            .with_search(Search::TaskCentroid);
-        assert!(!nb.has_tasks());
-        assert_eq!(nb.rates(q), nb.rates_at(q, &[5]).pop().unwrap());
-    }
-}
+mod tests;

@@ -80,8 +80,8 @@ pub fn read_neighbourhood(dir: &Path) -> Result<Neighbourhood, CheckpointError> 
     let bytes = read_file(&path)?;
     let data: NeighbourhoodData =
         serde_json::from_slice(&bytes).map_err(|e| bad(&path, e.to_string()))?;
-    if data.texts.len() != data.success.len() || data.texts.is_empty() {
-        return Err(bad(&path, "needs one row of success rates per question"));
+    if let Some(problem) = data.problem() {
+        return Err(bad(&path, problem));
     }
     Ok(Neighbourhood::build(data))
 }
@@ -105,7 +105,18 @@ pub fn load_checkpoint(
     let classifier: Arc<dyn Classifier> = match &manifest.member_order {
         Some(check) => {
             let nb = if check.uses_neighbourhood() {
-                Some(read_neighbourhood(dir)?)
+                let nb = read_neighbourhood(dir)?;
+                if nb.members() != manifest.members.len() {
+                    return Err(bad(
+                        dir.join(NEIGHBOURHOOD_FILE),
+                        format!(
+                            "success rates for {} members, but the manifest has {}",
+                            nb.members(),
+                            manifest.members.len()
+                        ),
+                    ));
+                }
+                Some(nb)
             } else {
                 None
             };

@@ -266,4 +266,22 @@ fn a_recorded_neighbourhood_order_ranks_per_question_and_needs_its_file() {
         tasked(Search::Nearest),
         vec![Some(vec![0, 1]), Some(vec![0, 1])]
     );
+    // a file that does not fit: refused at load, naming the file and the field
+    let file = tmp.path().join(NEIGHBOURHOOD_FILE);
+    let mut data: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&file).unwrap()).unwrap();
+    data["task_of"][2] = serde_json::json!(9);
+    std::fs::write(&file, data.to_string()).unwrap();
+    let e = load_err(tmp.path());
+    assert!(
+        e.contains(NEIGHBOURHOOD_FILE) && e.contains("`task_of` entry 2"),
+        "{e}"
+    );
+    let one_member = Neighbourhood::fit(&questions, &vec![vec![1.0]; 4], 2);
+    std::fs::write(&file, serde_json::to_vec(&one_member.data).unwrap()).unwrap();
+    let e = load_err(tmp.path());
+    assert!(
+        e.contains("success rates for 1 members, but the manifest has 2"),
+        "{e}"
+    );
 }
