@@ -192,11 +192,17 @@ pub fn run(
         let json = serde_json::to_vec(&nb.data)?;
         crate::data::write_atomic(&cfg.out.join(NEIGHBOURHOOD_FILE), &json)
             .map_err(CheckpointError::from)?;
+        let tasks = if nb.data.tasks.is_empty() {
+            String::new()
+        } else {
+            format!(", tasks {}", nb.data.tasks.join(" "))
+        };
         writeln!(
             out,
-            "wrote {} ({} training questions)",
+            "wrote {} ({} training questions{tasks}; rates by {})",
             NEIGHBOURHOOD_FILE,
-            nb.data.texts.len()
+            nb.data.texts.len(),
+            nb.data.search.describe(nb.data.k)
         )?;
     }
     Ok(manifest)
