@@ -85,7 +85,8 @@ impl std::fmt::Display for RowKind {
 /// One line of the results table.
 #[derive(Debug, Clone, Serialize)]
 pub struct Row {
-    /// `single:<member>`, `all`, `best-fixed:s`, `random:s`, `maxconf:s`, ..., `oracle`.
+    /// `single:<member>`, `all`, `best-fixed:s`, `task-best`, `random:s`, `maxconf:s`, ...,
+    /// `oracle`.
     pub name: String,
     /// What the row is: a single member, a baseline, a policy, a plan or the oracle.
     pub kind: RowKind,

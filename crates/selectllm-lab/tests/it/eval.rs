@@ -286,6 +286,31 @@ fn per_task_figures_and_macro_average() {
     assert!(r.rows.iter().all(|row| row.tasks.len() == 2));
     let oracle = r.row("oracle").unwrap();
     assert!(oracle.tasks["odd"].sample_accuracy.unwrap() <= 0.7 + 1e-9);
+    // told the task: per task, the member with the best mean success on the training
+    // questions (the fold's validation part included; ties to the lower index)
+    let fit = ds.split_indices(selectllm_core::Split::Train);
+    let task_best = r.row("task-best").expect("tasks mix");
+    for (t, name) in [(0, "even"), (1, "odd")] {
+        let rate = |m: usize| -> f64 {
+            fit.iter()
+                .filter(|&&q| (q / 4) % 2 == t)
+                .map(|&q| ds.outcomes[q][m].success_rate as f64)
+                .sum()
+        };
+        let best = (0..3).fold(0, |b, m| if rate(m) > rate(b) { m } else { b });
+        let alone = r.row(&format!("single:{}", ds.members[best].name)).unwrap();
+        assert_eq!(task_best.tasks[name], alone.tasks[name], "{name}");
+    }
+    let plain = evaluate(
+        &synthetic(120, false),
+        &quick(),
+        &LexicalTrainer::default(),
+        &|_| {},
+    );
+    assert!(
+        plain.unwrap().row("task-best").is_none(),
+        "no tasks, no row"
+    );
     // the vote of all members is simulated (no answers): its macro average carries bounds,
     // a single member's is exact
     let all = r.row("all").unwrap();

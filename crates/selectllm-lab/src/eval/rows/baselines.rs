@@ -1,6 +1,7 @@
 //! The baseline rows, which use no classifier: `all` (every member votes), `best-fixed:s`
-//! (the subset of size s best on each fold's training questions) and `random:s` (random
-//! subsets, averaged over seeds).
+//! (the subset of size s best on each fold's training questions), `task-best` (told each
+//! question's task, the member best on that task's training questions) and `random:s`
+//! (random subsets, averaged over seeds).
 
 use std::collections::BTreeMap;
 
@@ -61,6 +62,76 @@ pub(super) fn best_fixed(ctx: &Ctx<'_>, table: &mut Table<'_>, max_s: usize, fol
             .join("; ");
         table.add(acc);
     }
+}
+
+/// `task-best`: told each test question's task, call the member with the best mean success
+/// rate on that task's training (and validation) questions of the fold (accuracy on
+/// probability tasks, one-sample accuracy on multi-attempt ones, the figures the per-task
+/// table compares, and the rates the neighbourhood order ranks by); ties to the lower latency,
+/// then the lower index. What a router that only tells tasks apart can reach. Added only when
+/// every question names its task, there are two or more, and each test question's task has
+/// training questions in its fold (not on out-of-distribution tests).
+pub(super) fn task_best(ctx: &Ctx<'_>, table: &mut Table<'_>, folds: &[Fold]) {
+    let ds = ctx.ds;
+    let task = |q: usize| ds.questions[q].benchmark.as_deref();
+    let named: std::collections::BTreeSet<&str> =
+        (0..ds.questions.len()).filter_map(task).collect();
+    if named.len() < 2 || (0..ds.questions.len()).any(|q| task(q).is_none()) {
+        return;
+    }
+    let n_m = ds.members.len();
+    // per fold: task -> its best member
+    let mut best: Vec<BTreeMap<&str, usize>> = Vec::with_capacity(folds.len());
+    for fold in folds {
+        let mut sums: BTreeMap<&str, Vec<f64>> = BTreeMap::new();
+        for &q in fold.train.iter().chain(&fold.val) {
+            let row = sums
+                .entry(task(q).unwrap_or_default())
+                .or_insert(vec![0.0; n_m]);
+            for (s, o) in row.iter_mut().zip(&ds.outcomes[q]) {
+                *s += f64::from(o.success_rate);
+            }
+        }
+        let pick = |row: &Vec<f64>| {
+            (0..n_m)
+                .min_by(|&a, &b| {
+                    row[b]
+                        .total_cmp(&row[a])
+                        .then(ctx.pool.latency[a].total_cmp(&ctx.pool.latency[b]))
+                        .then(a.cmp(&b))
+                })
+                .unwrap_or(0)
+        };
+        best.push(sums.iter().map(|(t, row)| (*t, pick(row))).collect());
+    }
+    let mut acc = Acc::new("task-best", RowKind::Baseline);
+    for &(f, q) in &ctx.tests {
+        let Some(&m) = best.get(f).and_then(|b| b.get(task(q).unwrap_or_default())) else {
+            return; // a test task without training questions
+        };
+        let (out, sample) = ctx.judge(q, &[m], None, &ctx.priors[f]);
+        acc.push_with_sample(out, sample, 1.0, ctx.latency_on(q, &[m]));
+    }
+    let mut chosen: BTreeMap<String, usize> = BTreeMap::new();
+    for b in &best {
+        for (t, &m) in b {
+            *chosen
+                .entry(format!("{t}: {}", ds.members[m].name))
+                .or_default() += 1;
+        }
+    }
+    acc.detail = chosen
+        .iter()
+        .map(|(k, v)| {
+            if folds.len() > 1 {
+                format!("{k} ({v} folds)")
+            } else {
+                k.clone()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("; ");
+    table.add(acc);
 }
 
 /// Random subsets of each size up to `max_s`, averaged over seeds per question. The sizes have

@@ -86,6 +86,7 @@ pub(super) fn build(inputs: &Inputs<'_>, clf_name: &str) -> Result<Report, EvalE
     singles::rows(&ctx, &mut table);
     baselines::all(&ctx, &mut table);
     baselines::best_fixed(&ctx, &mut table, max_s, folds);
+    baselines::task_best(&ctx, &mut table, folds);
     baselines::random(&ctx, &mut table, max_s);
     policies::rows(&ctx, &mut table, max_s, probs, rankings);
     oracle::row(&ctx, &mut table);
