@@ -188,6 +188,8 @@ pub(crate) fn render(chart: &Chart, p: &mut dyn Painter) {
         }
     }
     let mut placed: Vec<[f64; 4]> = Vec::new();
+    // scatter markers already drawn, to dodge one that would hide another
+    let mut centers: Vec<(f64, f64)> = Vec::new();
     for (i, s) in chart.series.iter().enumerate() {
         let color = series_color(s.kind, s.color, i);
         for q in s
@@ -195,7 +197,12 @@ pub(crate) fn render(chart: &Chart, p: &mut dyn Painter) {
             .iter()
             .filter(|q| q.x.is_finite() && q.y.is_finite())
         {
-            let (x, y) = (px(q.x), py(q.y));
+            let (mut x, y) = (px(q.x), py(q.y));
+            if s.kind == SeriesKind::Scatter {
+                let shift = dodge(&centers, (x, y), r);
+                centers.push((x, y));
+                x += shift;
+            }
             if let (Some(lo), Some(hi)) = (q.y_low, q.y_high) {
                 let (a, b) = (py(lo), py(hi));
                 p.line((x, a), (x, b), color, 1.0, false);
@@ -289,4 +296,20 @@ fn fit(p: &dyn Painter, title: &str, max_w: f64) -> (String, Size) {
     }
     let cut: String = title.chars().take(max_chars - 3).collect();
     (cut + "...", Size::Normal)
+}
+
+/// Horizontal shift for a scatter marker at `at` (its undodged place) so it does not hide
+/// markers already drawn at the same place (`drawn`: their undodged places) (rows with identical figures, e.g. two policies that pick the same members):
+/// the k-th coincident marker moves by about 1.2 radii, alternating right and left. Its error
+/// bar moves with it; the axis value is unchanged.
+pub(super) fn dodge(drawn: &[(f64, f64)], at: (f64, f64), r: f64) -> f64 {
+    let same = drawn
+        .iter()
+        .filter(|c| (c.0 - at.0).abs() < 0.5 * r && (c.1 - at.1).abs() < 0.5 * r)
+        .count();
+    if same == 0 {
+        return 0.0;
+    }
+    let step = (same as f64 / 2.0).ceil() * 1.2 * r;
+    if same % 2 == 1 { step } else { -step }
 }

@@ -304,3 +304,18 @@ fn report_plots_are_written() {
     assert!(!dir.path().join("accuracy-latency.svg").exists());
     assert!(!dir.path().join("accuracy-cost.svg").exists());
 }
+
+#[test]
+fn coincident_markers_are_dodged_apart_alternating_sides() {
+    use super::render::dodge;
+    let r = 10.0;
+    let mut drawn = Vec::new();
+    let mut shifts = Vec::new();
+    for _ in 0..4 {
+        shifts.push(dodge(&drawn, (100.0, 50.0), r));
+        drawn.push((100.0, 50.0));
+    }
+    assert_eq!(shifts, vec![0.0, 12.0, -12.0, 24.0]);
+    // a marker a radius away is not moved
+    assert_eq!(dodge(&drawn, (110.0, 50.0), r), 0.0);
+}
