@@ -124,14 +124,22 @@ impl Policy {
         pool: &PoolInfo,
         ranking: Option<&[usize]>,
     ) -> Selection {
-        let order = match ranking {
-            Some(r) if r.len() == conf.len() => r.to_vec(),
-            _ => confidence_order(conf, &pool.latency),
+        let (order, first) = match ranking {
+            Some(r) if r.len() == conf.len() => (r.to_vec(), "the first in the checkpoint's order"),
+            _ => (
+                confidence_order(conf, &pool.latency),
+                "the most confident one",
+            ),
         };
         let (members, reason) = match *self {
             Policy::MaxConf { s } | Policy::WeightedMaxConf { s } => {
                 let k = s.min(order.len());
-                (order[..k].to_vec(), format!("top {k} by confidence"))
+                let by = if ranking.is_some_and(|r| r.len() == conf.len()) {
+                    "in the checkpoint's order"
+                } else {
+                    "by confidence"
+                };
+                (order[..k].to_vec(), format!("top {k} {by}"))
             }
             Policy::LabelledMaxConf { s } => {
                 let positive: Vec<usize> =
@@ -139,7 +147,7 @@ impl Policy {
                 if positive.is_empty() {
                     (
                         order[..1.min(order.len())].to_vec(),
-                        "no member predicted correct: the most confident one".to_string(),
+                        format!("no member predicted correct: {first}"),
                     )
                 } else {
                     let k = s.min(positive.len());
@@ -154,7 +162,7 @@ impl Policy {
                 if above.is_empty() {
                     (
                         order[..1.min(order.len())].to_vec(),
-                        format!("no member at p >= {tau}: the most confident one"),
+                        format!("no member at p >= {tau}: {first}"),
                     )
                 } else {
                     let n = above.len();

@@ -168,5 +168,17 @@ mod ranked_tests {
         // thresholds filter by confidence, ordered by the ranking
         let t = Policy::Threshold { tau: 0.5 }.select_ranked(&conf, &pool, Some(&r));
         assert_eq!(t.members, vec![2, 1]);
+        // the reason says which order chose
+        assert_eq!(p.select(&conf, &pool).reason, "top 1 by confidence");
+        let ranked = p.select_ranked(&conf, &pool, Some(&r));
+        assert_eq!(ranked.reason, "top 1 in the checkpoint's order");
+        let none = Policy::Threshold { tau: 0.95 }.select_ranked(&conf, &pool, Some(&r));
+        assert_eq!(
+            (none.members, none.reason.as_str()),
+            (
+                vec![2],
+                "no member at p >= 0.95: the first in the checkpoint's order"
+            )
+        );
     }
 }
