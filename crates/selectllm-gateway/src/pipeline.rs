@@ -160,10 +160,15 @@ impl Gateway {
             return Ok(Reply::Complete { body, decision });
         }
         if stream && first.len() == 1 && matches!(plan.kind, PlanKind::Parallel(_)) {
-            // failover, before the first byte, to the next most confident candidates
+            // failover, before the first byte, to the next candidates in the order the policy
+            // ranked by (the checkpoint's, else by confidence)
             let mut order = first.clone();
+            let ranked = match &sub_rank {
+                Some(r) if r.len() == cand.len() => r.clone(),
+                _ => confidence_order(&sub_conf, &pool.latency),
+            };
             order.extend(
-                confidence_order(&sub_conf, &pool.latency)
+                ranked
                     .into_iter()
                     .map(|j| cand[j])
                     .filter(|i| !first.contains(i)),

@@ -137,3 +137,40 @@ async fn passthrough_streams() {
     assert_eq!(events.last().map(String::as_str), Some("[DONE]"));
     h.stop().await;
 }
+
+#[tokio::test]
+async fn failover_follows_the_checkpoint_s_member_order() {
+    use selectllm_core::order::{MemberOrder, Ordered};
+    // the checkpoint ranks a, then c, then b, whatever the probabilities say
+    let mut bad = member("a", 0.9, "never");
+    bad.opts.script = vec![Fault::Status(500)];
+    let specs = vec![
+        bad,
+        member("b", 0.8, "The answer is 1."),
+        member("c", 0.2, "The answer is 7."),
+    ];
+    let fakes = crate::common::fakes(&specs);
+    let cfg = crate::common::config(&specs, &fakes, "", "policy = \"maxconf:1\"");
+    let clf = Ordered {
+        inner: Box::new(crate::common::FixedClassifier {
+            members: specs.iter().map(|s| s.name.to_string()).collect(),
+            probs: specs.iter().map(|s| s.prob).collect(),
+        }),
+        order: MemberOrder::Constant(vec![0, 2, 1]),
+    };
+    let gw = std::sync::Arc::new(
+        selectllm_gateway::Gateway::new(cfg, std::sync::Arc::new(clf)).expect("gateway"),
+    );
+    let h = Harness::serve(gw, fakes, Vec::new()).await;
+    let r = h.post(&streamed("selectllm/auto")).await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["x-selectllm-winner"], "c");
+    let events = sse_data(&r.text().await.expect("body"));
+    assert_eq!(content(&events), "The answer is 7.");
+    assert_eq!(
+        h.fakes[1].requests(),
+        0,
+        "b is last in the checkpoint's order"
+    );
+    h.stop().await;
+}
