@@ -108,21 +108,23 @@ impl Gateway {
         }
     }
 
-    /// The reply to a request whose plan ran: the winner's full response (the most confident
-    /// member among those that gave the winning answer; with no extractable answer, the most
-    /// confident member that answered), usage summed over every call, and the explanation.
+    /// The reply to a request whose plan ran: the winner's full response (the member the
+    /// policy prefers among those that gave the winning answer; with no extractable answer,
+    /// the preferred member that answered), usage summed over every call, and the
+    /// explanation. `preference` per pool member, higher first: the confidences, or the
+    /// checkpoint's member order when it ranked the members.
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn reply(
         &self,
         run: Run,
         plan: Option<&Plan>,
         cand: &[usize],
-        conf: &[f32],
+        preference: &[f32],
         model: &str,
         mut decision: Decision,
         mut expl: Explanation,
     ) -> Result<Reply, GatewayError> {
-        let p = |j: usize| conf.get(cand[j]).copied().unwrap_or(0.0);
+        let p = |j: usize| preference.get(cand[j]).copied().unwrap_or(0.0);
         let mut usage = Usage::default();
         let mut called: Vec<usize> = Vec::new();
         let mut failures: Vec<Result<(), Failure>> = Vec::new();
@@ -172,7 +174,7 @@ impl Gateway {
         if answered.is_empty() {
             return Err(all_failed(&self.cfg, &called, &failures));
         }
-        let most_confident = |it: &mut dyn Iterator<Item = usize>| {
+        let preferred = |it: &mut dyn Iterator<Item = usize>| {
             it.fold(None::<usize>, |best, j| match best {
                 Some(b) if p(b) >= p(j) => Some(b),
                 _ => Some(j),
@@ -190,10 +192,10 @@ impl Gateway {
                 } else {
                     Agreement::Split
                 };
-                (most_confident(&mut backers), agreement)
+                (preferred(&mut backers), agreement)
             }
             None => (
-                most_confident(&mut answered.iter().map(|(j, _)| *j)),
+                preferred(&mut answered.iter().map(|(j, _)| *j)),
                 Agreement::NoAnswer,
             ),
         };

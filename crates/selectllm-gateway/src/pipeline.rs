@@ -177,8 +177,28 @@ impl Gateway {
                 .stream_single(order, forwarded, &req.model, decision, expl, &conf)
                 .await;
         }
+        // the winner among members that agree: the policy's first, by the checkpoint's order
+        // when it ranked them
+        let preference: Vec<f32> = match &sub_rank {
+            Some(r) if r.len() == cand.len() => {
+                let mut p = vec![0.0; conf.len()];
+                for (pos, &j) in r.iter().enumerate() {
+                    p[cand[j]] = (cand.len() - pos) as f32;
+                }
+                p
+            }
+            _ => conf.clone(),
+        };
         let run = self.execute(exec, &cand, forwarded).await;
-        let reply = self.reply(run, Some(&plan), &cand, &conf, &req.model, decision, expl)?;
+        let reply = self.reply(
+            run,
+            Some(&plan),
+            &cand,
+            &preference,
+            &req.model,
+            decision,
+            expl,
+        )?;
         Ok(if stream {
             crate::stream::replay(reply)
         } else {

@@ -283,3 +283,25 @@ async fn bearer_auth() {
     );
     h.stop().await;
 }
+
+#[tokio::test]
+async fn the_winner_among_agreeing_members_is_the_first_in_the_checkpoint_s_order() {
+    let specs = vec![
+        member("a", 0.9, "From a: the answer is 7."),
+        member("b", 0.5, "From b: the answer is 7."),
+        member("c", 0.2, "From c: the answer is 7."),
+    ];
+    let fakes = crate::common::fakes(&specs);
+    let gw =
+        crate::common::ordered_gateway(&specs, &fakes, "policy = \"maxconf:3\"", vec![2, 1, 0]);
+    let h = Harness::serve(gw, fakes, Vec::new()).await;
+    let r = h.post(&ask("selectllm/auto", "What is 3 + 4?")).await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["x-selectllm-winner"], "c");
+    let body: serde_json::Value = r.json().await.expect("json");
+    let text = body["choices"][0]["message"]["content"]
+        .as_str()
+        .expect("content");
+    assert!(text.starts_with("From c"), "{text}");
+    h.stop().await;
+}

@@ -95,6 +95,26 @@ pub fn gateway_for(specs: &[MemberSpec], cfg: Config) -> Arc<Gateway> {
     Arc::new(Gateway::new(cfg, Arc::new(clf)).expect("gateway"))
 }
 
+/// The gateway of `specs` whose classifier ranks members by a fixed `order` (a checkpoint's
+/// member order), keeping the specs' probabilities.
+pub fn ordered_gateway(
+    specs: &[MemberSpec],
+    fakes: &[FakeServer],
+    router: &str,
+    order: Vec<usize>,
+) -> Arc<Gateway> {
+    use selectllm_core::order::{MemberOrder, Ordered};
+    let clf = Ordered {
+        inner: Box::new(FixedClassifier {
+            members: specs.iter().map(|s| s.name.to_string()).collect(),
+            probs: specs.iter().map(|s| s.prob).collect(),
+        }),
+        order: MemberOrder::Constant(order),
+    };
+    let cfg = config(specs, fakes, "", router);
+    Arc::new(Gateway::new(cfg, Arc::new(clf)).expect("gateway"))
+}
+
 pub fn fakes(specs: &[MemberSpec]) -> Vec<FakeServer> {
     specs
         .iter()

@@ -3,7 +3,7 @@
 
 use selectllm_pool::fake::Fault;
 
-use crate::common::{Harness, ask, member, sse_data};
+use crate::common::{Harness, ask, member, ordered_gateway, sse_data};
 
 fn streamed(model: &str) -> serde_json::Value {
     let mut b = ask(model, "What is 3 + 4?");
@@ -140,7 +140,6 @@ async fn passthrough_streams() {
 
 #[tokio::test]
 async fn failover_follows_the_checkpoint_s_member_order() {
-    use selectllm_core::order::{MemberOrder, Ordered};
     // the checkpoint ranks a, then c, then b, whatever the probabilities say
     let mut bad = member("a", 0.9, "never");
     bad.opts.script = vec![Fault::Status(500)];
@@ -150,17 +149,7 @@ async fn failover_follows_the_checkpoint_s_member_order() {
         member("c", 0.2, "The answer is 7."),
     ];
     let fakes = crate::common::fakes(&specs);
-    let cfg = crate::common::config(&specs, &fakes, "", "policy = \"maxconf:1\"");
-    let clf = Ordered {
-        inner: Box::new(crate::common::FixedClassifier {
-            members: specs.iter().map(|s| s.name.to_string()).collect(),
-            probs: specs.iter().map(|s| s.prob).collect(),
-        }),
-        order: MemberOrder::Constant(vec![0, 2, 1]),
-    };
-    let gw = std::sync::Arc::new(
-        selectllm_gateway::Gateway::new(cfg, std::sync::Arc::new(clf)).expect("gateway"),
-    );
+    let gw = ordered_gateway(&specs, &fakes, "policy = \"maxconf:1\"", vec![0, 2, 1]);
     let h = Harness::serve(gw, fakes, Vec::new()).await;
     let r = h.post(&streamed("selectllm/auto")).await;
     assert_eq!(r.status(), 200);
