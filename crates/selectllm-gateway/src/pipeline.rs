@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use selectllm_core::plan::{Execution, Plan, PlanKind};
-use selectllm_core::policy::{PoolInfo, confidence_order};
+use selectllm_core::policy::{PoolInfo, confidence_order, preference};
 use selectllm_core::{ClassifierError, Policy};
 use selectllm_infer::InferError;
 use serde_json::{Map, Value};
@@ -178,27 +178,16 @@ impl Gateway {
                 .await;
         }
         // the winner among members that agree: the policy's first, by the checkpoint's order
-        // when it ranked them
-        let preference: Vec<f32> = match &sub_rank {
-            Some(r) if r.len() == cand.len() => {
-                let mut p = vec![0.0; conf.len()];
-                for (pos, &j) in r.iter().enumerate() {
-                    p[cand[j]] = (cand.len() - pos) as f32;
-                }
-                p
-            }
-            _ => conf.clone(),
-        };
+        // when it ranked them (per pool member; members not candidates come last)
+        let mut prefer = vec![f32::NEG_INFINITY; conf.len()];
+        for (j, p) in preference(&sub_conf, sub_rank.as_deref())
+            .into_iter()
+            .enumerate()
+        {
+            prefer[cand[j]] = p;
+        }
         let run = self.execute(exec, &cand, forwarded).await;
-        let reply = self.reply(
-            run,
-            Some(&plan),
-            &cand,
-            &preference,
-            &req.model,
-            decision,
-            expl,
-        )?;
+        let reply = self.reply(run, Some(&plan), &cand, &prefer, &req.model, decision, expl)?;
         Ok(if stream {
             crate::stream::replay(reply)
         } else {

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use super::{Cascade, Ceiling, Plan, PlanKind};
 use crate::answer::Answer;
 use crate::label::majority;
-use crate::policy::{Budget, Policy, PoolInfo, confidence_order};
+use crate::policy::{Budget, Policy, PoolInfo, confidence_order, preference};
 use crate::vote::{Ballot, VoteMode, Voter, entries};
 
 /// What the driver should do next.
@@ -50,6 +50,8 @@ enum State {
 pub struct Execution {
     kind: PlanKind,
     conf: Vec<f32>,
+    /// Vote ties go by it: the confidences, or the ranking's order (`policy::preference`).
+    prefer: Vec<f32>,
     latency: Vec<f64>,
     mode: VoteMode,
     /// Vote weight of each member.
@@ -131,6 +133,7 @@ impl Execution {
         Execution {
             kind: plan.kind.clone(),
             conf: conf.to_vec(),
+            prefer: preference(conf, ranking),
             latency: pool.latency.clone(),
             mode,
             weight,
@@ -278,7 +281,7 @@ impl Execution {
 
     /// The vote over every answer received (the same vote `parallel` takes).
     fn vote(&self) -> Option<Answer> {
-        Voter::new(&self.latency, &self.conf).vote(&self.ballots(), self.mode)
+        Voter::new(&self.latency, &self.prefer).vote(&self.ballots(), self.mode)
     }
 
     /// Each answer's total weight so far, in first-seen order.
@@ -304,7 +307,7 @@ impl Execution {
     /// The current leader when no way the outstanding weight could fall makes another answer
     /// win or tie: leader > runner-up + outstanding, by more than the vote's tie tolerance.
     fn safe_leader(&self, outstanding: f64) -> Option<Answer> {
-        let leader = Voter::new(&self.latency, &self.conf).vote(&self.ballots(), self.mode)?;
+        let leader = Voter::new(&self.latency, &self.prefer).vote(&self.ballots(), self.mode)?;
         let (lead, runner_up) = lead_over(&self.totals(), &leader)?;
         (lead - runner_up - outstanding > 1e-6 * lead.max(1.0)).then_some(leader)
     }

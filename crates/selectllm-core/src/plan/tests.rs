@@ -330,6 +330,35 @@ fn a_fixed_ranking_orders_the_cascade_and_the_policy() {
 }
 
 #[test]
+fn a_tied_vote_goes_to_the_member_first_in_the_ranking() {
+    let pool = PoolInfo::uniform(2);
+    let conf = [0.9, 0.1];
+    let tie = |ranking: Option<&[usize]>| {
+        let mut e = Execution::ranked(
+            &plan("parallel:maxconf:2"),
+            &conf,
+            &pool,
+            ranking,
+            None,
+            VoteMode::PerMember,
+        );
+        let Step::Call(called) = e.step() else {
+            panic!("no call")
+        };
+        assert_eq!(called.len(), 2);
+        e.receive(0, &[Answer::new("3")]).unwrap();
+        e.receive(1, &[Answer::new("7")]).unwrap();
+        let Step::Done(d) = e.step() else {
+            panic!("not done")
+        };
+        d.answer
+    };
+    // by confidence, member 0; the checkpoint's order puts member 1 first
+    assert_eq!(tie(None), Some(Answer::new("3")));
+    assert_eq!(tie(Some(&[1, 0])), Some(Answer::new("7")));
+}
+
+#[test]
 fn latency_ceilings_name_their_statistic() {
     let p: Plan = "cascade:a=1,k=2,max=3/latency=2,at=p50".parse().unwrap();
     assert_eq!(p.ceiling.at, LatencyStat::P50);

@@ -215,6 +215,25 @@ pub struct Selection {
     pub reason: String,
 }
 
+/// Per member, how much a policy prefers it, higher first: the confidences, or, given a
+/// ranking of every member (a checkpoint's member order), its place in it (`n` for the first,
+/// 1 for the last). Vote ties, and the choice of the answer's member among those that agree,
+/// go by it, so that they follow the order the members were selected by.
+pub fn preference(conf: &[f32], ranking: Option<&[usize]>) -> Vec<f32> {
+    match ranking {
+        Some(r) if r.len() == conf.len() => {
+            let mut p = vec![0.0; conf.len()];
+            for (pos, &m) in r.iter().enumerate() {
+                if let Some(x) = p.get_mut(m) {
+                    *x = (r.len() - pos) as f32;
+                }
+            }
+            p
+        }
+        _ => conf.to_vec(),
+    }
+}
+
 /// Members sorted by confidence (descending); ties to the lower latency, then the lower index.
 pub fn confidence_order(conf: &[f32], latency: &[f64]) -> Vec<usize> {
     let mut order: Vec<usize> = (0..conf.len()).collect();

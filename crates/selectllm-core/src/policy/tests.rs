@@ -172,6 +172,10 @@ mod ranked_tests {
         assert_eq!(p.select(&conf, &pool).reason, "top 1 by confidence");
         let ranked = p.select_ranked(&conf, &pool, Some(&r));
         assert_eq!(ranked.reason, "top 1 in the checkpoint's order");
+        // vote ties follow the ranking when there is one
+        assert_eq!(preference(&conf, Some(&r)), vec![2.0, 1.0, 3.0]);
+        assert_eq!(preference(&conf, None), conf.to_vec());
+        assert_eq!(preference(&conf, Some(&[1])), conf.to_vec(), "wrong length");
         let none = Policy::Threshold { tau: 0.95 }.select_ranked(&conf, &pool, Some(&r));
         assert_eq!(
             (none.members, none.reason.as_str()),

@@ -141,7 +141,7 @@ fn notes(cfg: &EvalConfig, simulated: bool) -> Vec<String> {
         );
     }
     notes.push(format!(
-        "Vote ties go to the lower-latency member, then the higher confidence (policies: the classifier's; fixed baselines `all`, `best-fixed`, `random`: each member's training accuracy), then member order; an unweighted 2-member vote is decided by this tie-break alone. Random rows average {} seeds; CIs are 95% bootstrap intervals over questions ({} resamples).",
+        "Vote ties go to the lower-latency member, then the higher confidence (policies: the classifier's, or, when the checkpoint ranks members by its own member order, the earlier in that order; fixed baselines `all`, `best-fixed`, `random`: each member's training accuracy), then member order; an unweighted 2-member vote is decided by this tie-break alone. Random rows average {} seeds; CIs are 95% bootstrap intervals over questions ({} resamples).",
         cfg.random_seeds, cfg.bootstrap
     ));
     notes

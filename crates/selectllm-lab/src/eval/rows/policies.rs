@@ -1,7 +1,7 @@
 //! The SelectLLM policy rows: max-confidence (plain, labelled, weighted) for each subset size,
 //! the threshold policy and the budgeted policy, on the classifier's probabilities.
 
-use selectllm_core::policy::Policy;
+use selectllm_core::policy::{Policy, preference};
 
 use super::acc::{Acc, Table};
 use super::judge::Ctx;
@@ -42,7 +42,9 @@ pub(super) fn rows(
             let conf = probs[q].as_deref().unwrap_or(&no_conf);
             let ranking = rankings.get(q).and_then(|r| r.as_deref());
             let sel = p.select_ranked(conf, ctx.pool, ranking);
-            let (out, sample) = ctx.judge(q, &sel.members, sel.weights.as_deref(), conf);
+            // vote ties follow the order the members were selected by
+            let prefer = preference(conf, ranking);
+            let (out, sample) = ctx.judge(q, &sel.members, sel.weights.as_deref(), &prefer);
             acc.push_with_sample(
                 out,
                 sample,
