@@ -2,7 +2,9 @@
 //!
 //! Tie-break (the method's rule): among answers with the same total weight, the one backed by the
 //! member with the lowest latency wins, then the one with the highest confidence, then the
-//! lowest member index.
+//! lowest member index. The "confidence" a caller hands the [`Voter`] is the policy's
+//! preference: the classifier's probabilities, or a checkpoint's member order when the policy
+//! ranked by it (`policy::preference`).
 
 use std::cmp::Ordering;
 use std::collections::HashMap;
