@@ -1,7 +1,7 @@
 //! Checkpoint folder of a neural classifier:
 //! - `manifest.json`: the core `Manifest` (kind `minilm` / `minilm-finetune`, the training
 //!   seed); its `hyperparameters` hold the training settings and `hyperparameters.neural` the
-//!   encoder (id and hash) and what training fitted (see [`crate::manifest`]). No folder of the
+//!   encoder (id and hash) and what training fitted (see the `manifest` module). No folder of the
 //!   training machine is recorded, so the folder can be copied anywhere;
 //! - `head.safetensors`, and `knn.safetensors` when kNN evidence is on;
 //! - fine-tuned only: `encoder/` (config.json, tokenizer.json, model.safetensors), so the
@@ -95,7 +95,7 @@ impl NeuralClassifier {
 impl NeuralCheckpoint {
     /// Writes the checkpoint folder. The manifest's `kind` is set from the mode; its `seed`
     /// must be the training seed and its members the classifier's. Its `hyperparameters` are
-    /// kept, with the training settings and `neural` added (see [`crate::manifest`]).
+    /// kept, with the training settings and `neural` added (see the `manifest` module).
     pub fn save(&self, dir: &Path, manifest: &Manifest) -> Result<(), NeuralError> {
         std::fs::create_dir_all(dir).map_err(|e| NeuralError::file(dir, e))?;
         let bad = |message: String| NeuralError::Checkpoint {
@@ -150,7 +150,7 @@ impl NeuralCheckpoint {
     }
 
     /// Loads a checkpoint folder written by [`Self::save`] (or by the first format, see
-    /// [`crate::manifest`]); a frozen one's encoder is found by the one resolution
+    /// the `manifest` module); a frozen one's encoder is found by the one resolution
     /// (`selectllm_fs::locate::encoder_dir`).
     pub fn load(dir: &Path) -> Result<Self, NeuralError> {
         Self::load_with_encoder(dir, None)

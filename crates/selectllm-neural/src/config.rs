@@ -42,7 +42,7 @@ impl NeuralMode {
     }
 }
 
-/// Settings of [`crate::train`]. `Default` is the frozen mode with CPU-friendly values;
+/// Settings of [`crate::train`](mod@crate::train). `Default` is the frozen mode with CPU-friendly values;
 /// [`NeuralTrainConfig::finetune`] gives the fine-tuning defaults.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct NeuralTrainConfig {

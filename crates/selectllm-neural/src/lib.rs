@@ -3,7 +3,7 @@
 //!
 //! - [`Encoder`]: local folder -> mean-pooled embeddings (CPU by default, `cuda` feature opt-in).
 //! - [`EmbeddingCache`]: on-disk cache keyed by encoder hash + text hash (frozen mode).
-//! - [`train`]: frozen (cached embeddings + MLP head) or fine-tuned (encoder + head end to end).
+//! - [`train`](mod@train): frozen (cached embeddings + MLP head) or fine-tuned (encoder + head end to end).
 //! - [`NeuralClassifier`]: the trained model, what serving needs; implements
 //!   [`selectllm_core::Classifier`]. Serving it off the async runtime with dynamic batching is
 //!   `selectllm-infer`'s job. [`NeuralCheckpoint`] adds how it was trained (what a checkpoint

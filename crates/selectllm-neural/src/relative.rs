@@ -155,7 +155,7 @@ const MIN_Z: f64 = 2.0;
 
 /// Fits a [`Conditional`] prior on training questions: `emb` unit-norm embeddings (rows of
 /// `dim`), `targets` one row of per-member correctness per question, `k` neighbours. Returns
-/// `None` when no weight's cross-validated gain over the constant prior reaches [`MIN_Z`]
+/// `None` when no weight's cross-validated gain over the constant prior reaches `MIN_Z`
 /// standard errors, or there are too few questions (fewer than `FOLDS * (k + 1)`).
 pub fn fit_conditional(
     emb: &[f32],

@@ -19,7 +19,7 @@
 //! Options after `/`: `w=count|linear|logodds` (vote weights) and the ceilings
 //! `latency=SEC` (worst-case decision time: the slowest member of the first wave plus each
 //! later wave's), judged at `at=p95` (default), `p50` or `mean` of each member's measured
-//! latency, and `cost=USD` (all calls the plan may make). The driver fills [`PoolInfo`]'s
+//! latency, and `cost=USD` (all calls the plan may make). The driver fills [`PoolInfo`](crate::policy::PoolInfo)'s
 //! latencies with the statistic [`Ceiling::at`] names.
 
 mod exec;

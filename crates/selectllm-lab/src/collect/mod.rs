@@ -5,7 +5,7 @@
 //! - [`source`]: which questions (GSM8K, MMLU, our JSONL), shuffled and limited.
 //! - [`store`]: the SQLite store, one row per (question, member, sample).
 //! - [`runner`]: the async fan-out with per-member progress.
-//! - [`export`]: store -> [`RoutingDataset`](selectllm_core::dataset::RoutingDataset) -> JSONL.
+//! - [`export`](mod@export): store -> [`RoutingDataset`](selectllm_core::dataset::RoutingDataset) -> JSONL.
 //! - `bench` (feature `bench`): samples recorded per second against the in-process fake server.
 
 #[cfg(feature = "bench")]

@@ -28,7 +28,7 @@ pub struct EvalArgs {
     /// Use this checkpoint (from `selectllm train`) instead of training on each fold.
     #[arg(long, value_name = "DIR")]
     pub checkpoint: Option<PathBuf>,
-    /// Output folder; each dataset writes <out>/<dataset>/report.{md,json,csv} and plots.
+    /// Output folder; each dataset writes OUT/DATASET/report.{md,json,csv} and plots.
     #[arg(long, default_value = "out")]
     pub out: PathBuf,
     #[arg(long, default_value_t = 42)]

@@ -23,7 +23,7 @@ pub struct RouteArgs {
     #[arg(long)]
     pub checkpoint: PathBuf,
     /// Encoder folder of a frozen MiniLM checkpoint (default: $SELECTLLM_ENCODER, else
-    /// models/<id> beside the data folder or in the user cache folder).
+    /// models/ID beside the data folder or in the user cache folder).
     #[arg(long, value_name = "DIR")]
     pub encoder: Option<PathBuf>,
     /// Arithmetic of a MiniLM checkpoint's encoder: f32 (as trained) or int8 (faster on CPUs
