@@ -49,19 +49,25 @@ pub(super) fn best_fixed(ctx: &Ctx<'_>, table: &mut Table<'_>, max_s: usize, fol
                 }
             }
         }
-        acc.detail = chosen
-            .iter()
-            .map(|(k, v)| {
-                if folds.len() > 1 {
-                    format!("{k} ({v} folds)")
-                } else {
-                    k.clone()
-                }
-            })
-            .collect::<Vec<_>>()
-            .join("; ");
+        acc.detail = per_fold(&chosen, folds.len());
         table.add(acc);
     }
+}
+
+/// What a row chose, each choice with the number of folds that made it (when there are
+/// several folds).
+fn per_fold(chosen: &BTreeMap<String, usize>, folds: usize) -> String {
+    chosen
+        .iter()
+        .map(|(k, v)| {
+            if folds > 1 {
+                format!("{k} ({v} folds)")
+            } else {
+                k.clone()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 /// `task-best`: told each test question's task, call the member with the best mean success
@@ -120,17 +126,7 @@ pub(super) fn task_best(ctx: &Ctx<'_>, table: &mut Table<'_>, folds: &[Fold]) {
                 .or_default() += 1;
         }
     }
-    acc.detail = chosen
-        .iter()
-        .map(|(k, v)| {
-            if folds.len() > 1 {
-                format!("{k} ({v} folds)")
-            } else {
-                k.clone()
-            }
-        })
-        .collect::<Vec<_>>()
-        .join("; ");
+    acc.detail = per_fold(&chosen, folds.len());
     table.add(acc);
 }
 
