@@ -106,10 +106,13 @@ if [ "$CLASSIFIER" != lexical ]; then
     --encoder-precision "${ENCODER_PRECISION:-f32}" --question "$QUESTION"
 fi
 busy() { curl -sf "$ADDR/metrics" | awk '$1 == "selectllm_classifier_busy_seconds_total" {print $2}'; }
-# the classifier-wait histogram's buckets now (le count per line), to diff around a run
-waits() { curl -sf "$ADDR/metrics" | sed -n 's/^selectllm_classifier_wait_seconds_bucket{le="\([^"]*\)"} \([0-9]*\)$/\1 \2/p'; }
-wait_quantiles() { # wait_quantiles BEFORE_FILE AFTER_FILE RATE: p50 / p99 of the run's waits
-  python3 - "$1" "$2" "$3" "$WORK" <<'PY'
+# a histogram's buckets now (le count per line), to diff around a run: buckets METRIC
+buckets() { curl -sf "$ADDR/metrics" | sed -n "s/^$1_bucket{le=\"\([^\"]*\)\"} \([0-9]*\)\$/\1 \2/p"; }
+waits() { buckets selectllm_classifier_wait_seconds; }
+# p50 / p99 of a run's observations: quantiles BEFORE_FILE AFTER_FILE RATE LABEL NAME
+# (the figures go to $WORK/NAME-RATE.json)
+quantiles() {
+  python3 - "$1" "$2" "$3" "$WORK" "$4" "$5" <<'PY'
 import json, sys
 def read(f):
     return [(float("inf") if b == "+Inf" else float(b), int(c)) for b, c in (l.split() for l in open(f))]
@@ -125,17 +128,20 @@ def q(p):  # linear within the bucket, as Prometheus' histogram_quantile
     return lo
 if n:
     p50, p99 = q(0.5) * 1e3, q(0.99) * 1e3
-    print(f"             classifier wait (gateway histogram) p50 {p50:.2f} ms  p99 {p99:.2f} ms over {n} requests")
-    json.dump({"p50": p50, "p99": p99}, open(f"{sys.argv[4]}/wait-{sys.argv[3]}.json", "w"))
+    print(f"             {sys.argv[5]} p50 {p50:.2f} ms  p99 {p99:.2f} ms over {n} requests")
+    json.dump({"p50": p50, "p99": p99}, open(f"{sys.argv[4]}/{sys.argv[6]}-{sys.argv[3]}.json", "w"))
 PY
 }
 for rate in "${RATES[@]}"; do
   run direct "$FAKE/chat/completions" smollm2-135m "$rate"
   run passthrough "$ADDR/v1/chat/completions" smollm2-135m "$rate"
   b0=$(busy); t0=$(date +%s.%N); waits >"$WORK/waits-before"
+  buckets selectllm_gateway_overhead_seconds >"$WORK/own-before"
   run fanout3 "$ADDR/v1/chat/completions" selectllm/auto "$rate"
   b1=$(busy); t1=$(date +%s.%N); waits >"$WORK/waits-after"
-  wait_quantiles "$WORK/waits-before" "$WORK/waits-after" "$rate"
+  buckets selectllm_gateway_overhead_seconds >"$WORK/own-after"
+  quantiles "$WORK/waits-before" "$WORK/waits-after" "$rate" "classifier wait (gateway histogram)" wait
+  quantiles "$WORK/own-before" "$WORK/own-after" "$rate" "gateway's own time (overhead histogram: less the classifier and member waits)" own
   echo "             classifier busy $(python3 -c "print(f'{($b1 - $b0) / ($t1 - $t0) * 100:.0f}')")% of the fanout3 run's wall time"
   [ -z "$LITE" ] || run litellm "$LITE/v1/chat/completions" smollm2-135m "$rate"
 done
@@ -165,6 +171,10 @@ for rate in rates:
     if os.path.exists(w) and f and d:
         w = json.load(open(w))
         print(f"           fanout3 added minus the classifier wait: p50 {f[0]-d[0]-w['p50']:.2f} ms, p99 {f[1]-d[1]-w['p99']:.2f} ms (percentiles subtracted, an approximation)")
+    o = os.path.join(work, f"own-{rate}.json")
+    if os.path.exists(o):
+        o = json.load(open(o))
+        print(f"           fanout3 gateway's own time per request (less its classifier and member waits): p50 {o['p50']:.2f} ms, p99 {o['p99']:.2f} ms")
     p, l = pct("passthrough", rate), pct("litellm", rate)
     if p and l and d and p[1] - d[1] > 0:
         print(f"           litellm / passthrough added p99: {(l[1]-d[1]) / (p[1]-d[1]):.1f}x")

@@ -16,7 +16,7 @@ use serde_json::{Map, Value};
 
 use crate::call::{Failure, all_failed};
 use crate::error::GatewayError;
-use crate::gateway::{Decision, Gateway, Reply, unix_now};
+use crate::gateway::{Decision, Gateway, Reply, Waited, unix_now};
 use crate::metrics::Agreement;
 use crate::wire::{Explanation, MemberReport, Usage};
 
@@ -41,6 +41,8 @@ pub(crate) struct Run {
     /// When the first call started and when the plan decided.
     began: Instant,
     decided_at: Instant,
+    /// Time spent waiting for member answers (the plan's awaits, summed).
+    waited: Duration,
 }
 
 impl Gateway {
@@ -56,6 +58,7 @@ impl Gateway {
         let mut calls: Vec<CallState> = cand.iter().map(|_| CallState::NotCalled).collect();
         let mut started: Vec<Option<Instant>> = vec![None; cand.len()];
         let mut inflight = FuturesUnordered::new();
+        let mut waited = Duration::ZERO;
         let task = &self.cfg.router.task;
         let decision = loop {
             match exec.step() {
@@ -67,7 +70,10 @@ impl Gateway {
                     }
                 }
                 Step::Wait => {
-                    let Some((j, r)) = inflight.next().await else {
+                    let asked = Instant::now();
+                    let next = inflight.next().await;
+                    waited += asked.elapsed();
+                    let Some((j, r)) = next else {
                         // the plan waits on nothing: cannot happen with a sound plan
                         break None;
                     };
@@ -105,6 +111,7 @@ impl Gateway {
             reason,
             began: t0,
             decided_at,
+            waited,
         }
     }
 
@@ -241,6 +248,10 @@ impl Gateway {
         Ok(Reply::Complete {
             body: Value::Object(body),
             decision,
+            waited: Waited {
+                classifier: Duration::ZERO,
+                members: run.waited,
+            },
         })
     }
 

@@ -43,11 +43,21 @@ pub struct Decision {
     pub winner: Option<String>,
 }
 
+/// Where a completed request's time went outside the gateway's own work: waiting for the
+/// classifier and waiting on member calls (the HTTP layer subtracts both from the request's
+/// time for `selectllm_gateway_overhead_seconds`).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Waited {
+    pub classifier: std::time::Duration,
+    pub members: std::time::Duration,
+}
+
 /// The answer to a chat request.
 pub enum Reply {
     Complete {
         body: Value,
         decision: Decision,
+        waited: Waited,
     },
     Stream {
         decision: Decision,
@@ -174,6 +184,11 @@ impl Gateway {
 
     pub fn record_request(&self, status: u16, secs: f64) {
         self.metrics.request(status, secs);
+    }
+
+    /// A completed answer's own time in the gateway (see [`Waited`]).
+    pub fn record_overhead(&self, secs: f64) {
+        self.metrics.overhead.observe(secs);
     }
 
     pub(crate) fn next_id(&self) -> String {

@@ -17,7 +17,7 @@ use subtle::ConstantTimeEq;
 use tokio::sync::Semaphore;
 
 use crate::error::GatewayError;
-use crate::gateway::{Decision, Event, Gateway, Reply};
+use crate::gateway::{Decision, Event, Gateway, Reply, Waited};
 use crate::wire;
 
 /// Shared state of the routes.
@@ -153,7 +153,14 @@ async fn chat(
     let start = Instant::now();
     let r = chat_inner(&st, &headers, body).await;
     let resp = match r {
-        Ok(r) => r,
+        Ok((r, waited)) => {
+            // the gateway's own share of a completed answer: its time here, less the waits
+            if let Some(w) = waited {
+                let own = start.elapsed().saturating_sub(w.classifier + w.members);
+                st.gw.record_overhead(own.as_secs_f64());
+            }
+            r
+        }
         Err(e) => e.into_response(),
     };
     st.gw
@@ -165,7 +172,7 @@ async fn chat_inner(
     st: &AppState,
     headers: &HeaderMap,
     body: Result<Bytes, BytesRejection>,
-) -> Result<Response, GatewayError> {
+) -> Result<(Response, Option<Waited>), GatewayError> {
     if !authorized(&st.keys, headers) {
         return Err(GatewayError::Unauthorized);
     }
@@ -180,10 +187,14 @@ async fn chat_inner(
         }
     })?;
     match st.gw.handle(&body).await? {
-        Reply::Complete { body, decision } => {
+        Reply::Complete {
+            body,
+            decision,
+            waited,
+        } => {
             let mut r = json(&body);
             decision_headers(r.headers_mut(), &decision);
-            Ok(r)
+            Ok((r, Some(waited)))
         }
         Reply::Stream { decision, events } => {
             let sse = events.map(move |e| {
@@ -202,7 +213,7 @@ async fn chat_inner(
             );
             h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
             decision_headers(h, &decision);
-            Ok(r)
+            Ok((r, None))
         }
     }
 }

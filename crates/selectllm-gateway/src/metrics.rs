@@ -17,28 +17,42 @@ const LATENCY_BOUNDS: [f64; 31] = [
     1.0, 2.5, 10.0, 30.0, 60.0,
 ];
 
+/// Buckets of the gateway's own time per request, seconds: 50-microsecond steps up to 1 ms,
+/// where it falls, then coarser.
+const OVERHEAD_BOUNDS: [f64; 31] = [
+    0.00005, 0.0001, 0.00015, 0.0002, 0.00025, 0.0003, 0.00035, 0.0004, 0.00045, 0.0005, 0.00055,
+    0.0006, 0.00065, 0.0007, 0.00075, 0.0008, 0.00085, 0.0009, 0.00095, 0.001, 0.0015, 0.002,
+    0.003, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
+];
+
 #[derive(Debug)]
 pub struct Histogram {
+    bounds: &'static [f64],
     counts: Vec<AtomicU64>,
     sum_us: AtomicU64,
     count: AtomicU64,
 }
 
 impl Default for Histogram {
+    /// Latency buckets ([`LATENCY_BOUNDS`]).
     fn default() -> Self {
-        Histogram {
-            counts: (0..LATENCY_BOUNDS.len())
-                .map(|_| AtomicU64::new(0))
-                .collect(),
-            sum_us: AtomicU64::new(0),
-            count: AtomicU64::new(0),
-        }
+        Histogram::with_bounds(&LATENCY_BOUNDS)
     }
 }
 
 impl Histogram {
+    /// A histogram over the given upper bounds (ascending), plus `+Inf`.
+    pub fn with_bounds(bounds: &'static [f64]) -> Self {
+        Histogram {
+            bounds,
+            counts: (0..bounds.len()).map(|_| AtomicU64::new(0)).collect(),
+            sum_us: AtomicU64::new(0),
+            count: AtomicU64::new(0),
+        }
+    }
+
     pub fn observe(&self, secs: f64) {
-        if let Some(i) = LATENCY_BOUNDS.iter().position(|&b| secs <= b) {
+        if let Some(i) = self.bounds.iter().position(|&b| secs <= b) {
             self.counts[i].fetch_add(1, Ordering::Relaxed);
         }
         self.sum_us
@@ -61,7 +75,7 @@ impl Histogram {
         }
         let rank = q.clamp(0.0, 1.0) * n as f64;
         let (mut cum, mut lower) = (0u64, 0.0f64);
-        for (&b, c) in LATENCY_BOUNDS.iter().zip(&self.counts) {
+        for (&b, c) in self.bounds.iter().zip(&self.counts) {
             let c = c.load(Ordering::Relaxed);
             if c > 0 && (cum + c) as f64 >= rank {
                 return Some(lower + (b - lower) * ((rank - cum as f64) / c as f64).max(0.0));
@@ -75,7 +89,7 @@ impl Histogram {
     fn render(&self, out: &mut String, name: &str, labels: &str) {
         let sep = if labels.is_empty() { "" } else { "," };
         let mut cum = 0;
-        for (b, c) in LATENCY_BOUNDS.iter().zip(&self.counts) {
+        for (b, c) in self.bounds.iter().zip(&self.counts) {
             cum += c.load(Ordering::Relaxed);
             let _ = writeln!(out, "{name}_bucket{{{labels}{sep}le=\"{b}\"}} {cum}");
         }
@@ -164,6 +178,9 @@ pub struct Metrics {
     /// Per request: from handing its question to the classifier worker until the
     /// probabilities came back (queue + batch).
     pub classifier_wait: Histogram,
+    /// Per completed, non-streamed answer: its time in the handler less its wait for the
+    /// classifier and its waits on member calls (parsing, selection, sending, voting, the reply).
+    pub overhead: Histogram,
     pub members: Vec<MemberMetrics>,
     votes: [AtomicU64; 3],
 }
@@ -187,6 +204,7 @@ impl Metrics {
             requests: Mutex::new(BTreeMap::new()),
             request_latency: Histogram::default(),
             classifier_wait: Histogram::default(),
+            overhead: Histogram::with_bounds(&OVERHEAD_BOUNDS),
             votes: Default::default(),
         }
     }
@@ -223,6 +241,9 @@ impl Metrics {
         o.push_str("# TYPE selectllm_classifier_wait_seconds histogram\n");
         self.classifier_wait
             .render(&mut o, "selectllm_classifier_wait_seconds", "");
+        o.push_str("# TYPE selectllm_gateway_overhead_seconds histogram\n");
+        self.overhead
+            .render(&mut o, "selectllm_gateway_overhead_seconds", "");
         o.push_str("# TYPE selectllm_member_calls_total counter\n");
         for (name, m) in self.names.iter().zip(&self.members) {
             let n = m.calls.load(Ordering::Relaxed);

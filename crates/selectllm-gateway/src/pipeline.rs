@@ -15,7 +15,7 @@ use serde_json::{Map, Value};
 
 use crate::behaviour::Behaviour;
 use crate::error::GatewayError;
-use crate::gateway::{Decision, Gateway, PER_MEMBER, Reply, unix_now};
+use crate::gateway::{Decision, Gateway, PER_MEMBER, Reply, Waited, unix_now};
 use crate::wire::{self, ChatRequest, Explanation, Usage};
 
 impl Gateway {
@@ -88,9 +88,8 @@ impl Gateway {
                 }
                 InferError::Classifier(e) => GatewayError::Internal(e.to_string()),
             })?;
-        self.metrics
-            .classifier_wait
-            .observe(asked.elapsed().as_secs_f64());
+        let wait = asked.elapsed();
+        self.metrics.classifier_wait.observe(wait.as_secs_f64());
         let conf: Vec<f32> = self
             .conf_index
             .iter()
@@ -157,7 +156,14 @@ impl Gateway {
                 "id": self.next_id(), "object": "chat.completion", "created": unix_now(),
                 "model": req.model, "choices": [], "usage": Usage::default(), "selectllm": expl,
             });
-            return Ok(Reply::Complete { body, decision });
+            return Ok(Reply::Complete {
+                body,
+                decision,
+                waited: Waited {
+                    classifier: wait,
+                    members: std::time::Duration::ZERO,
+                },
+            });
         }
         if stream && first.len() == 1 && matches!(plan.kind, PlanKind::Parallel(_)) {
             // failover, before the first byte, to the next candidates in the order the policy
@@ -187,7 +193,10 @@ impl Gateway {
             prefer[cand[j]] = p;
         }
         let run = self.execute(exec, &cand, forwarded).await;
-        let reply = self.reply(run, Some(&plan), &cand, &prefer, &req.model, decision, expl)?;
+        let mut reply = self.reply(run, Some(&plan), &cand, &prefer, &req.model, decision, expl)?;
+        if let Reply::Complete { waited, .. } = &mut reply {
+            waited.classifier = wait;
+        }
         Ok(if stream {
             crate::stream::replay(reply)
         } else {

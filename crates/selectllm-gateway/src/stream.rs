@@ -21,7 +21,7 @@ use crate::wire::{self, Explanation, MemberReport, Usage};
 /// A complete reply as a stream: role and content chunks, then a final chunk with the
 /// finish reason, usage and explanation, then `[DONE]`.
 pub fn replay(reply: Reply) -> Reply {
-    let Reply::Complete { body, decision } = reply else {
+    let Reply::Complete { body, decision, .. } = reply else {
         return reply;
     };
     let id = body["id"]

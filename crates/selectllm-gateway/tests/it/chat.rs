@@ -305,3 +305,25 @@ async fn the_winner_among_agreeing_members_is_the_first_in_the_checkpoint_s_orde
     assert!(text.starts_with("From c"), "{text}");
     h.stop().await;
 }
+
+#[tokio::test]
+async fn the_overhead_histogram_leaves_out_the_waits_for_members() {
+    // a member that takes 300 ms: the request takes that long, the gateway's own share not
+    let mut slow = member("a", 0.9, "The answer is 7.");
+    slow.opts.delay = std::time::Duration::from_millis(300);
+    let h = Harness::start(vec![slow], "", "policy = \"maxconf:1\"").await;
+    let r = h.post(&ask("selectllm/auto", "What is 3 + 4?")).await;
+    assert_eq!(r.status(), 200);
+    let m = h.metrics().await;
+    let value = |name: &str| -> f64 {
+        m.lines()
+            .find_map(|l| l.strip_prefix(name)?.trim().parse().ok())
+            .unwrap_or_else(|| panic!("{name} in {m}"))
+    };
+    assert_eq!(value("selectllm_gateway_overhead_seconds_count"), 1.0);
+    let total = value("selectllm_request_duration_seconds_sum");
+    let own = value("selectllm_gateway_overhead_seconds_sum");
+    assert!(total >= 0.3, "{total}");
+    assert!(own < 0.15, "own {own} of {total}");
+    h.stop().await;
+}
