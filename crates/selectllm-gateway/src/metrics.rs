@@ -1,7 +1,7 @@
 //! Prometheus text metrics, names prefixed `selectllm_`: requests by status, per-member calls,
-//! failures and latency, request latency, votes with and without agreement, and the
-//! classifier worker's batch sizes, queue depth and each request's wait for it. Counters are
-//! atomics; rendering is on demand.
+//! failures and latency, request latency, votes with and without agreement, the classifier
+//! worker's batch sizes, queue depth and each request's wait for it, and the gateway's own time
+//! per answer (less those waits). Counters are atomics; rendering is on demand.
 
 use std::collections::BTreeMap;
 use std::fmt::Write;
