@@ -119,11 +119,15 @@ impl Execution {
                 fit.truncate(c.max);
                 // when the whole first wave breaks the ceiling, the next member that fits starts
                 let first = in_first.max(1).min(fit.len());
+                let top = if ranking.is_some() {
+                    "the first member in the checkpoint's order"
+                } else {
+                    "the most confident member"
+                };
                 let why = if alone {
-                    format!(
-                        "the most confident member is at least {} confident",
-                        c.tau.unwrap_or(1.0)
-                    )
+                    format!("{top} is at least {} confident", c.tau.unwrap_or(1.0))
+                } else if ranking.is_some() {
+                    format!("starting with the first {first} in the checkpoint's order")
                 } else {
                     format!("the {first} most confident members first")
                 };

@@ -308,6 +308,10 @@ fn a_fixed_ranking_orders_the_cascade_and_the_policy() {
         VoteMode::PerMember,
     );
     assert_eq!(c.step(), Step::Call(vec![2]));
+    assert_eq!(
+        c.selection_reason(),
+        "starting with the first 1 in the checkpoint's order"
+    );
     let mut p = Execution::ranked(
         &plan("early:maxconf:2"),
         &conf,
