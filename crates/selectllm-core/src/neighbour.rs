@@ -294,19 +294,29 @@ impl Neighbourhood {
 
     /// The rates of the task whose centroid is nearest to `text`, when the index has tasks.
     pub fn task_rates(&self, text: &str) -> Option<Vec<f32>> {
-        let c = self.centroids.as_ref()?;
-        let x = featurize_with(&self.data.features, &self.idf, text);
-        Some(c.rates(&x).to_vec())
+        self.both_at(text, &[]).1
     }
 
-    /// Whether [`Self::task_rates`] answers (two or more stored tasks).
-    pub fn has_tasks(&self) -> bool {
-        self.centroids.is_some()
+    /// [`Self::rates_at`] and [`Self::task_rates`] from one featurization of `text` (what the
+    /// trainer's order check compares); no neighbour search when `ks` is empty.
+    pub fn both_at(&self, text: &str, ks: &[usize]) -> (Vec<Vec<f32>>, Option<Vec<f32>>) {
+        let x = featurize_with(&self.data.features, &self.idf, text);
+        let near = if ks.is_empty() {
+            Vec::new()
+        } else {
+            self.rates_of(&x, ks)
+        };
+        let task = self.centroids.as_ref().map(|c| c.rates(&x).to_vec());
+        (near, task)
     }
 
     /// [`Self::rates`] at each neighbour count of `ks` (one similarity pass).
     pub fn rates_at(&self, text: &str, ks: &[usize]) -> Vec<Vec<f32>> {
-        let x: SparseVec = featurize_with(&self.data.features, &self.idf, text);
+        self.rates_of(&featurize_with(&self.data.features, &self.idf, text), ks)
+    }
+
+    /// [`Self::rates_at`] of a featurized question.
+    fn rates_of(&self, x: &SparseVec, ks: &[usize]) -> Vec<Vec<f32>> {
         let n = self.data.texts.len();
         let mut sim = vec![0f32; n];
         for (j, v) in x.idx.iter().zip(&x.val) {

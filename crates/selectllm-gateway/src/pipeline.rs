@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use selectllm_core::plan::{Execution, Plan, PlanKind};
-use selectllm_core::policy::{PoolInfo, confidence_order, preference};
+use selectllm_core::policy::{PoolInfo, preference, ranked_order};
 use selectllm_core::{ClassifierError, Policy};
 use selectllm_infer::InferError;
 use serde_json::{Map, Value};
@@ -169,12 +169,8 @@ impl Gateway {
             // failover, before the first byte, to the next candidates in the order the policy
             // ranked by (the checkpoint's, else by confidence)
             let mut order = first.clone();
-            let ranked = match &sub_rank {
-                Some(r) if r.len() == cand.len() => r.clone(),
-                _ => confidence_order(&sub_conf, &pool.latency),
-            };
             order.extend(
-                ranked
+                ranked_order(&sub_conf, &pool.latency, sub_rank.as_deref())
                     .into_iter()
                     .map(|j| cand[j])
                     .filter(|i| !first.contains(i)),

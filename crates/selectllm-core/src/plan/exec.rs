@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use super::{Cascade, Ceiling, Plan, PlanKind};
 use crate::answer::Answer;
 use crate::label::majority;
-use crate::policy::{Budget, Policy, PoolInfo, confidence_order, preference};
+use crate::policy::{Budget, Policy, PoolInfo, preference, ranked_order};
 use crate::vote::{Ballot, VoteMode, Voter, entries};
 
 /// What the driver should do next.
@@ -107,10 +107,7 @@ impl Execution {
                 (fit, k, sel.reason)
             }
             PlanKind::Cascade(c) => {
-                let order = match ranking {
-                    Some(r) => r.to_vec(),
-                    None => confidence_order(conf, &pool.latency),
-                };
+                let order = ranked_order(conf, &pool.latency, ranking);
                 let alone = c
                     .tau
                     .is_some_and(|t| order.first().is_some_and(|&m| conf[m] >= t));

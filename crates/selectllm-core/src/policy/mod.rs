@@ -124,21 +124,18 @@ impl Policy {
         pool: &PoolInfo,
         ranking: Option<&[usize]>,
     ) -> Selection {
-        let (order, first) = match ranking {
-            Some(r) if r.len() == conf.len() => (r.to_vec(), "the first in the checkpoint's order"),
-            _ => (
-                confidence_order(conf, &pool.latency),
-                "the most confident one",
-            ),
+        let order = ranked_order(conf, &pool.latency, ranking);
+        let (first, by) = if full_ranking(conf, ranking).is_some() {
+            (
+                "the first in the checkpoint's order",
+                "in the checkpoint's order",
+            )
+        } else {
+            ("the most confident one", "by confidence")
         };
         let (members, reason) = match *self {
             Policy::MaxConf { s } | Policy::WeightedMaxConf { s } => {
                 let k = s.min(order.len());
-                let by = if ranking.is_some_and(|r| r.len() == conf.len()) {
-                    "in the checkpoint's order"
-                } else {
-                    "by confidence"
-                };
                 (order[..k].to_vec(), format!("top {k} {by}"))
             }
             Policy::LabelledMaxConf { s } => {
@@ -220,8 +217,8 @@ pub struct Selection {
 /// 1 for the last). Vote ties, and the choice of the answer's member among those that agree,
 /// go by it, so that they follow the order the members were selected by.
 pub fn preference(conf: &[f32], ranking: Option<&[usize]>) -> Vec<f32> {
-    match ranking {
-        Some(r) if r.len() == conf.len() => {
+    match full_ranking(conf, ranking) {
+        Some(r) => {
             let mut p = vec![0.0; conf.len()];
             for (pos, &m) in r.iter().enumerate() {
                 if let Some(x) = p.get_mut(m) {
@@ -232,6 +229,20 @@ pub fn preference(conf: &[f32], ranking: Option<&[usize]>) -> Vec<f32> {
         }
         _ => conf.to_vec(),
     }
+}
+
+/// The order a policy ranks members by, best first: `ranking` when it ranks every member (a
+/// checkpoint's member order, `Classifier::ranking`), else [`confidence_order`].
+pub fn ranked_order(conf: &[f32], latency: &[f64], ranking: Option<&[usize]>) -> Vec<usize> {
+    match full_ranking(conf, ranking) {
+        Some(r) => r.to_vec(),
+        None => confidence_order(conf, latency),
+    }
+}
+
+/// `ranking` when it ranks as many members as `conf` has (else it is not used).
+fn full_ranking<'a>(conf: &[f32], ranking: Option<&'a [usize]>) -> Option<&'a [usize]> {
+    ranking.filter(|r| r.len() == conf.len())
 }
 
 /// Members sorted by confidence (descending); ties to the lower latency, then the lower index.

@@ -157,8 +157,7 @@ pub fn check(
                 }
                 let success = &held.success[i];
                 let cand = nb.as_ref().map_or_else(Vec::new, |nb| {
-                    let r = nb.rates_at(text, &ks);
-                    let task = nb.task_rates(text);
+                    let (r, task) = nb.both_at(text, &ks);
                     cands
                         .iter()
                         .map(|c| {

@@ -6,7 +6,7 @@ use std::time::Instant;
 use clap::Subcommand;
 
 use selectllm_core::dataset::Split;
-use selectllm_core::policy::confidence_order;
+use selectllm_core::policy::{confidence_order, ranked_order};
 use selectllm_fs::locate::data_dir;
 use selectllm_infer::load_checkpoint;
 use selectllm_lab::data::registry::{self, LoadOptions};
@@ -157,7 +157,7 @@ impl Agreement {
     fn of(a: Routed, b: Routed) -> Self {
         // the policies' own order: the checkpoint's ranking, else by confidence (no latencies)
         let by_conf = |p: &[f32]| confidence_order(p, &[]);
-        let order = |p: &[f32], r: &Option<Vec<usize>>| r.clone().unwrap_or_else(|| by_conf(p));
+        let order = |p: &[f32], r: &Option<Vec<usize>>| ranked_order(p, &[], r.as_deref());
         let set = |o: &[usize]| {
             let mut s: Vec<usize> = o.iter().take(3).copied().collect();
             s.sort_unstable();

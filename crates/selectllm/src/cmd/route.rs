@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 use clap::Args;
 
-use selectllm_core::policy::{Policy, PoolInfo, confidence_order};
+use selectllm_core::policy::{Policy, PoolInfo, ranked_order};
 use selectllm_infer::{LoadOptions, load_checkpoint};
 
 use super::values::{self, MemberSeconds};
@@ -107,9 +107,7 @@ pub fn run(a: RouteArgs) -> anyhow::Result<()> {
         println!("members in the checkpoint's order for this question (not by P(ok)):");
     }
     println!("{:<50} {:>6}  selected", "member", "P(ok)");
-    let order = ranking
-        .clone()
-        .unwrap_or_else(|| confidence_order(&conf, &pool.latency));
+    let order = ranked_order(&conf, &pool.latency, ranking.as_deref());
     for m in order {
         let mark = if sel.members.contains(&m) { "  *" } else { "" };
         println!("{:<50} {:>6.3}{mark}", members[m], conf[m]);
