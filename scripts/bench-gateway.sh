@@ -14,6 +14,8 @@
 #        LITELLM_VERSION (default 1.108.7; LITELLM=0 skips it),
 #        BATCH_WAIT_MS (the gateway's router.batch_wait_ms; default: the gateway's default),
 #        ENCODER_PRECISION (router.encoder_precision, f32 or int8; default f32),
+#        INLINE_MAX_US (router.inline_max_us; 0 sends every question through the classifier
+#          thread's queue; default: the gateway's default),
 #        GATEWAY_ENV (extra VAR=VALUE words for the gateway's environment only, e.g.
 #          GATEWAY_ENV="TOKIO_WORKER_THREADS=1")
 set -euo pipefail
@@ -56,6 +58,7 @@ CONF=$WORK/gateway.toml
 {
   printf '[server]\nlisten = "127.0.0.1:0"\nmax_in_flight = 100000\n\n[router]\ncheckpoint = "%s"\npolicy = "maxconf:3"\ntask = "gsm8k"\n' "$CKPT"
   [ -z "${BATCH_WAIT_MS:-}" ] || printf 'batch_wait_ms = %s\n' "$BATCH_WAIT_MS"
+  [ -z "${INLINE_MAX_US:-}" ] || printf 'inline_max_us = %s\n' "$INLINE_MAX_US"
   printf 'encoder_precision = "%s"\n' "${ENCODER_PRECISION:-f32}"
   for m in smollm2-135m qwen2.5-coder-0.5b qwen2.5-coder-1.5b; do
     printf '\n[[member]]\nname = "%s"\nbase_url = "%s"\nmodel = "%s"\nprompt = "chat-cot"\nmax_concurrency = 1024\nretries = 0\n' "$m" "$FAKE" "$m"
@@ -142,6 +145,7 @@ for rate in "${RATES[@]}"; do
   buckets selectllm_gateway_overhead_seconds >"$WORK/own-after"
   quantiles "$WORK/waits-before" "$WORK/waits-after" "$rate" "classifier wait (gateway histogram)" wait
   quantiles "$WORK/own-before" "$WORK/own-after" "$rate" "gateway's own time (overhead histogram: less the classifier and member waits)" own
+  echo "             $(curl -sf "$ADDR/metrics" | awk '$1 == "selectllm_classifier_inline_total" {print $2}') questions so far classified on the request's own thread (router.inline_max_us)"
   echo "             classifier busy $(python3 -c "print(f'{($b1 - $b0) / ($t1 - $t0) * 100:.0f}')")% of the fanout3 run's wall time"
   [ -z "$LITE" ] || run litellm "$LITE/v1/chat/completions" smollm2-135m "$rate"
 done

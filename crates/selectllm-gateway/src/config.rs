@@ -26,6 +26,9 @@
 //! batch_wait_ms = 0                # extra wait to fill a batch; default 0: take what is queued
 //!                                  # (batches still form while the previous one runs)
 //! queue_capacity = 1024            # classifier queue; full means 429, default 1024
+//! inline_max_us = 100              # classify short questions on the request's own thread when
+//!                                  # the warm-up timed one at most this (lexical: tens of us);
+//!                                  # 0: always the worker thread. Default 100
 //! breaker_failures = 5             # consecutive failures that open a member's circuit, default 5
 //! breaker_cooldown_s = 10          # seconds before a half-open probe, default 10
 //! probe_interval_s = 10            # readiness: GET each member's /models this often; 0: never
@@ -82,6 +85,7 @@ struct RawRouter {
     batch_max: Option<i64>,
     batch_wait_ms: Option<i64>,
     queue_capacity: Option<i64>,
+    inline_max_us: Option<i64>,
     breaker_failures: Option<i64>,
     breaker_cooldown_s: Option<f64>,
     probe_interval_s: Option<i64>,
@@ -168,6 +172,8 @@ pub struct RouterConfig {
     pub batch_max: usize,
     pub batch_wait: Duration,
     pub queue_capacity: usize,
+    /// Short questions skip the worker's queue when one question takes at most this.
+    pub inline_max: Duration,
     pub breaker_failures: u32,
     pub breaker_cooldown: Duration,
     /// How often readiness probes each member; `None`: never.
@@ -314,6 +320,13 @@ impl Config {
             )? as u64),
             queue_capacity: int("router.queue_capacity", r.queue_capacity, 1024, 1, 1 << 20)?
                 as usize,
+            inline_max: Duration::from_micros(int(
+                "router.inline_max_us",
+                r.inline_max_us,
+                100,
+                0,
+                1_000_000,
+            )? as u64),
             breaker_failures: int("router.breaker_failures", r.breaker_failures, 5, 1, 1000)?
                 as u32,
             breaker_cooldown: secs(

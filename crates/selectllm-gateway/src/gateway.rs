@@ -118,15 +118,19 @@ impl Gateway {
                 max_batch: cfg.router.batch_max,
                 max_wait: cfg.router.batch_wait,
                 queue_capacity: cfg.router.queue_capacity,
+                inline_max: cfg.router.inline_max,
             },
         )
         .map_err(|e| format!("cannot start the classifier worker: {e}"))?;
-        let took = worker
+        let warm = worker
             .warm_up()
             .map_err(|e| format!("the classifier failed its warm-up: {e}"))?;
         tracing::info!(
-            ms = took.as_secs_f64() * 1e3,
-            "classifier warmed up (one question, then a batch)"
+            ms = warm.took.as_secs_f64() * 1e3,
+            one_question_us = warm.one_question.as_secs_f64() * 1e6,
+            inline = warm.inline,
+            "classifier warmed up (one question, then a batch); inline: short questions are \
+             classified on the request's own thread (router.inline_max_us)"
         );
         let metrics = Metrics::new(cfg.members.iter().map(|m| m.name.clone()).collect());
         Ok(Gateway {
@@ -169,6 +173,7 @@ impl Gateway {
             busy_seconds: s.busy_seconds,
             failed_batches: s.failed_batches,
             overloaded: s.overloaded,
+            inline: s.inline,
         };
         let now = Instant::now();
         let gauges: Vec<MemberGauges> = self

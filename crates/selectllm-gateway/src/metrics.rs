@@ -17,6 +17,15 @@ const LATENCY_BOUNDS: [f64; 31] = [
     1.0, 2.5, 10.0, 30.0, 60.0,
 ];
 
+/// Buckets of the classifier wait, seconds: 50-microsecond steps below half a millisecond,
+/// where a lexical classifier's wait falls, then [`LATENCY_BOUNDS`]'.
+const WAIT_BOUNDS: [f64; 40] = [
+    0.00005, 0.0001, 0.00015, 0.0002, 0.00025, 0.0003, 0.00035, 0.0004, 0.00045, 0.0005, 0.001,
+    0.0015, 0.002, 0.0025, 0.003, 0.0035, 0.004, 0.0045, 0.005, 0.0055, 0.006, 0.0065, 0.007,
+    0.0075, 0.008, 0.009, 0.01, 0.0125, 0.015, 0.02, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0,
+    30.0, 60.0,
+];
+
 /// Buckets of the gateway's own time per request, seconds: 50-microsecond steps up to 1 ms,
 /// where it falls, then coarser.
 const OVERHEAD_BOUNDS: [f64; 31] = [
@@ -168,6 +177,8 @@ pub struct ClassifierFigures {
     pub failed_batches: u64,
     /// Questions refused because the queue was full (answered 429).
     pub overloaded: u64,
+    /// Questions classified on the request's own thread, without the queue.
+    pub inline: u64,
 }
 
 #[derive(Debug)]
@@ -176,7 +187,7 @@ pub struct Metrics {
     requests: Mutex<BTreeMap<u16, u64>>,
     pub request_latency: Histogram,
     /// Per request: from handing its question to the classifier worker until the
-    /// probabilities came back (queue + batch).
+    /// probabilities came back (queue + batch), or the classifier call itself when inline.
     pub classifier_wait: Histogram,
     /// Per completed, non-streamed answer: its time in the handler less its wait for the
     /// classifier and its waits on member calls (parsing, selection, sending, voting, the reply).
@@ -203,7 +214,7 @@ impl Metrics {
             names: member_names,
             requests: Mutex::new(BTreeMap::new()),
             request_latency: Histogram::default(),
-            classifier_wait: Histogram::default(),
+            classifier_wait: Histogram::with_bounds(&WAIT_BOUNDS),
             overhead: Histogram::with_bounds(&OVERHEAD_BOUNDS),
             votes: Default::default(),
         }
@@ -301,6 +312,8 @@ impl Metrics {
         let _ = writeln!(o, "selectllm_classifier_queue_depth {}", clf.queue_depth);
         o.push_str("# TYPE selectllm_classifier_questions_total counter\n");
         let _ = writeln!(o, "selectllm_classifier_questions_total {}", clf.questions);
+        o.push_str("# TYPE selectllm_classifier_inline_total counter\n");
+        let _ = writeln!(o, "selectllm_classifier_inline_total {}", clf.inline);
         o.push_str("# TYPE selectllm_classifier_batch_size histogram\n");
         for (le, n) in &clf.batch_size_buckets {
             let _ = writeln!(

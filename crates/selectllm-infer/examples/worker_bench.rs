@@ -133,6 +133,7 @@ fn dynamic(clf: Arc<NeuralClassifier>, qs: &[String], clients: usize) -> Result<
         max_batch: max_batch(),
         max_wait: Duration::from_millis(10),
         queue_capacity: 4096,
+        inline_max: Duration::ZERO,
     };
     let worker = ClassifierWorker::spawn(clf, cfg)?;
     let rt = tokio::runtime::Builder::new_current_thread().build()?;

@@ -22,4 +22,4 @@ pub use error::{CheckpointError, InferError};
 pub use selectllm_core::checkpoint::{CheckpointKind, MANIFEST_FILE, Manifest};
 pub use selectllm_neural::Precision;
 pub use stats::{BATCH_SIZE_BUCKETS, WorkerStats};
-pub use worker::{Classified, ClassifierWorker, WorkerConfig};
+pub use worker::{Classified, ClassifierWorker, INLINE_MAX_BYTES, WarmUp, WorkerConfig};

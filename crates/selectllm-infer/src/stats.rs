@@ -15,6 +15,8 @@ pub(crate) struct Counters {
     pub failed_batches: AtomicU64,
     pub overloaded: AtomicU64,
     pub busy_nanos: AtomicU64,
+    /// Questions classified on the caller's thread (also counted as batches of one).
+    pub inline: AtomicU64,
     /// Non-cumulative counts per bucket of [`BATCH_SIZE_BUCKETS`], then `+Inf`.
     pub batch_sizes: [AtomicU64; BATCH_SIZE_BUCKETS.len() + 1],
 }
@@ -49,6 +51,7 @@ impl Counters {
             failed_batches: self.failed_batches.load(Ordering::Relaxed),
             overloaded: self.overloaded.load(Ordering::Relaxed),
             busy_seconds: self.busy_nanos.load(Ordering::Relaxed) as f64 * 1e-9,
+            inline: self.inline.load(Ordering::Relaxed),
             batch_size_buckets,
         }
     }
@@ -71,6 +74,8 @@ pub struct WorkerStats {
     pub overloaded: u64,
     /// Time spent in the classifier, in seconds.
     pub busy_seconds: f64,
+    /// Questions classified on the caller's thread, without the queue (in `questions` too).
+    pub inline: u64,
     /// Cumulative batch-size histogram: entry `i` counts the batches of size <=
     /// `BATCH_SIZE_BUCKETS[i]`; the last entry (`+Inf`) equals `batches`.
     pub batch_size_buckets: [u64; BATCH_SIZE_BUCKETS.len() + 1],

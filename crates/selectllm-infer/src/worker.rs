@@ -7,6 +7,12 @@
 //! the requests whose caller has gone, runs one `predict_batch` and sends each row to its own
 //! caller; a failure of that call goes to every caller of the batch. Shutdown refuses new
 //! requests, answers every request queued before it, then stops the thread.
+//!
+//! A classifier cheap enough (one question measured at warm-up at most
+//! [`WorkerConfig::inline_max`], e.g. the lexical one in tens of microseconds) skips the hop:
+//! short questions are classified on the caller's own thread, where handing the question to
+//! another thread and waking the caller again would cost more than the classifier itself.
+//! Long questions, and every question of a slower classifier, still go through the queue.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -30,6 +36,27 @@ pub struct WorkerConfig {
     pub max_wait: Duration,
     /// Most questions waiting; one more is refused with `Overloaded` (at least 1).
     pub queue_capacity: usize,
+    /// Classify questions of at most [`INLINE_MAX_BYTES`] on the caller's thread when the
+    /// warm-up measured one question at most this long; `Duration::ZERO`: never.
+    pub inline_max: Duration,
+}
+
+/// The longest question classified on the caller's thread (when the classifier qualifies):
+/// the warm-up measured a question of about 150 bytes, and featurizing grows with the text.
+pub const INLINE_MAX_BYTES: usize = 2048;
+
+/// How many times the warm-up times one question; the median decides whether to inline.
+const INLINE_TIMINGS: usize = 7;
+
+/// What [`ClassifierWorker::warm_up`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WarmUp {
+    /// The whole warm-up, from the caller's side.
+    pub took: Duration,
+    /// The median time of one question alone, on the worker thread, after warming.
+    pub one_question: Duration,
+    /// Whether short questions are classified on the caller's thread from now on.
+    pub inline: bool,
 }
 
 impl Default for WorkerConfig {
@@ -38,6 +65,7 @@ impl Default for WorkerConfig {
             max_batch: 32,
             max_wait: Duration::from_millis(5),
             queue_capacity: 1024,
+            inline_max: Duration::ZERO,
         }
     }
 }
@@ -61,8 +89,9 @@ struct Request {
 
 enum Message {
     Classify(Request),
-    /// Run the classifier once on [`WARM_UP`] (not counted in the stats) and say how it went.
-    WarmUp(SyncSender<Result<(), ClassifierError>>),
+    /// Run the classifier on [`WARM_UP`] (not counted in the stats), then time its first
+    /// question alone, and answer the median time.
+    WarmUp(SyncSender<Result<Duration, ClassifierError>>),
     /// Sent by shutdown, behind every request already queued.
     Stop,
 }
@@ -92,6 +121,11 @@ struct Inner {
     counters: Arc<Counters>,
     members: Vec<String>,
     queue_capacity: usize,
+    /// The classifier, for questions classified on the caller's thread.
+    classifier: Arc<dyn Classifier>,
+    inline_max: Duration,
+    /// Set by a warm-up that measured the classifier at most `inline_max` per question.
+    inline: AtomicBool,
 }
 
 impl Inner {
@@ -135,6 +169,7 @@ impl ClassifierWorker {
         let members = classifier.members().to_vec();
         let thread = {
             let counters = counters.clone();
+            let classifier = classifier.clone();
             std::thread::Builder::new()
                 .name("selectllm-classifier".into())
                 .spawn(move || run(classifier.as_ref(), &rx, max_batch, cfg.max_wait, &counters))?
@@ -147,16 +182,20 @@ impl ClassifierWorker {
                 counters,
                 members,
                 queue_capacity,
+                classifier,
+                inline_max: cfg.inline_max,
+                inline: AtomicBool::new(false),
             }),
         })
     }
 
-    /// Runs the classifier once on a few fixed questions on the worker's thread (not counted
-    /// in the stats) and waits for it, so that one-time costs (paging the weights in, starting
-    /// thread pools, sizing buffers) are paid before the first request, not by it. Returns how
-    /// long it took; a classifier that fails here is an error at start-up. Blocking: call it
-    /// before serving, or from a blocking thread.
-    pub fn warm_up(&self) -> Result<Duration, InferError> {
+    /// Runs the classifier on a few fixed questions on the worker's thread (not counted in the
+    /// stats) and waits for it, so that one-time costs (paging the weights in, starting thread
+    /// pools, sizing buffers) are paid before the first request, not by it. Then times one
+    /// question alone and, when it takes at most [`WorkerConfig::inline_max`], classifies short
+    /// questions on the caller's thread from then on. A classifier that fails here is an error
+    /// at start-up. Blocking: call it before serving, or from a blocking thread.
+    pub fn warm_up(&self) -> Result<WarmUp, InferError> {
         if self.inner.closed.load(Ordering::SeqCst) {
             return Err(InferError::Closed);
         }
@@ -167,7 +206,15 @@ impl ClassifierWorker {
             .send(Message::WarmUp(tx))
             .map_err(|_| InferError::Closed)?;
         match rx.recv() {
-            Ok(Ok(())) => Ok(started.elapsed()),
+            Ok(Ok(one_question)) => {
+                let inline = one_question <= self.inner.inline_max;
+                self.inner.inline.store(inline, Ordering::Release);
+                Ok(WarmUp {
+                    took: started.elapsed(),
+                    one_question,
+                    inline,
+                })
+            }
             Ok(Err(e)) => Err(InferError::Classifier(e)),
             Err(_) => Err(InferError::Closed),
         }
@@ -186,11 +233,34 @@ impl ClassifierWorker {
 
     /// [`Self::classify`] with the member order the classifier ranks the question by, both
     /// computed on the worker thread (a per-question order, e.g. a neighbourhood one, is
-    /// classifier work too: it stays off the caller's runtime).
+    /// classifier work too: it stays off the caller's runtime), or on the caller's thread for
+    /// a short question when the warm-up found the classifier cheap enough.
     pub async fn classify_ranked(&self, text: String) -> Result<Classified, InferError> {
+        if text.len() <= INLINE_MAX_BYTES && self.inner.inline.load(Ordering::Acquire) {
+            return self.classify_here(&text);
+        }
         let rx = self.submit(text)?;
         // A dropped sender means the thread stopped before answering.
         rx.await.unwrap_or(Err(InferError::Closed))
+    }
+
+    /// One question classified on the caller's thread, counted as a batch of one.
+    fn classify_here(&self, text: &str) -> Result<Classified, InferError> {
+        let inner = &*self.inner;
+        if text.trim().is_empty() {
+            return Err(ClassifierError::EmptyInput.into());
+        }
+        if inner.closed.load(Ordering::Acquire) {
+            return Err(InferError::Closed);
+        }
+        let started = Instant::now();
+        let result = classify_rows(inner.classifier.as_ref(), &[text]);
+        let nanos = u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX);
+        inner.counters.record_batch(1, result.is_ok(), nanos);
+        inner.counters.inline.fetch_add(1, Ordering::Relaxed);
+        let mut rows = result?;
+        rows.pop()
+            .ok_or_else(|| InferError::Classifier(ClassifierError::Model("no row".into())))
     }
 
     /// Queues a question without waiting: every refusal happens here, synchronously.
@@ -258,10 +328,7 @@ fn run(
             Next::Request(r)
         }
         Message::WarmUp(done) => {
-            let r = classify_rows(clf, &WARM_UP[..1])
-                .and_then(|_| classify_rows(clf, &WARM_UP))
-                .map(|_| ());
-            let _ = done.send(r);
+            let _ = done.send(warm(clf));
             Next::Done
         }
         Message::Stop => Next::Stop,
@@ -298,6 +365,21 @@ fn run(
             drop(r);
         }
     }
+}
+
+/// The warm-up: one question, a batch, then the median of [`INLINE_TIMINGS`] timings of the
+/// first question alone.
+fn warm(clf: &dyn Classifier) -> Result<Duration, ClassifierError> {
+    classify_rows(clf, &WARM_UP[..1])?;
+    classify_rows(clf, &WARM_UP)?;
+    let mut times = Vec::with_capacity(INLINE_TIMINGS);
+    for _ in 0..INLINE_TIMINGS {
+        let started = Instant::now();
+        classify_rows(clf, &WARM_UP[..1])?;
+        times.push(started.elapsed());
+    }
+    times.sort();
+    Ok(times[INLINE_TIMINGS / 2])
 }
 
 /// Runs the classifier on one batch and answers each caller.

@@ -281,6 +281,8 @@ async fn bearer_auth() {
         m.contains("selectllm_classifier_wait_seconds_count 1"),
         "{m}"
     );
+    // the test classifier takes microseconds: the warm-up put it on the request's own thread
+    assert!(m.contains("selectllm_classifier_inline_total 1"), "{m}");
     h.stop().await;
 }
 

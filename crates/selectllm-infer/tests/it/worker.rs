@@ -88,7 +88,7 @@ impl Classifier for FailsOnBad {
     }
 }
 
-fn runtime() -> tokio::runtime::Runtime {
+pub(crate) fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -96,11 +96,12 @@ fn runtime() -> tokio::runtime::Runtime {
         .expect("test runtime")
 }
 
-fn cfg(max_batch: usize, max_wait_ms: u64, queue_capacity: usize) -> WorkerConfig {
+pub(crate) fn cfg(max_batch: usize, max_wait_ms: u64, queue_capacity: usize) -> WorkerConfig {
     WorkerConfig {
         max_batch,
         max_wait: Duration::from_millis(max_wait_ms),
         queue_capacity,
+        inline_max: Duration::ZERO,
     }
 }
 
@@ -362,12 +363,13 @@ fn warm_up_runs_on_the_worker_uncounted_and_a_broken_classifier_fails_it() {
         calls: AtomicUsize::new(0),
     });
     let worker = ClassifierWorker::spawn(clf.clone(), cfg(4, 1, 16)).expect("spawn");
-    worker.warm_up().expect("a working classifier warms up");
+    let warm = worker.warm_up().expect("a working classifier warms up");
     assert_eq!(
         clf.calls.load(Ordering::SeqCst),
-        2,
-        "one alone, then a batch"
+        9,
+        "one alone, then a batch, then seven timings of one"
     );
+    assert!(!warm.inline, "inline_max zero: never inline");
     let s = worker.stats();
     assert_eq!((s.batches, s.questions), (0, 0), "warm-up is not traffic");
     // requests still work afterwards
