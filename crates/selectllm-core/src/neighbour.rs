@@ -18,6 +18,7 @@
 //! centroid's task rates instead of the nearest questions' (the trainer's check picks).
 
 use std::collections::HashMap;
+use std::sync::OnceLock;
 
 use serde::{Deserialize, Serialize};
 
@@ -147,8 +148,11 @@ const DENSE_SHARE: f32 = 0.25;
 pub struct Neighbourhood {
     pub data: NeighbourhoodData,
     idf: Vec<f32>,
-    /// feature -> the training questions that have it
-    postings: HashMap<u32, Postings>,
+    /// feature -> the training questions that have it; built at once for the nearest-questions
+    /// search, on first use when the stored search is by task centroid (a served centroid
+    /// checkpoint never needs them)
+    postings: OnceLock<HashMap<u32, Postings>>,
+    dense_share: f32,
     /// Each member's mean success rate over the indexed questions.
     global: Vec<f32>,
     /// Per task centroids, when the data has two or more tasks.
@@ -220,16 +224,10 @@ impl Neighbourhood {
     fn build_with(data: NeighbourhoodData, dense_share: f32) -> Self {
         let refs: Vec<&str> = data.texts.iter().map(String::as_str).collect();
         let idf = fit_idf(&data.features, &refs);
-        let mut pairs: HashMap<u32, Vec<(u32, f32)>> = HashMap::new();
         let vectors: Vec<SparseVec> = refs
             .iter()
             .map(|t| featurize_with(&data.features, &idf, t))
             .collect();
-        for (i, x) in vectors.iter().enumerate() {
-            for (&j, &v) in x.idx.iter().zip(&x.val) {
-                pairs.entry(j).or_default().push((i as u32, v));
-            }
-        }
         let centroids = (!data.tasks.is_empty())
             .then(|| {
                 TaskCentroids::build(
@@ -241,22 +239,11 @@ impl Neighbourhood {
                 )
             })
             .flatten();
+        let postings = OnceLock::new();
+        if data.search == Search::Nearest || centroids.is_none() {
+            let _ = postings.set(index_postings(&vectors, dense_share));
+        }
         drop(vectors);
-        let n = refs.len();
-        let postings = pairs
-            .into_iter()
-            .map(|(j, p)| {
-                if p.len() as f32 >= dense_share * n as f32 {
-                    let mut col = vec![0f32; n];
-                    for (i, v) in p {
-                        col[i as usize] += v;
-                    }
-                    (j, Postings::Dense(col))
-                } else {
-                    (j, Postings::Sparse(p))
-                }
-            })
-            .collect();
         let members = data.success.first().map_or(0, Vec::len);
         let n = data.success.len().max(1) as f32;
         let mut global = vec![0f32; members];
@@ -269,6 +256,7 @@ impl Neighbourhood {
             data,
             idf,
             postings,
+            dense_share,
             global,
             centroids,
         }
@@ -319,8 +307,14 @@ impl Neighbourhood {
     fn rates_of(&self, x: &SparseVec, ks: &[usize]) -> Vec<Vec<f32>> {
         let n = self.data.texts.len();
         let mut sim = vec![0f32; n];
+        let postings = self.postings.get_or_init(|| {
+            let vectors: Vec<SparseVec> = (self.data.texts.iter())
+                .map(|t| featurize_with(&self.data.features, &self.idf, t))
+                .collect();
+            index_postings(&vectors, self.dense_share)
+        });
         for (j, v) in x.idx.iter().zip(&x.val) {
-            match self.postings.get(j) {
+            match postings.get(j) {
                 Some(Postings::Sparse(p)) => {
                     for &(i, w) in p {
                         sim[i as usize] += v * w;
@@ -358,6 +352,32 @@ impl Neighbourhood {
             })
             .collect()
     }
+}
+
+/// Each feature's training questions (`vectors[i]` is question `i`), stored dense when at
+/// least `dense_share` of the questions have it.
+fn index_postings(vectors: &[SparseVec], dense_share: f32) -> HashMap<u32, Postings> {
+    let mut pairs: HashMap<u32, Vec<(u32, f32)>> = HashMap::new();
+    for (i, x) in vectors.iter().enumerate() {
+        for (&j, &v) in x.idx.iter().zip(&x.val) {
+            pairs.entry(j).or_default().push((i as u32, v));
+        }
+    }
+    let n = vectors.len();
+    pairs
+        .into_iter()
+        .map(|(j, p)| {
+            if p.len() as f32 >= dense_share * n as f32 {
+                let mut col = vec![0f32; n];
+                for (i, v) in p {
+                    col[i as usize] += v;
+                }
+                (j, Postings::Dense(col))
+            } else {
+                (j, Postings::Sparse(p))
+            }
+        })
+        .collect()
 }
 
 /// Scores whose descending order is the blended member order of one question.

@@ -52,6 +52,8 @@ fn dense_columns_give_the_same_rates_to_the_bit() {
     let sparse = Neighbourhood::build_with(data, f32::INFINITY);
     let n_dense = dense
         .postings
+        .get()
+        .expect("built for the nearest-questions search")
         .values()
         .filter(|p| matches!(p, Postings::Dense(_)))
         .count();
@@ -116,6 +118,12 @@ fn task_centroid_search_answers_with_the_detected_task_s_rates() {
     let back = Neighbourhood::build(serde_json::from_str(&json).unwrap());
     assert_eq!(back.data.search, Search::TaskCentroid);
     assert_eq!(back.rates(q), nb.rates(q));
+    // read back as a centroid index, it skips the neighbour postings until one asks for them,
+    // then answers the nearest-questions search as the index built with them
+    assert!(back.postings.get().is_none(), "not built at load");
+    assert!(nb.postings.get().is_some(), "built by the fit");
+    assert_eq!(back.rates_at(q, &[1, 5]), nb.rates_at(q, &[1, 5]));
+    assert!(back.postings.get().is_some());
     // a file written before tasks existed reads as the nearest-questions search
     let mut old: serde_json::Value = serde_json::from_str(&json).unwrap();
     for f in ["tasks", "task_of", "search"] {
