@@ -16,6 +16,10 @@
 #        ENCODER_PRECISION (router.encoder_precision, f32 or int8; default f32),
 #        INLINE_MAX_US (router.inline_max_us; 0 sends every question through the classifier
 #          thread's queue; default: the gateway's default),
+#        PROBE (1: after each rate's oha runs, scripts/timing-probe.py sends the same load, one
+#          request at a time, to the fake member and to the fan-out, and reads each answer's
+#          Server-Timing: the added latency beyond each request's own classifier wait, per
+#          request; default 1 with CLASSIFIER=minilm, else 0),
 #        GATEWAY_ENV (extra VAR=VALUE words for the gateway's environment only, e.g.
 #          GATEWAY_ENV="TOKIO_WORKER_THREADS=1")
 set -euo pipefail
@@ -44,6 +48,7 @@ if [ -z "${SELECTLLM_BIN:-}" ]; then
   SELECTLLM_BIN=${CARGO_TARGET_DIR:-$ROOT/target}/release/selectllm
 fi
 CLASSIFIER=${CLASSIFIER:-lexical}
+if [ "$CLASSIFIER" = lexical ]; then PROBE=${PROBE:-0}; else PROBE=${PROBE:-1}; fi
 QUESTION="Natalia sold clips to 48 of her friends in April, and then half as many clips in May. How many clips did Natalia sell altogether?"
 CKPT=$WORK/ckpt-local-3-gsm8k-$CLASSIFIER
 [ -f "$CKPT/manifest.json" ] || "$SELECTLLM_BIN" train --dataset local-3-gsm8k --classifier "$CLASSIFIER" --out "$CKPT" >/dev/null
@@ -148,6 +153,22 @@ for rate in "${RATES[@]}"; do
   echo "             $(curl -sf "$ADDR/metrics" | awk '$1 == "selectllm_classifier_inline_total" {print $2}') questions so far classified on the request's own thread (router.inline_max_us)"
   echo "             classifier busy $(python3 -c "print(f'{($b1 - $b0) / ($t1 - $t0) * 100:.0f}')")% of the fanout3 run's wall time"
   [ -z "$LITE" ] || run litellm "$LITE/v1/chat/completions" smollm2-135m "$rate"
+  if [ "$PROBE" = 1 ]; then
+    secs=${DURATION%s}
+    python3 scripts/timing-probe.py "$FAKE/chat/completions" "$(body smollm2-135m)" "$rate" "$secs" \
+      --out "$WORK/probe-direct-$rate.json" >/dev/null
+    python3 scripts/timing-probe.py "$ADDR/v1/chat/completions" "$(body selectllm/auto)" "$rate" "$secs" \
+      --out "$WORK/probe-fanout3-$rate.json" >/dev/null
+    python3 - "$WORK" "$rate" <<'PY'
+import json, sys
+d = json.load(open(f"{sys.argv[1]}/probe-direct-{sys.argv[2]}.json"))
+f = json.load(open(f"{sys.argv[1]}/probe-fanout3-{sys.argv[2]}.json"))
+b, c, dl = f["latency_minus_classify_ms"], f["classify_ms"], d["latency_ms"]
+print(f"probe        rate {sys.argv[2]:>5}/s  direct p50 {dl['p50']:.3f} / p99 {dl['p99']:.3f} ms;  fanout3 classify p50 {c['p50']:.2f} / p99 {c['p99']:.2f} ms;"
+      f"  fanout3 latency minus its own classify, per request: p50 {b['p50']:.3f} / p99 {b['p99']:.3f} ms"
+      f"  -> beyond the direct call p99 {b['p99'] - dl['p99']:.3f} ms  statuses {f['statuses']}")
+PY
+  fi
 done
 
 echo "gateway RSS at the end: $(rss VmRSS), peak $(rss VmHWM)"

@@ -153,11 +153,12 @@ async fn chat(
     let start = Instant::now();
     let r = chat_inner(&st, &headers, body).await;
     let resp = match r {
-        Ok((r, waited)) => {
+        Ok((mut r, waited)) => {
             // the gateway's own share of a completed answer: its time here, less the waits
             if let Some(w) = waited {
                 let own = start.elapsed().saturating_sub(w.classifier + w.members);
                 st.gw.record_overhead(own.as_secs_f64());
+                server_timing(r.headers_mut(), &w, own);
             }
             r
         }
@@ -225,6 +226,22 @@ fn json(v: &serde_json::Value) -> Response {
         HeaderValue::from_static("application/json"),
     );
     r
+}
+
+/// `Server-Timing` (W3C) of a completed answer, milliseconds: its wait for the classifier
+/// (queue and batch), its waits on member calls, and the gateway's own time (the rest of its
+/// time in the handler), so a client can tell per request where the time went.
+fn server_timing(h: &mut HeaderMap, w: &Waited, own: std::time::Duration) {
+    let ms = |d: std::time::Duration| d.as_secs_f64() * 1e3;
+    let v = format!(
+        "classify;dur={:.3}, members;dur={:.3}, gateway;dur={:.3}",
+        ms(w.classifier),
+        ms(w.members),
+        ms(own)
+    );
+    if let Ok(v) = HeaderValue::from_str(&v) {
+        h.insert("server-timing", v);
+    }
 }
 
 fn decision_headers(h: &mut HeaderMap, d: &Decision) {

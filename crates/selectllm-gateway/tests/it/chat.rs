@@ -26,6 +26,17 @@ async fn vote_picks_the_majority_and_the_most_confident_backer() {
     assert_eq!(hd("x-selectllm-selected").as_deref(), Some("c,a,b"));
     assert_eq!(hd("x-selectllm-winner").as_deref(), Some("a"));
     assert_eq!(hd("x-selectllm-policy").as_deref(), Some("maxconf:3"));
+    // where the time went, per request: classifier, member calls, the gateway's own (ms)
+    let timing = hd("server-timing").expect("server-timing");
+    let names: Vec<&str> = timing
+        .split(", ")
+        .map(|m| {
+            let (name, dur) = m.split_once(";dur=").expect("name;dur=ms");
+            assert!(dur.parse::<f64>().is_ok_and(|d| d >= 0.0), "{timing}");
+            name
+        })
+        .collect();
+    assert_eq!(names, ["classify", "members", "gateway"], "{timing}");
     let v: serde_json::Value = r.json().await.expect("json");
     assert_eq!(v["object"], "chat.completion");
     assert_eq!(v["model"], "selectllm/auto");
