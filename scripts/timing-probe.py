@@ -3,9 +3,10 @@
 
 usage: timing-probe.py URL BODY_JSON RATE SECONDS [--out FILE]
 
-Sends BODY_JSON to URL (POST, one keep-alive connection) on an open-loop schedule of RATE
-requests per second for SECONDS; each request's latency runs from its scheduled send time to
-the end of its response (so a late send counts, as oha's --latency-correction does). When the
+Sends BODY_JSON to URL (POST) on an open-loop schedule of RATE requests per second for
+SECONDS, from 32 threads with a keep-alive connection each (so requests overlap as they do
+under oha); each request's latency runs from its scheduled send time to the end of its
+response (so a late send counts, as oha's --latency-correction does). When the
 response carries `Server-Timing` (selectllm serve's completed answers do: `classify`,
 `members`, `gateway`, in ms), each request's latency minus its own classifier wait is computed
 too: the latency the gateway added beyond the classifier, per request, instead of a difference
@@ -15,9 +16,13 @@ Standard library only.
 
 import http.client
 import json
+import queue
 import sys
+import threading
 import time
 import urllib.parse
+
+THREADS = 32
 
 
 def pct(xs, p):
@@ -49,10 +54,36 @@ def main():
         sys.exit(__doc__)
     url, body, rate, seconds = args[0], args[1].encode(), float(args[2]), float(args[3])
     u = urllib.parse.urlsplit(url)
-    conn = http.client.HTTPConnection(u.hostname, u.port, timeout=30)
     headers = {"content-type": "application/json",
                "authorization": "Bearer sk-bench-local-0123456789abcdef"}
     lat, beyond, classify, statuses = [], [], [], {}
+    lock = threading.Lock()
+    due_times = queue.Queue()
+
+    def worker():
+        conn = http.client.HTTPConnection(u.hostname, u.port, timeout=30)
+        while (due := due_times.get()) is not None:
+            try:
+                conn.request("POST", u.path, body=body, headers=headers)
+                r = conn.getresponse()
+                r.read()
+                status, t = r.status, timing(r.getheader("server-timing"))
+            except (OSError, http.client.HTTPException):
+                conn.close()
+                conn = http.client.HTTPConnection(u.hostname, u.port, timeout=30)
+                status, t = "error", {}
+            ms = (time.perf_counter() - due) * 1e3
+            with lock:
+                statuses[str(status)] = statuses.get(str(status), 0) + 1
+                if status == 200:
+                    lat.append(ms)
+                    if "classify" in t:
+                        classify.append(t["classify"])
+                        beyond.append(ms - t["classify"])
+
+    threads = [threading.Thread(target=worker, daemon=True) for _ in range(THREADS)]
+    for t in threads:
+        t.start()
     n = int(rate * seconds)
     start = time.perf_counter() + 0.05
     for k in range(n):
@@ -60,24 +91,11 @@ def main():
         now = time.perf_counter()
         if due > now:
             time.sleep(due - now)
-        try:
-            conn.request("POST", u.path, body=body, headers=headers)
-            r = conn.getresponse()
-            r.read()
-            status = r.status
-            t = timing(r.getheader("server-timing"))
-        except (OSError, http.client.HTTPException):
-            conn.close()
-            conn = http.client.HTTPConnection(u.hostname, u.port, timeout=30)
-            status, t = "error", {}
-        ms = (time.perf_counter() - due) * 1e3
-        statuses[str(status)] = statuses.get(str(status), 0) + 1
-        if status != 200:
-            continue
-        lat.append(ms)
-        if "classify" in t:
-            classify.append(t["classify"])
-            beyond.append(ms - t["classify"])
+        due_times.put(due)
+    for _ in threads:
+        due_times.put(None)
+    for t in threads:
+        t.join()
     res = {"rate": rate, "requests": n, "statuses": statuses,
            "latency_ms": {"p50": pct(lat, 0.5), "p99": pct(lat, 0.99)}}
     if beyond:
