@@ -167,6 +167,8 @@ b, c, dl = f["latency_minus_classify_ms"], f["classify_ms"], d["latency_ms"]
 print(f"probe        rate {sys.argv[2]:>5}/s  direct p50 {dl['p50']:.3f} / p99 {dl['p99']:.3f} ms;  fanout3 classify p50 {c['p50']:.2f} / p99 {c['p99']:.2f} ms;"
       f"  fanout3 latency minus its own classify, per request: p50 {b['p50']:.3f} / p99 {b['p99']:.3f} ms"
       f"  -> beyond the direct call p99 {b['p99'] - dl['p99']:.3f} ms  statuses {f['statuses']}")
+m, g = f["members_ms"], f["gateway_ms"]
+print(f"             probe's Server-Timing: members p50 {m['p50']:.3f} / p99 {m['p99']:.3f} ms, gateway's own p50 {g['p50']:.3f} / p99 {g['p99']:.3f} ms")
 PY
   fi
 done

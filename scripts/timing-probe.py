@@ -8,8 +8,8 @@ SECONDS, from 32 threads with a keep-alive connection each (so requests overlap 
 under oha); each request's latency runs from its scheduled send time to the end of its
 response (so a late send counts, as oha's --latency-correction does). When the
 response carries `Server-Timing` (selectllm serve's completed answers do: `classify`,
-`members`, `gateway`, in ms), each request's latency minus its own classifier wait is computed
-too: the latency the gateway added beyond the classifier, per request, instead of a difference
+`members`, `gateway`, in ms; their percentiles are printed too), each request's latency minus
+its own classifier wait is computed too: the latency the gateway added beyond the classifier, per request, instead of a difference
 of two percentiles. Prints one JSON object: the percentiles (ms) and the status counts.
 Standard library only.
 """
@@ -57,6 +57,7 @@ def main():
     headers = {"content-type": "application/json",
                "authorization": "Bearer sk-bench-local-0123456789abcdef"}
     lat, beyond, classify, statuses = [], [], [], {}
+    parts = {"members": [], "gateway": []}
     lock = threading.Lock()
     due_times = queue.Queue()
 
@@ -80,6 +81,9 @@ def main():
                     if "classify" in t:
                         classify.append(t["classify"])
                         beyond.append(ms - t["classify"])
+                    for name, xs in parts.items():
+                        if name in t:
+                            xs.append(t[name])
 
     threads = [threading.Thread(target=worker, daemon=True) for _ in range(THREADS)]
     for t in threads:
@@ -101,6 +105,8 @@ def main():
     if beyond:
         res["classify_ms"] = {"p50": pct(classify, 0.5), "p99": pct(classify, 0.99)}
         res["latency_minus_classify_ms"] = {"p50": pct(beyond, 0.5), "p99": pct(beyond, 0.99)}
+        for name, xs in parts.items():
+            res[f"{name}_ms"] = {"p50": pct(xs, 0.5), "p99": pct(xs, 0.99)}
     text = json.dumps(res)
     if out_file:
         with open(out_file, "w") as f:
