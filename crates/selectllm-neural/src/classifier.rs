@@ -12,11 +12,22 @@ use crate::encoder::{Encoder, Packing};
 use crate::error::NeuralError;
 use crate::head::Head;
 use crate::knn::Knn;
-use crate::relative::Shrink;
+use crate::relative::{Conditional, Shrink};
 
 /// Per question: the logits before temperatures and shrinkage, and the difficulty the
 /// shrinkage's conditional prior reads (`None` without one).
 pub(crate) type RawLogits = (Vec<Vec<f32>>, Vec<Option<f32>>);
+
+/// What [`NeuralClassifier::logit_parts`] computes from one kNN similarity pass per question.
+pub(crate) struct LogitParts {
+    /// The head's logits.
+    pub head: Vec<Vec<f32>>,
+    /// Each question's kNN shift (unweighted: the logits add `beta` times it); empty when not
+    /// asked for or without a kNN index.
+    pub shift: Vec<Vec<f32>>,
+    /// Each question's difficulty under the conditional prior asked for, else `None`.
+    pub difficulty: Vec<Option<f32>>,
+}
 
 /// A trained MiniLM classifier (frozen or fine-tuned): what serving needs and nothing else.
 /// How it was trained (settings, seed, a fine-tuned encoder's files) travels beside it in a
@@ -187,30 +198,46 @@ impl NeuralClassifier {
     /// difficulty for the shrinkage's conditional prior (`None` without one). The kNN
     /// similarities of a question are computed once for both.
     pub(crate) fn raw_logits(&self, emb: &[Vec<f32>]) -> Result<RawLogits, NeuralError> {
+        let cond = self.shrink.as_ref().and_then(|s| s.conditional.as_ref());
+        let beta = self.knn.as_ref().map_or(0.0, |k| k.beta);
+        let parts = self.logit_parts(emb, beta != 0.0, cond)?;
+        Ok((add_shift(parts.head, &parts.shift, beta), parts.difficulty))
+    }
+
+    /// The head's logits and, from one kNN similarity pass per question (none when neither is
+    /// asked for, or without a kNN index), its kNN shift (`shift`) and its difficulty under
+    /// `cond`.
+    pub(crate) fn logit_parts(
+        &self,
+        emb: &[Vec<f32>],
+        shift: bool,
+        cond: Option<&Conditional>,
+    ) -> Result<LogitParts, NeuralError> {
+        let mut parts = LogitParts {
+            head: Vec::new(),
+            shift: Vec::new(),
+            difficulty: vec![None; emb.len()],
+        };
         if emb.is_empty() {
-            return Ok((Vec::new(), Vec::new()));
+            return Ok(parts);
         }
         let dim = emb[0].len();
         let flat: Vec<f32> = emb.iter().flatten().copied().collect();
         let x = Tensor::from_vec(flat, (emb.len(), dim), &Device::Cpu)?
             .to_device(self.head.mean.device())?;
-        let mut z = self.head.logits(&x)?.to_vec2::<f32>()?;
-        let mut d = vec![None; emb.len()];
-        let cond = self.shrink.as_ref().and_then(|s| s.conditional.as_ref());
+        parts.head = self.head.logits(&x)?.to_vec2::<f32>()?;
         if let Some(knn) = &self.knn
-            && (knn.beta != 0.0 || cond.is_some())
+            && (shift || cond.is_some())
         {
-            for ((row, e), d) in z.iter_mut().zip(emb).zip(&mut d) {
+            for (e, d) in emb.iter().zip(&mut parts.difficulty) {
                 let sims = knn.similarities(e);
-                if knn.beta != 0.0 {
-                    for (l, s) in row.iter_mut().zip(knn.shift_from(&sims, None)) {
-                        *l += knn.beta * s;
-                    }
+                if shift {
+                    parts.shift.push(knn.shift_from(&sims, None));
                 }
                 *d = cond.map(|c| knn.difficulty_from(&sims, c.k));
             }
         }
-        Ok((z, d))
+        Ok(parts)
     }
 
     /// Calibrated probabilities for embeddings.
@@ -221,6 +248,16 @@ impl NeuralClassifier {
             .map(|row| row.into_iter().map(sigmoid).collect())
             .collect())
     }
+}
+
+/// `head + beta * shift`, row by row (`head` alone when `shift` is empty).
+pub(crate) fn add_shift(mut head: Vec<Vec<f32>>, shift: &[Vec<f32>], beta: f32) -> Vec<Vec<f32>> {
+    for (row, s) in head.iter_mut().zip(shift) {
+        for (l, s) in row.iter_mut().zip(s) {
+            *l += beta * s;
+        }
+    }
+    head
 }
 
 impl Classifier for NeuralClassifier {

@@ -1,7 +1,7 @@
 //! Evidence fitted on the validation questions after the head is trained, in both modes:
 //! the nearest-neighbour shift's weight and the relative shrinkage toward the prior.
 
-use crate::classifier::NeuralClassifier;
+use crate::classifier::{NeuralClassifier, add_shift};
 use crate::config::{NeuralTrainConfig, TrainExample, label_rates, targets};
 use crate::error::NeuralError;
 use crate::knn::Knn;
@@ -55,13 +55,15 @@ pub(crate) fn attach_shrink(
         }
         _ => None,
     };
-    let d_val = crate::relative::difficulties(clf.knn.as_ref(), conditional.as_ref(), e_val);
+    // One similarity pass over the validation questions: the logits are linear in beta.
+    let parts = clf.logit_parts(e_val, clf.knn.is_some(), conditional.as_ref())?;
+    let d_val = parts.difficulty;
     let mut best: Option<(f64, f32, Shrink)> = None;
     for beta in betas {
-        if let Some(k) = clf.knn.as_mut() {
-            k.beta = beta;
+        let mut z = add_shift(parts.head.clone(), &parts.shift, beta);
+        for row in &mut z {
+            clf.finish(row, &clf.temperatures, None);
         }
-        let z = clf.logits_from_embeddings(e_val)?;
         let mut s = Shrink::from_prior(&prior);
         s.conditional = conditional.clone();
         let acc = s.fit(&z, &d_val, &labels);

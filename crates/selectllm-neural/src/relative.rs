@@ -24,7 +24,7 @@ use selectllm_core::classifier::logit;
 use selectllm_core::metrics::pair_hits;
 
 use crate::error::NeuralError;
-use crate::knn::{Knn, difficulty};
+use crate::knn::difficulty;
 
 /// The fitted shrinkage.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -131,18 +131,6 @@ impl Shrink {
         }
         self.lambda = best.1;
         best.0
-    }
-}
-
-/// Each embedding's difficulty for `cond` from the kNN index (`None` for all without either).
-pub(crate) fn difficulties(
-    knn: Option<&Knn>,
-    cond: Option<&Conditional>,
-    emb: &[Vec<f32>],
-) -> Vec<Option<f32>> {
-    match (knn, cond) {
-        (Some(knn), Some(c)) => emb.iter().map(|e| Some(knn.difficulty(e, c.k))).collect(),
-        _ => vec![None; emb.len()],
     }
 }
 
