@@ -61,5 +61,8 @@ for i, (prompt, gold, max_tokens) in enumerate(questions):
         print(f"{task} q{i} {model:<36} {dt:6.1f} s  calls {calls}  waves {x.get('waves')}  "
               f"cancelled {x.get('cancelled', [])}  winner {x['winner']}  answer {x.get('answer')} "
               f"gold {gold} {'ok' if ok else 'wrong'}  stop: {x.get('stop_reason', x['reason'])}")
+        said = ", ".join(f"{m['name']}={m.get('answer', m.get('error', '-'))}" for m in x.get("members", [])
+                         if "answer" in m or "error" in m)
+        print(f"{'':<8} members' answers: {said}")
 for model in models:
     print(f"{task}: {model:<36} {right[model]}/{len(questions)} right, {total[model]:.1f} s in all")
