@@ -26,9 +26,9 @@
 //! batch_wait_ms = 0                # extra wait to fill a batch; default 0: take what is queued
 //!                                  # (batches still form while the previous one runs)
 //! queue_capacity = 1024            # classifier queue; full means 429, default 1024
-//! inline_max_us = 100              # classify short questions on the request's own thread when
-//!                                  # the warm-up timed one at most this (lexical: tens of us);
-//!                                  # 0: always the worker thread. Default 100
+//! inline_max_us = 0                # opt-in: classify short questions on the request's own
+//!                                  # thread when the warm-up timed one at most this (lexical:
+//!                                  # tens of us); default 0: always the worker thread
 //! breaker_failures = 5             # consecutive failures that open a member's circuit, default 5
 //! breaker_cooldown_s = 10          # seconds before a half-open probe, default 10
 //! probe_interval_s = 10            # readiness: GET each member's /models this often; 0: never
@@ -323,7 +323,7 @@ impl Config {
             inline_max: Duration::from_micros(int(
                 "router.inline_max_us",
                 r.inline_max_us,
-                100,
+                0,
                 0,
                 1_000_000,
             )? as u64),

@@ -68,6 +68,9 @@ async fn vote_picks_the_majority_and_the_most_confident_backer() {
         assert_eq!(sent["messages"][0]["content"], "Be brief.");
         assert!(sent.get("selectllm").is_none());
     }
+    // by default the classifier runs on its worker thread, off the async runtime
+    let m = h.metrics().await;
+    assert!(m.contains("selectllm_classifier_inline_total 0"), "{m}");
     h.stop().await;
 }
 
@@ -194,7 +197,14 @@ async fn client_errors_are_4xx_naming_the_field() {
 
 #[tokio::test]
 async fn bearer_auth() {
-    let h = Harness::start_with_keys(three(), "", "", vec!["k1".into(), "key-two".into()]).await;
+    // opt-in inline classification: the test classifier takes microseconds
+    let h = Harness::start_with_keys(
+        three(),
+        "",
+        "inline_max_us = 1000000",
+        vec!["k1".into(), "key-two".into()],
+    )
+    .await;
     let url = format!("{}/v1/chat/completions", h.url);
     let body = ask("selectllm/auto", "q");
     let r = h.http.post(&url).json(&body).send().await.expect("send");
@@ -292,7 +302,7 @@ async fn bearer_auth() {
         m.contains("selectllm_classifier_wait_seconds_count 1"),
         "{m}"
     );
-    // the test classifier takes microseconds: the warm-up put it on the request's own thread
+    // opted in, the warm-up timed the classifier under the bound: on the request's own thread
     assert!(m.contains("selectllm_classifier_inline_total 1"), "{m}");
     h.stop().await;
 }
