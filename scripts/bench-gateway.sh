@@ -10,7 +10,8 @@
 # env:   CLASSIFIER lexical (default) or minilm: the checkpoint's classifier (minilm also
 #          prints `selectllm bench route` for it: the classifier's own time, one question and
 #          batched); the gateway's RSS (now and peak) is printed at the end either way,
-#        DURATION (default 10s), SELECTLLM_BIN (default: cargo build --release),
+#        DURATION (default 10s), REPEAT (default 1: each rate's runs this many times, the rates
+#          taken in turn, then the spread of the added p99 over the repeats), SELECTLLM_BIN (default: cargo build --release),
 #        LITELLM_VERSION (default 1.108.7; LITELLM=0 skips it),
 #        BATCH_WAIT_MS (the gateway's router.batch_wait_ms; default: the gateway's default),
 #        ENCODER_PRECISION (router.encoder_precision, f32 or int8; default f32),
@@ -28,6 +29,7 @@ cd "$ROOT"
 RATES=("${@:-500 1000 2000}")
 read -r -a RATES <<<"${RATES[*]}"
 DURATION=${DURATION:-10s}
+REPEAT=${REPEAT:-1}
 WORK=${CARGO_TARGET_DIR:-$ROOT/target}/bench-gateway
 mkdir -p "$WORK"
 rm -f "$WORK"/*-[0-9]*.json # figures of an earlier run must not enter this run's summary
@@ -92,11 +94,11 @@ if [ "$LITELLM" = 1 ]; then
 fi
 
 body() { printf '{"model":"%s","messages":[{"role":"user","content":"%s"}]}' "$1" "$QUESTION"; }
-run() { # run NAME URL MODEL RATE
+run() { # run NAME URL MODEL RATE  (figures in $WORK/NAME-$key.json; key: the rate, .N on repeat N)
   oha --no-tui --output-format json -z "$DURATION" -q "$4" --latency-correction -c 256 \
     -m POST -H 'content-type: application/json' -H 'authorization: Bearer sk-bench-local-0123456789abcdef' \
-    -d "$(body "$3")" "$2" >"$WORK/$1-$4.json"
-  python3 - "$WORK/$1-$4.json" "$1" "$4" <<'PY'
+    -d "$(body "$3")" "$2" >"$WORK/$1-$key.json"
+  python3 - "$WORK/$1-$key.json" "$1" "$key" <<'PY'
 import json, sys
 r = json.load(open(sys.argv[1])); p = r["latencyPercentiles"]; s = r["summary"]
 codes = r.get("statusCodeDistribution", {})
@@ -140,7 +142,11 @@ if n:
     json.dump({"p50": p50, "p99": p99}, open(f"{sys.argv[4]}/{sys.argv[6]}-{sys.argv[3]}.json", "w"))
 PY
 }
+KEYS=()
+for rep in $(seq "$REPEAT"); do
 for rate in "${RATES[@]}"; do
+  key=$rate; [ "$rep" = 1 ] || key=$rate.$rep
+  KEYS+=("$key")
   run direct "$FAKE/chat/completions" smollm2-135m "$rate"
   run passthrough "$ADDR/v1/chat/completions" smollm2-135m "$rate"
   b0=$(busy); t0=$(date +%s.%N); waits >"$WORK/waits-before"
@@ -148,18 +154,18 @@ for rate in "${RATES[@]}"; do
   run fanout3 "$ADDR/v1/chat/completions" selectllm/auto "$rate"
   b1=$(busy); t1=$(date +%s.%N); waits >"$WORK/waits-after"
   buckets selectllm_gateway_overhead_seconds >"$WORK/own-after"
-  quantiles "$WORK/waits-before" "$WORK/waits-after" "$rate" "classifier wait (gateway histogram)" wait
-  quantiles "$WORK/own-before" "$WORK/own-after" "$rate" "gateway's own time (overhead histogram: less the classifier and member waits)" own
+  quantiles "$WORK/waits-before" "$WORK/waits-after" "$key" "classifier wait (gateway histogram)" wait
+  quantiles "$WORK/own-before" "$WORK/own-after" "$key" "gateway's own time (overhead histogram: less the classifier and member waits)" own
   echo "             $(curl -sf "$ADDR/metrics" | awk '$1 == "selectllm_classifier_inline_total" {print $2}') questions so far classified on the request's own thread (router.inline_max_us)"
   echo "             classifier busy $(python3 -c "print(f'{($b1 - $b0) / ($t1 - $t0) * 100:.0f}')")% of the fanout3 run's wall time"
   [ -z "$LITE" ] || run litellm "$LITE/v1/chat/completions" smollm2-135m "$rate"
   if [ "$PROBE" = 1 ]; then
     secs=${DURATION%s}
     python3 scripts/timing-probe.py "$FAKE/chat/completions" "$(body smollm2-135m)" "$rate" "$secs" \
-      --out "$WORK/probe-direct-$rate.json" >/dev/null
+      --out "$WORK/probe-direct-$key.json" >/dev/null
     python3 scripts/timing-probe.py "$ADDR/v1/chat/completions" "$(body selectllm/auto)" "$rate" "$secs" \
-      --out "$WORK/probe-fanout3-$rate.json" >/dev/null
-    python3 - "$WORK" "$rate" <<'PY'
+      --out "$WORK/probe-fanout3-$key.json" >/dev/null
+    python3 - "$WORK" "$key" <<'PY'
 import json, sys
 d = json.load(open(f"{sys.argv[1]}/probe-direct-{sys.argv[2]}.json"))
 f = json.load(open(f"{sys.argv[1]}/probe-fanout3-{sys.argv[2]}.json"))
@@ -172,11 +178,12 @@ print(f"             probe's Server-Timing: members p50 {m['p50']:.3f} / p99 {m[
 PY
   fi
 done
+done
 
 echo "gateway RSS at the end: $(rss VmRSS), peak $(rss VmHWM)"
 
 # added latency over the direct call at the same rate, and LiteLLM's over our passthrough's
-python3 - "$WORK" "${RATES[@]}" <<'PY'
+python3 - "$WORK" "${KEYS[@]}" <<'PY'
 import json, os, sys
 work, rates = sys.argv[1], sys.argv[2:]
 def pct(name, rate):
@@ -205,4 +212,23 @@ for rate in rates:
     p, l = pct("passthrough", rate), pct("litellm", rate)
     if p and l and d and p[1] - d[1] > 0:
         print(f"           litellm / passthrough added p99: {(l[1]-d[1]) / (p[1]-d[1]):.1f}x")
+PY
+
+# with REPEAT > 1: each rate's added p99 over its repeats (min / median / max)
+[ "$REPEAT" = 1 ] || python3 - "$WORK" "$REPEAT" "${RATES[@]}" <<'PY'
+import json, os, statistics, sys
+work, repeat, rates = sys.argv[1], int(sys.argv[2]), sys.argv[3:]
+def p99(name, key):
+    f = os.path.join(work, f"{name}-{key}.json")
+    return json.load(open(f))["latencyPercentiles"]["p99"] * 1e3 if os.path.exists(f) else None
+print(f"added p99 over direct (ms) across {repeat} repeats: min / median / max")
+for rate in rates:
+    keys = [rate] + [f"{rate}.{i}" for i in range(2, repeat + 1)]
+    cells = []
+    for name in ["passthrough", "fanout3", "litellm"]:
+        xs = [p99(name, k) - p99("direct", k) for k in keys if p99(name, k) is not None]
+        if xs:
+            cells.append(f"{name} {min(xs):.3f} / {statistics.median(xs):.3f} / {max(xs):.3f}"
+                         f" ({sum(x <= 1.0 for x in xs)} of {len(xs)} at or under 1 ms)")
+    print(f"rate {rate:>5}/s: " + "   ".join(cells))
 PY
