@@ -221,6 +221,10 @@ impl Gateway {
         expl.winner = Some(wname);
         expl.answer = run.answer.as_ref().map(|a| a.0.clone());
         expl.unanimous = matches!(agreement, Agreement::Unanimous);
+        expl.tie_break = run
+            .answer
+            .as_ref()
+            .and_then(|w| tie_note(&answered, &run.weights, w));
         if let Some(plan) = plan {
             expl.plan = Some(plan.to_string());
             expl.waves = run.waves.iter().map(|w| names(w)).collect();
@@ -288,4 +292,35 @@ fn report_of<'a>(reports: &'a mut Vec<MemberReport>, name: &str) -> &'a mut Memb
             &mut reports[last]
         }
     }
+}
+
+/// When the winning answer's total vote weight ties another answer's (within the vote's own
+/// tolerance), which answers tied and the rule that chose among them (`vote::Voter`'s order).
+fn tie_note(
+    answered: &[(usize, Option<&Answer>)],
+    weights: &[f32],
+    winner: &Answer,
+) -> Option<String> {
+    let mut totals: Vec<(&Answer, f64)> = Vec::new();
+    for &(j, a) in answered {
+        let Some(a) = a else { continue };
+        let w = f64::from(weights.get(j).copied().unwrap_or(0.0));
+        match totals.iter_mut().find(|(x, _)| *x == a) {
+            Some((_, t)) => *t += w,
+            None => totals.push((a, w)),
+        }
+    }
+    let top = totals.iter().find(|(a, _)| *a == winner)?.1;
+    let tied: Vec<&str> = totals
+        .iter()
+        .filter(|(_, t)| (t - top).abs() <= 1e-9 * t.abs().max(top.abs()).max(1.0))
+        .map(|(a, _)| a.0.as_str())
+        .collect();
+    (tied.len() > 1).then(|| {
+        format!(
+            "answers {} tied at vote weight {top:.3}; a tie goes to the answer of the member with \
+             the lower mean latency, then the one the policy ranks first",
+            tied.join(", ")
+        )
+    })
 }

@@ -222,6 +222,10 @@ pub struct Explanation {
     pub answer: Option<String>,
     /// Whether every member that answered gave the winning answer.
     pub unanimous: bool,
+    /// Set when the winning answer's vote weight tied another's: which answers tied and the
+    /// rule that broke the tie.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tie_break: Option<String>,
     pub route_only: bool,
     pub members: Vec<MemberReport>,
     /// The plan that ran (`parallel:weightedmaxconf:3`, `early:...`, `cascade:...`).

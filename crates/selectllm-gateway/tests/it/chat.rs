@@ -48,6 +48,7 @@ async fn vote_picks_the_majority_and_the_most_confident_backer() {
     assert_eq!(x["answer"], "7");
     assert_eq!(x["winner"], "a");
     assert_eq!(x["unanimous"], false);
+    assert!(x.get("tie_break").is_none(), "a 2-1 majority is no tie");
     let c = x["members"]
         .as_array()
         .expect("members")
@@ -103,6 +104,14 @@ async fn weighted_vote_and_policy_override() {
     body["selectllm"] = json!({"members": ["a", "b"], "policy": "maxconf:1"});
     let v: serde_json::Value = h.post(&body).await.json().await.expect("json");
     assert_eq!(v["selectllm"]["selected"], json!(["a"]));
+    // a vote with no majority says which answers tied and the rule that broke the tie
+    body["selectllm"] = json!({"members": ["a", "c"], "policy": "maxconf:2"});
+    let v: serde_json::Value = h.post(&body).await.json().await.expect("json");
+    let tie = v["selectllm"]["tie_break"]
+        .as_str()
+        .expect("a 1-1 tie is explained");
+    assert!(tie.contains("7, 3") || tie.contains("3, 7"), "{tie}");
+    assert!(tie.contains("lower mean latency"), "{tie}");
     h.stop().await;
 }
 
