@@ -43,7 +43,7 @@ pub struct Histogram {
 }
 
 impl Default for Histogram {
-    /// Latency buckets ([`LATENCY_BOUNDS`]).
+    /// Latency buckets (`LATENCY_BOUNDS`: half-millisecond steps to 8 ms, then coarser).
     fn default() -> Self {
         Histogram::with_bounds(&LATENCY_BOUNDS)
     }
