@@ -64,5 +64,7 @@ for i, (prompt, gold, max_tokens) in enumerate(questions):
         said = ", ".join(f"{m['name']}={m.get('answer', m.get('error', '-'))}" for m in x.get("members", [])
                          if "answer" in m or "error" in m)
         print(f"{'':<8} members' answers: {said}")
+        if x.get("tie_break"):
+            print(f"{'':<8} tie: {x['tie_break']}")
 for model in models:
     print(f"{task}: {model:<36} {right[model]}/{len(questions)} right, {total[model]:.1f} s in all")
