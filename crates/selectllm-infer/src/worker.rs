@@ -207,7 +207,8 @@ impl ClassifierWorker {
             .map_err(|_| InferError::Closed)?;
         match rx.recv() {
             Ok(Ok(one_question)) => {
-                let inline = one_question <= self.inner.inline_max;
+                let max = self.inner.inline_max;
+                let inline = !max.is_zero() && one_question <= max;
                 self.inner.inline.store(inline, Ordering::Release);
                 Ok(WarmUp {
                     took: started.elapsed(),
@@ -246,32 +247,30 @@ impl ClassifierWorker {
 
     /// One question classified on the caller's thread, counted as a batch of one.
     fn classify_here(&self, text: &str) -> Result<Classified, InferError> {
+        self.admit(text)?;
         let inner = &*self.inner;
-        if text.trim().is_empty() {
-            return Err(ClassifierError::EmptyInput.into());
-        }
-        if inner.closed.load(Ordering::Acquire) {
-            return Err(InferError::Closed);
-        }
-        let started = Instant::now();
-        let result = classify_rows(inner.classifier.as_ref(), &[text]);
-        let nanos = u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX);
-        inner.counters.record_batch(1, result.is_ok(), nanos);
+        let result = classify_counted(inner.classifier.as_ref(), &[text], &inner.counters);
         inner.counters.inline.fetch_add(1, Ordering::Relaxed);
         let mut rows = result?;
         rows.pop()
             .ok_or_else(|| InferError::Classifier(ClassifierError::Model("no row".into())))
     }
 
-    /// Queues a question without waiting: every refusal happens here, synchronously.
-    fn submit(&self, text: String) -> Result<oneshot::Receiver<Reply>, InferError> {
+    /// The refusals common to both paths: an empty question, a closed worker.
+    fn admit(&self, text: &str) -> Result<(), InferError> {
         if text.trim().is_empty() {
             return Err(ClassifierError::EmptyInput.into());
         }
-        let inner = &*self.inner;
-        if inner.closed.load(Ordering::Acquire) {
+        if self.inner.closed.load(Ordering::Acquire) {
             return Err(InferError::Closed);
         }
+        Ok(())
+    }
+
+    /// Queues a question without waiting: every refusal happens here, synchronously.
+    fn submit(&self, text: String) -> Result<oneshot::Receiver<Reply>, InferError> {
+        self.admit(&text)?;
+        let inner = &*self.inner;
         let (reply, rx) = oneshot::channel();
         // Counted before sending so the thread's decrement never comes first.
         inner.counters.queue_depth.fetch_add(1, Ordering::Relaxed);
@@ -390,11 +389,7 @@ fn run_batch(clf: &dyn Classifier, mut batch: Vec<Request>, counters: &Counters)
         return;
     }
     let texts: Vec<&str> = batch.iter().map(|r| r.text.as_str()).collect();
-    let started = Instant::now();
-    let result = classify_rows(clf, &texts);
-    let nanos = u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX);
-    counters.record_batch(batch.len(), result.is_ok(), nanos);
-    match result {
+    match classify_counted(clf, &texts, counters) {
         Ok(rows) => {
             for (r, row) in batch.into_iter().zip(rows) {
                 let _ = r.reply.send(Ok(row));
@@ -406,6 +401,19 @@ fn run_batch(clf: &dyn Classifier, mut batch: Vec<Request>, counters: &Counters)
             }
         }
     }
+}
+
+/// [`classify_rows`], timed and counted as one batch.
+fn classify_counted(
+    clf: &dyn Classifier,
+    texts: &[&str],
+    counters: &Counters,
+) -> Result<Vec<Classified>, ClassifierError> {
+    let started = Instant::now();
+    let result = classify_rows(clf, texts);
+    let nanos = u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX);
+    counters.record_batch(texts.len(), result.is_ok(), nanos);
+    result
 }
 
 /// One classifier call and the members' order of each question: a panic becomes an error,
