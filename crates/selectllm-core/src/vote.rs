@@ -150,6 +150,32 @@ pub fn entries<'b>(ballots: &[Ballot<'b>], mode: VoteMode) -> Vec<(usize, &'b An
     out
 }
 
+/// Whether two vote totals count as a tie (equal within a relative 1e-9).
+fn same_weight(a: f64, b: f64) -> bool {
+    (a - b).abs() <= 1e-9 * a.abs().max(b.abs()).max(1.0)
+}
+
+/// The answers whose total weight in `entries` ties `winner`'s, `winner` included, in the
+/// order they first appear; empty when `winner` has no entry. More than one: the vote was
+/// decided by [`Voter`]'s tie-break.
+pub fn tied_with<'b>(entries: &[(usize, &'b Answer, f64)], winner: &Answer) -> Vec<&'b Answer> {
+    let mut totals: Vec<(&Answer, f64)> = Vec::new();
+    for &(_, a, w) in entries {
+        match totals.iter_mut().find(|(x, _)| *x == a) {
+            Some((_, t)) => *t += w,
+            None => totals.push((a, w)),
+        }
+    }
+    let Some(top) = totals.iter().find(|(a, _)| *a == winner).map(|x| x.1) else {
+        return Vec::new();
+    };
+    totals
+        .into_iter()
+        .filter(|&(_, t)| same_weight(t, top))
+        .map(|(a, _)| a)
+        .collect()
+}
+
 /// Holds the tie-break information of a pool for one question.
 #[derive(Debug, Clone, Copy)]
 pub struct Voter<'a> {
@@ -198,11 +224,10 @@ impl<'a> Voter<'a> {
                 }
             }
         }
-        let eps = 1e-9;
         order.into_iter().max_by(|x, y| {
             let (tx, bx) = totals[x];
             let (ty, by) = totals[y];
-            if (tx - ty).abs() > eps * tx.abs().max(ty.abs()).max(1.0) {
+            if !same_weight(tx, ty) {
                 tx.partial_cmp(&ty).unwrap_or(Ordering::Equal)
             } else {
                 // max_by keeps the greater: the better-ranked supporter must compare greater
@@ -280,6 +305,15 @@ mod tests {
             v.vote(&ballots, VoteMode::PerMember),
             Some(Answer::new("2"))
         );
+    }
+
+    #[test]
+    fn tied_with_names_the_answers_level_with_the_winner() {
+        let (x, y, z) = (Answer::new("1"), Answer::new("2"), Answer::new("3"));
+        let e = [(0, &x, 0.5), (1, &y, 1.0), (2, &x, 0.5), (3, &z, 0.25)];
+        assert_eq!(tied_with(&e, &x), vec![&x, &y]);
+        assert_eq!(tied_with(&e, &z), vec![&z]);
+        assert!(tied_with(&e, &Answer::new("4")).is_empty());
     }
 
     #[test]

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use futures_util::StreamExt;
 use futures_util::stream::FuturesUnordered;
 use selectllm_core::plan::{Execution, Step};
+use selectllm_core::vote::tied_with;
 use selectllm_core::{Answer, Plan};
 use selectllm_pool::ChatReply;
 use serde_json::{Map, Value};
@@ -294,33 +295,29 @@ fn report_of<'a>(reports: &'a mut Vec<MemberReport>, name: &str) -> &'a mut Memb
     }
 }
 
-/// When the winning answer's total vote weight ties another answer's (within the vote's own
-/// tolerance), which answers tied and the rule that chose among them (`vote::Voter`'s order).
+/// When the winning answer's total vote weight ties another answer's (`vote::tied_with`),
+/// which answers tied and the rule that chose among them (`vote::Voter`'s order).
 fn tie_note(
     answered: &[(usize, Option<&Answer>)],
     weights: &[f32],
     winner: &Answer,
 ) -> Option<String> {
-    let mut totals: Vec<(&Answer, f64)> = Vec::new();
-    for &(j, a) in answered {
-        let Some(a) = a else { continue };
-        let w = f64::from(weights.get(j).copied().unwrap_or(0.0));
-        match totals.iter_mut().find(|(x, _)| *x == a) {
-            Some((_, t)) => *t += w,
-            None => totals.push((a, w)),
-        }
-    }
-    let top = totals.iter().find(|(a, _)| *a == winner)?.1;
-    let tied: Vec<&str> = totals
+    let entries: Vec<(usize, &Answer, f64)> = answered
         .iter()
-        .filter(|(_, t)| (t - top).abs() <= 1e-9 * t.abs().max(top.abs()).max(1.0))
-        .map(|(a, _)| a.0.as_str())
+        .filter_map(|&(j, a)| Some((j, a?, f64::from(weights.get(j).copied().unwrap_or(0.0)))))
         .collect();
+    let tied = tied_with(&entries, winner);
+    let top: f64 = entries
+        .iter()
+        .filter(|(_, a, _)| *a == winner)
+        .map(|e| e.2)
+        .sum();
     (tied.len() > 1).then(|| {
+        let names: Vec<&str> = tied.iter().map(|a| a.0.as_str()).collect();
         format!(
             "answers {} tied at vote weight {top:.3}; a tie goes to the answer of the member with \
              the lower mean latency, then the one the policy ranks first",
-            tied.join(", ")
+            names.join(", ")
         )
     })
 }
