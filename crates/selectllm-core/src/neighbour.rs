@@ -224,10 +224,7 @@ impl Neighbourhood {
     fn build_with(data: NeighbourhoodData, dense_share: f32) -> Self {
         let refs: Vec<&str> = data.texts.iter().map(String::as_str).collect();
         let idf = fit_idf(&data.features, &refs);
-        let vectors: Vec<SparseVec> = refs
-            .iter()
-            .map(|t| featurize_with(&data.features, &idf, t))
-            .collect();
+        let vectors = featurize_all(&data, &idf);
         let centroids = (!data.tasks.is_empty())
             .then(|| {
                 TaskCentroids::build(
@@ -308,10 +305,7 @@ impl Neighbourhood {
         let n = self.data.texts.len();
         let mut sim = vec![0f32; n];
         let postings = self.postings.get_or_init(|| {
-            let vectors: Vec<SparseVec> = (self.data.texts.iter())
-                .map(|t| featurize_with(&self.data.features, &self.idf, t))
-                .collect();
-            index_postings(&vectors, self.dense_share)
+            index_postings(&featurize_all(&self.data, &self.idf), self.dense_share)
         });
         for (j, v) in x.idx.iter().zip(&x.val) {
             match postings.get(j) {
@@ -352,6 +346,13 @@ impl Neighbourhood {
             })
             .collect()
     }
+}
+
+/// The stored questions' feature vectors, in order.
+fn featurize_all(data: &NeighbourhoodData, idf: &[f32]) -> Vec<SparseVec> {
+    (data.texts.iter())
+        .map(|t| featurize_with(&data.features, idf, t))
+        .collect()
 }
 
 /// Each feature's training questions (`vectors[i]` is question `i`), stored dense when at
