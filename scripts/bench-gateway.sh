@@ -21,6 +21,8 @@
 #          request at a time, to the fake member and to the fan-out, and reads each answer's
 #          Server-Timing: the added latency beyond each request's own classifier wait, per
 #          request; default 1 with CLASSIFIER=minilm, else 0),
+#        STREAM (1, the default: after the load, scripts/stream-probe.py times STREAM_N (300)
+#          streamed answers one at a time, passthrough and s=3, to the first event and the end),
 #        GATEWAY_ENV (extra VAR=VALUE words for the gateway's environment only, e.g.
 #          GATEWAY_ENV="TOKIO_WORKER_THREADS=1")
 set -euo pipefail
@@ -181,6 +183,14 @@ done
 done
 
 echo "gateway RSS at the end: $(rss VmRSS), peak $(rss VmHWM)"
+
+# streamed answers one at a time: passthrough (the member's events relayed as they come) and
+# the s=3 vote (then the winner's events): time to the first event and to the end
+if [ "${STREAM:-1}" = 1 ]; then
+  for m in smollm2-135m selectllm/auto; do
+    python3 scripts/stream-probe.py "$ADDR/v1/chat/completions" "$m" "${STREAM_N:-300}"
+  done
+fi
 
 # added latency over the direct call at the same rate, and LiteLLM's over our passthrough's
 python3 - "$WORK" "${KEYS[@]}" <<'PY'

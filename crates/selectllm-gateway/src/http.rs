@@ -12,6 +12,7 @@ use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use axum::serve::{Listener, ListenerExt};
 use futures_util::StreamExt;
 use subtle::ConstantTimeEq;
 use tokio::sync::Semaphore;
@@ -270,7 +271,7 @@ pub async fn serve(
     let _stop_prober = AbortOnDrop(prober);
     let app = router(gw, api_keys);
     let (tx, rx) = tokio::sync::watch::channel(false);
-    let server = axum::serve(listener, app).with_graceful_shutdown(async move {
+    let server = axum::serve(nodelay(listener), app).with_graceful_shutdown(async move {
         shutdown.await;
         let _ = tx.send(true);
     });
@@ -285,6 +286,19 @@ pub async fn serve(
             Ok(())
         }
     }
+}
+
+/// The listener with TCP_NODELAY set on every accepted connection, so that every write goes
+/// out at once. Without it, a streamed answer's later events wait on Nagle's algorithm for
+/// the client's delayed ACK (about 40 ms on Linux).
+pub(crate) fn nodelay(
+    listener: tokio::net::TcpListener,
+) -> impl Listener<Io = tokio::net::TcpStream, Addr = std::net::SocketAddr> {
+    listener.tap_io(|tcp| {
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::debug!("cannot set TCP_NODELAY on an accepted connection: {e}");
+        }
+    })
 }
 
 /// Stops a background task when the server stops.
@@ -317,4 +331,19 @@ pub async fn shutdown_signal() {
         _ = term => {},
     }
     tracing::info!("shutdown signal: draining in-flight requests");
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::serve::Listener;
+
+    #[tokio::test]
+    async fn accepted_connections_send_at_once() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let mut listener = super::nodelay(listener);
+        let _client = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let (accepted, _) = listener.accept().await;
+        assert!(accepted.nodelay().unwrap(), "TCP_NODELAY is not set");
+    }
 }
