@@ -23,6 +23,8 @@
 #          request; default 1 with CLASSIFIER=minilm, else 0),
 #        STREAM (1, the default: after the load, scripts/stream-probe.py times STREAM_N (300)
 #          streamed answers one at a time, passthrough and s=3, to the first event and the end),
+#        RUNTIMES (server.runtimes: 0, the default, one runtime with a worker per core; N: N
+#          single-threaded runtimes),
 #        GATEWAY_ENV (extra VAR=VALUE words for the gateway's environment only, e.g.
 #          GATEWAY_ENV="TOKIO_WORKER_THREADS=1")
 set -euo pipefail
@@ -65,7 +67,8 @@ FAKE=$(head -1 "$WORK/fake.url")
 
 CONF=$WORK/gateway.toml
 {
-  printf '[server]\nlisten = "127.0.0.1:0"\nmax_in_flight = 100000\n\n[router]\ncheckpoint = "%s"\npolicy = "maxconf:3"\ntask = "gsm8k"\n' "$CKPT"
+  printf '[server]\nlisten = "127.0.0.1:0"\nmax_in_flight = 100000\nruntimes = %s\n' "${RUNTIMES:-0}"
+  printf '\n[router]\ncheckpoint = "%s"\npolicy = "maxconf:3"\ntask = "gsm8k"\n' "$CKPT"
   [ -z "${BATCH_WAIT_MS:-}" ] || printf 'batch_wait_ms = %s\n' "$BATCH_WAIT_MS"
   [ -z "${INLINE_MAX_US:-}" ] || printf 'inline_max_us = %s\n' "$INLINE_MAX_US"
   printf 'encoder_precision = "%s"\n' "${ENCODER_PRECISION:-f32}"

@@ -125,7 +125,7 @@ impl Gateway {
         }
         let probe = ProbeGuard(&m.breaker, true);
         mm.calls.fetch_add(1, Ordering::Relaxed);
-        let r = tokio::time::timeout(self.cfg.router.request_timeout, m.client.chat(req)).await;
+        let r = tokio::time::timeout(self.cfg.router.request_timeout, m.client().chat(req)).await;
         let r = match r {
             Ok(Ok(reply)) => {
                 mm.latency.observe(reply.completion.latency_s);

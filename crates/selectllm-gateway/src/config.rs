@@ -9,6 +9,9 @@
 //! max_body_bytes = 1048576         # default 1 MiB (larger bodies get 413)
 //! max_in_flight = 512              # default 512 (more concurrent requests get 429)
 //! drain_timeout_s = 30             # default 30: how long SIGTERM waits for in-flight requests
+//! runtimes = 0                     # default 0: one async runtime, a worker thread per core;
+//!                                  # N: N single-threaded runtimes, each accepting on its own
+//!                                  # socket (SO_REUSEPORT), a request staying on one thread
 //!
 //! [router]
 //! checkpoint = "../checkpoints/local-3-gsm8k"  # required; relative to this file
@@ -70,6 +73,7 @@ struct RawServer {
     max_body_bytes: Option<i64>,
     max_in_flight: Option<i64>,
     drain_timeout_s: Option<f64>,
+    runtimes: Option<i64>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -150,6 +154,8 @@ pub struct ServerConfig {
     pub max_body_bytes: usize,
     pub max_in_flight: usize,
     pub drain_timeout: Duration,
+    /// 0: one multi-threaded runtime; N: N single-threaded ones (`http::Runtimes`).
+    pub runtimes: usize,
 }
 
 /// `[router]`, validated.
@@ -262,6 +268,7 @@ impl Config {
             max_in_flight: int("server.max_in_flight", s.max_in_flight, 512, 1, 1_000_000)?
                 as usize,
             drain_timeout: secs("server.drain_timeout_s", s.drain_timeout_s, 30.0, 3600.0)?,
+            runtimes: int("server.runtimes", s.runtimes, 0, 0, 256)? as usize,
         };
         let r = raw.router;
         if r.checkpoint.trim().is_empty() {
@@ -431,7 +438,9 @@ prompt = "chat-cot"
         );
         assert_eq!(c.router.plan.short_name(), "weightedmaxconf:3");
         assert_eq!(c.router.cascade.to_string(), DEFAULT_CASCADE);
-        assert_eq!(c.server.max_in_flight, 512);
+        assert_eq!((c.server.max_in_flight, c.server.runtimes), (512, 0));
+        let two = parse(&OK.replace("[server]", "[server]\nruntimes = 2"));
+        assert_eq!(two.expect("valid").server.runtimes, 2);
         let a = c.router.task.extract("ANSWER: x then ANSWER: yes");
         assert_eq!(a.map(|a| a.0), Some("yes".to_string()));
         assert!(Config::is_gateway_file(OK));
@@ -460,6 +469,10 @@ prompt = "chat-cot"
             (
                 OK.replace("[router]", "[router]\nbatch_max = 0"),
                 "router.batch_max",
+            ),
+            (
+                OK.replace("[server]", "[server]\nruntimes = 1000"),
+                "server.runtimes",
             ),
             (
                 OK.replace("[server]", "[server]\ncolour = 1"),

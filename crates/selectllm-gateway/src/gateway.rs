@@ -17,7 +17,7 @@ use serde_json::Value;
 
 use crate::breaker::{Breaker, BreakerState};
 use crate::config::Config;
-use crate::member::{Health, Member};
+use crate::member::Member;
 use crate::metrics::{ClassifierFigures, MemberGauges, Metrics};
 
 /// Model names that mean "let selectllm choose".
@@ -105,11 +105,11 @@ impl Gateway {
             .members
             .iter()
             .map(|m| {
-                Ok(Member {
-                    client: MemberClient::new(m).map_err(|e| e.to_string())?,
-                    breaker: Breaker::new(cfg.router.breaker_failures, cfg.router.breaker_cooldown),
-                    health: Health::default(),
-                })
+                Member::new(
+                    MemberClient::new(m).map_err(|e| e.to_string())?,
+                    cfg.server.runtimes,
+                    Breaker::new(cfg.router.breaker_failures, cfg.router.breaker_cooldown),
+                )
             })
             .collect::<Result<Vec<_>, String>>()?;
         let worker = ClassifierWorker::spawn(

@@ -101,7 +101,7 @@ impl Gateway {
             .map(|(m, c)| async move {
                 let before = m.health.up();
                 // a probe that times out says the member is not answering
-                let r = m.client.probe(PROBE_TIMEOUT).await;
+                let r = m.client().probe(PROBE_TIMEOUT).await;
                 m.health.record(r.as_ref().map(|_| ()), false);
                 match (before, m.health.up()) {
                     (Some(false), Some(true)) => {

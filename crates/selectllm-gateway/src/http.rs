@@ -267,9 +267,17 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let drain = gw.config().server.drain_timeout;
-    let prober = tokio::spawn(gw.clone().run_prober());
-    let _stop_prober = AbortOnDrop(prober);
-    let app = router(gw, api_keys);
+    let _stop_prober = AbortOnDrop(tokio::spawn(gw.clone().run_prober()));
+    serve_app(router(gw, api_keys), drain, listener, shutdown).await
+}
+
+/// [`serve`] without the member prober: one runtime's share when there are several.
+pub(crate) async fn serve_app(
+    app: Router,
+    drain: std::time::Duration,
+    listener: tokio::net::TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
     let (tx, rx) = tokio::sync::watch::channel(false);
     let server = axum::serve(nodelay(listener), app).with_graceful_shutdown(async move {
         shutdown.await;
@@ -302,7 +310,7 @@ pub(crate) fn nodelay(
 }
 
 /// Stops a background task when the server stops.
-struct AbortOnDrop(tokio::task::JoinHandle<()>);
+pub(crate) struct AbortOnDrop(pub(crate) tokio::task::JoinHandle<()>);
 
 impl Drop for AbortOnDrop {
     fn drop(&mut self) {

@@ -15,7 +15,8 @@
 //! - [`breaker`]: a circuit breaker per member; [`health`]: member probes and `/ready`.
 //! - [`metrics`]: Prometheus text.
 //! - [`error`]: the one error type and its status / OpenAI envelope.
-//! - [`http`]: axum routes, auth, limits, graceful shutdown.
+//! - [`http`]: axum routes, auth, limits, graceful shutdown; [`runtimes`]: serving on one
+//!   single-threaded runtime per thread (`server.runtimes`).
 //!
 //! Invariants: nothing a client sends yields a 5xx or a panic (bad input is a 4xx naming the
 //! field); member API keys never leave the pool client; the classifier never runs on the
@@ -33,6 +34,7 @@ pub mod http;
 mod member;
 pub mod metrics;
 mod pipeline;
+pub mod runtimes;
 mod stream;
 pub mod wire;
 

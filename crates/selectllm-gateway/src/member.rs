@@ -1,6 +1,7 @@
 //! One member as the gateway holds it: its client, its circuit breaker and its last sign of
 //! life (what `/ready` and the `selectllm_member_up` gauge report; `health` reads it).
 
+use std::cell::Cell;
 use std::sync::Mutex;
 use std::time::Instant;
 
@@ -9,9 +10,48 @@ use selectllm_pool::{CallError, MemberClient};
 use crate::breaker::Breaker;
 
 pub(crate) struct Member {
-    pub client: MemberClient,
+    /// One client per runtime (`server.runtimes`; one with the shared runtime): each
+    /// runtime calls the member on connections it drives itself. They share one set of
+    /// `max_concurrency` permits.
+    pub clients: Vec<MemberClient>,
     pub breaker: Breaker,
     pub health: Health,
+}
+
+thread_local! {
+    /// Which of the gateway's runtimes this thread runs (0 outside them).
+    static RUNTIME: Cell<usize> = const { Cell::new(0) };
+}
+
+/// Marks the calling thread as the one running runtime `i` (`http::Runtimes`).
+pub(crate) fn enter_runtime(i: usize) {
+    RUNTIME.with(|r| r.set(i));
+}
+
+impl Member {
+    /// Builds the member's clients, `runtimes` of them (at least one).
+    pub(crate) fn new(
+        client: MemberClient,
+        runtimes: usize,
+        breaker: Breaker,
+    ) -> Result<Member, String> {
+        let mut clients = Vec::with_capacity(runtimes.max(1));
+        for _ in 1..runtimes {
+            clients.push(client.with_own_connections().map_err(|e| e.to_string())?);
+        }
+        clients.insert(0, client);
+        Ok(Member {
+            clients,
+            breaker,
+            health: Health::default(),
+        })
+    }
+
+    /// The client of the runtime running the caller.
+    pub(crate) fn client(&self) -> &MemberClient {
+        let i = RUNTIME.with(Cell::get);
+        &self.clients[i % self.clients.len()]
+    }
 }
 
 /// When a member last showed whether it is reachable, and what went wrong if not.

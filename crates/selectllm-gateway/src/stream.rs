@@ -125,7 +125,7 @@ impl Gateway {
         let timeout = self.cfg.router.request_timeout;
         let started = async {
             let mut s = m
-                .client
+                .client()
                 .chat_stream(req)
                 .await
                 .map_err(|f| (Failure::from_call(&f.error), Some(f.error)))?;

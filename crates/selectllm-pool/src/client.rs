@@ -102,6 +102,20 @@ impl std::fmt::Debug for MemberClient {
     }
 }
 
+/// The HTTP client of one member: its timeouts, an idle connection kept per permitted call.
+fn http_client(cfg: &MemberConfig) -> Result<reqwest::Client, PoolError> {
+    reqwest::Client::builder()
+        .timeout(cfg.timeout)
+        .connect_timeout(cfg.timeout.min(Duration::from_secs(10)))
+        .pool_max_idle_per_host(cfg.max_concurrency)
+        .tcp_nodelay(true)
+        .build()
+        .map_err(|e| PoolError::Client {
+            member: cfg.name.clone(),
+            msg: e.to_string(),
+        })
+}
+
 impl MemberClient {
     /// Builds the client; reads the API key from `api_key_env` when set.
     pub fn new(cfg: &MemberConfig) -> Result<Self, PoolError> {
@@ -120,22 +134,26 @@ impl MemberClient {
             })?),
             None => None,
         };
-        let http = reqwest::Client::builder()
-            .timeout(cfg.timeout)
-            .connect_timeout(cfg.timeout.min(Duration::from_secs(10)))
-            .pool_max_idle_per_host(cfg.max_concurrency)
-            .tcp_nodelay(true)
-            .build()
-            .map_err(|e| PoolError::Client {
-                member: cfg.name.clone(),
-                msg: e.to_string(),
-            })?;
         Ok(MemberClient {
             cfg: cfg.clone(),
-            http,
+            http: http_client(cfg)?,
             key: key.filter(|k| !k.is_empty()),
             url_secrets: crate::config::url_secrets(&cfg.base_url),
             permits: Arc::new(Semaphore::new(cfg.max_concurrency)),
+            jitter: AtomicU64::new(0x9E37_79B9_7F4A_7C15),
+        })
+    }
+
+    /// A client for the same member with its own connections, sharing this one's
+    /// `max_concurrency` permits (and key): for a server that runs one async runtime per
+    /// thread, where a connection is driven by the runtime that opened it.
+    pub fn with_own_connections(&self) -> Result<Self, PoolError> {
+        Ok(MemberClient {
+            cfg: self.cfg.clone(),
+            http: http_client(&self.cfg)?,
+            key: self.key.clone(),
+            url_secrets: self.url_secrets.clone(),
+            permits: self.permits.clone(),
             jitter: AtomicU64::new(0x9E37_79B9_7F4A_7C15),
         })
     }

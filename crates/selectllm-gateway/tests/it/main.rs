@@ -6,4 +6,5 @@ mod fuzz;
 mod plans;
 mod ready;
 mod resilience;
+mod runtimes;
 mod streaming;

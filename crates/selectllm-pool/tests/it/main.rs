@@ -258,3 +258,28 @@ fn refused_connection_fails_fast() {
     assert_eq!(e.attempts, 1, "a refused connection is not retried");
     assert!(!e.error.to_string().contains("sk-in-url"), "{}", e.error);
 }
+
+#[test]
+fn a_client_with_its_own_connections_shares_the_concurrency_limit() {
+    // max_concurrency = 1: the two clients' calls to a member taking 300 ms must queue
+    let server = FakeServer::with_options(selectllm_pool::fake::FakeOptions {
+        delay: std::time::Duration::from_millis(300),
+        ..Default::default()
+    })
+    .expect("fake");
+    let a = client(&server, "");
+    let b = a.with_own_connections().expect("second client");
+    let (q1, q2, s) = (chat("q1"), chat("q2"), sampling());
+    let t = std::time::Instant::now();
+    rt().block_on(async {
+        let (x, y) = tokio::join!(a.complete(&q1, &s), b.complete(&q2, &s));
+        x.expect("first answer");
+        y.expect("second answer");
+    });
+    assert!(
+        t.elapsed() >= std::time::Duration::from_millis(590),
+        "the calls overlapped: {:?}",
+        t.elapsed()
+    );
+    assert_eq!(server.requests(), 2);
+}

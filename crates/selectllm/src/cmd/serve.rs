@@ -65,7 +65,19 @@ pub fn run(a: ServeArgs) -> anyhow::Result<()> {
             cfg.router.encoder_precision.name()
         ),
     };
+    let runtimes = cfg.server.runtimes;
     let gw = Arc::new(Gateway::new(cfg, loaded.classifier).map_err(anyhow::Error::msg)?);
+    if runtimes > 0 {
+        let rts = selectllm_gateway::runtimes::Runtimes::bind(listen, runtimes)
+            .with_context(|| format!("cannot listen on {listen}"))?;
+        eprintln!(
+            "selectllm serve: listening on http://{} ({serving}; {runtimes} single-threaded runtime(s))",
+            rts.local_addr()
+        );
+        rts.serve(gw, keys, http::shutdown_signal)?;
+        eprintln!("selectllm serve: stopped");
+        return Ok(());
+    }
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
