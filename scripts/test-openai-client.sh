@@ -7,6 +7,7 @@
 #
 # env: SELECTLLM_BIN  a built selectllm binary (default: cargo build, then target/debug/selectllm)
 #      OPENAI_VERSION the openai package version (default 1.59.7)
+#      RUNTIMES       the gateway's server.runtimes (default 0: one multi-threaded runtime)
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
@@ -41,7 +42,7 @@ FAKE=$(head -1 "$WORK/fake.url")
 
 CONF=$WORK/gateway.toml
 {
-  printf '[server]\nlisten = "127.0.0.1:0"\napi_keys_env = "TEST_GATEWAY_KEYS"\n\n'
+  printf '[server]\nlisten = "127.0.0.1:0"\napi_keys_env = "TEST_GATEWAY_KEYS"\nruntimes = %s\n\n' "${RUNTIMES:-0}"
   printf '[router]\ncheckpoint = "%s"\npolicy = "weightedmaxconf:3"\ntask = "gsm8k"\nrequest_timeout_s = 30\n' "$CKPT"
   for m in smollm2-135m qwen2.5-coder-0.5b qwen2.5-coder-1.5b; do
     printf '\n[[member]]\nname = "%s"\nbase_url = "%s"\nmodel = "%s"\nprompt = "chat-cot"\ntimeout_s = 10\nretries = 0\n' "$m" "$FAKE" "$m"
