@@ -40,7 +40,15 @@ impl Runtimes {
                     TcpSocket::new_v6()?
                 };
                 socket.set_reuseaddr(true)?;
+                #[cfg(unix)]
                 socket.set_reuseport(true)?;
+                #[cfg(not(unix))]
+                if n > 1 {
+                    return Err(std::io::Error::new(
+                        std::io::ErrorKind::Unsupported,
+                        "server.runtimes above 1 needs SO_REUSEPORT (a Unix system)",
+                    ));
+                }
                 socket.bind(addr)?;
                 socket.listen(1024)?
             };
