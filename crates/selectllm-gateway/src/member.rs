@@ -1,4 +1,4 @@
-//! One member as the gateway holds it: its client, its circuit breaker and its last sign of
+//! One member as the gateway holds it: its clients, its circuit breaker and its last sign of
 //! life (what `/ready` and the `selectllm_member_up` gauge report; `health` reads it).
 
 use std::cell::Cell;
@@ -23,7 +23,7 @@ thread_local! {
     static RUNTIME: Cell<usize> = const { Cell::new(0) };
 }
 
-/// Marks the calling thread as the one running runtime `i` (`http::Runtimes`).
+/// Marks the calling thread as the one running runtime `i` (`runtimes::Runtimes`).
 pub(crate) fn enter_runtime(i: usize) {
     RUNTIME.with(|r| r.set(i));
 }
@@ -35,11 +35,11 @@ impl Member {
         runtimes: usize,
         breaker: Breaker,
     ) -> Result<Member, String> {
-        let mut clients = Vec::with_capacity(runtimes.max(1));
+        let mut clients = vec![client];
         for _ in 1..runtimes {
-            clients.push(client.with_own_connections().map_err(|e| e.to_string())?);
+            let own = clients[0].with_own_connections();
+            clients.push(own.map_err(|e| e.to_string())?);
         }
-        clients.insert(0, client);
         Ok(Member {
             clients,
             breaker,
