@@ -19,6 +19,7 @@
 #        SERVE_ENCODER_PRECISION  the gateway's router.encoder_precision for a MiniLM checkpoint
 #                         (f32 or int8; default f32)
 #        SERVE_TASKS      tasks asked through the gateway (default "gsm8k mmlu")
+#        SERVE_RUNTIMES   the gateway's server.runtimes (default 0: one multi-threaded runtime)
 # If the llama.cpp servers die on their first request (a general protection fault in
 # libggml-cpu, seen on an AVX-512 machine), rebuild the venv without AVX-512:
 #   CMAKE_ARGS="-DGGML_NATIVE=OFF -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_AVX512=OFF" \
@@ -86,7 +87,7 @@ serve_local() { # serve TASK: a gateway over the running servers, asked SERVE_N 
   [ -f "$ckpt/manifest.json" ] || "$BIN" train --dataset "local-3-$task" \
     --classifier "$clf" --out "$ckpt" >/dev/null
   {
-    printf '[server]\nlisten = "127.0.0.1:0"\n\n[router]\ncheckpoint = "%s"\n' "$ckpt"
+    printf '[server]\nlisten = "127.0.0.1:0"\nruntimes = %s\n\n[router]\ncheckpoint = "%s"\n' "${SERVE_RUNTIMES:-0}" "$ckpt"
     printf 'policy = "weightedmaxconf:3"\ntask = "%s"\nrequest_timeout_s = 900\n' "$task"
     printf 'encoder_precision = "%s"\n\n' "${SERVE_ENCODER_PRECISION:-f32}"
     cat "$OUT/pool.toml"
