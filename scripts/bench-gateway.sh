@@ -191,7 +191,7 @@ echo "gateway RSS at the end: $(rss VmRSS), peak $(rss VmHWM)"
 # the s=3 vote (then the winner's events): time to the first event and to the end
 if [ "${STREAM:-1}" = 1 ]; then
   for m in smollm2-135m selectllm/auto; do
-    python3 scripts/stream-probe.py "$ADDR/v1/chat/completions" "$m" "${STREAM_N:-300}"
+    python3 scripts/stream-probe.py "$ADDR/v1/chat/completions" "$m" "${STREAM_N:-300}" "$QUESTION"
   done
 fi
 

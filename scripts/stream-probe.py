@@ -2,9 +2,9 @@
 """Streamed answers, one after another on one keep-alive connection: the time to the first
 event and to the end of the answer (`data: [DONE]` and the last chunk), per request.
 
-usage: stream-probe.py URL MODEL N [QUESTION]
+usage: stream-probe.py URL MODEL N QUESTION
 
-Sends N chat requests with `"stream": true` to URL (POST), 10 ms apart, reading each answer
+Sends N chat requests (the user message QUESTION) with `"stream": true` to URL (POST), 10 ms apart, reading each answer
 from a raw socket as it arrives, and prints the p50 / p99 / max of both times (ms). A server
 that leaves Nagle's algorithm on shows here: the events after the first wait for the
 client's delayed ACK, so the end of some answers comes about 40 ms late.
@@ -17,22 +17,16 @@ import sys
 import time
 import urllib.parse
 
-QUESTION = (
-    "Natalia sold clips to 48 of her friends in April, and then half as many clips in May."
-    " How many clips did Natalia sell altogether?"
-)
-
-
 def pct(xs, p):
     s = sorted(xs)
     return s[min(len(s) - 1, int(p * len(s)))] * 1e3
 
 
 def main():
-    if len(sys.argv) not in (4, 5):
+    if len(sys.argv) != 5:
         sys.exit(__doc__)
     url, model, n = urllib.parse.urlsplit(sys.argv[1]), sys.argv[2], int(sys.argv[3])
-    question = sys.argv[4] if len(sys.argv) == 5 else QUESTION
+    question = sys.argv[4]
     body = json.dumps(
         {"model": model, "stream": True, "messages": [{"role": "user", "content": question}]}
     ).encode()

@@ -28,6 +28,13 @@ impl Runtimes {
     /// Builds `n` (at least one) single-threaded runtimes and binds one socket each to
     /// `listen` (port 0: the first socket's port, for all).
     pub fn bind(listen: SocketAddr, n: usize) -> std::io::Result<Runtimes> {
+        #[cfg(not(unix))]
+        if n > 1 {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::Unsupported,
+                "server.runtimes above 1 needs SO_REUSEPORT (a Unix system)",
+            ));
+        }
         let mut addr = listen;
         let mut each = Vec::with_capacity(n.max(1));
         for _ in 0..n.max(1) {
@@ -42,13 +49,6 @@ impl Runtimes {
                 socket.set_reuseaddr(true)?;
                 #[cfg(unix)]
                 socket.set_reuseport(true)?;
-                #[cfg(not(unix))]
-                if n > 1 {
-                    return Err(std::io::Error::new(
-                        std::io::ErrorKind::Unsupported,
-                        "server.runtimes above 1 needs SO_REUSEPORT (a Unix system)",
-                    ));
-                }
                 socket.bind(addr)?;
                 socket.listen(1024)?
             };
